@@ -1,0 +1,141 @@
+"""What a person sees: live progress bars per segment and a readable final report."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from profile_migrations.models import MigrationResponse
+    from profile_migrations.registry import MigrationChain
+
+MAX_SEGMENT_BARS = 16
+FAILURES_SHOWN = 20
+
+
+class ProgressBars:
+    """A RunListener drawing an overall bar and one bar per segment (up to 16) on stderr."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._lock = threading.Lock()
+        self._progress: Progress | None = None
+        self._overall: TaskID | None = None
+        self._segment_tasks: dict[int, TaskID] = {}
+        self._estimate = 0
+
+    def phase_started(self, phase: str, segments: int, estimated_items: int) -> None:
+        with self._lock:
+            self._progress = Progress(
+                TextColumn("{task.description}", justify="right"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=self._console,
+                transient=False,
+            )
+            self._estimate = max(1, estimated_items)
+            self._overall = self._progress.add_task(f"{phase}: all", total=self._estimate)
+            per_segment = max(1, estimated_items // segments)
+            self._segment_tasks = {}
+            if segments <= MAX_SEGMENT_BARS:
+                for segment in range(segments):
+                    self._segment_tasks[segment] = self._progress.add_task(
+                        f"segment {segment}", total=per_segment
+                    )
+            self._progress.start()
+
+    def page_done(self, phase: str, segment: int, items: int) -> None:
+        with self._lock:
+            if self._progress is None or self._overall is None:
+                return
+            self._advance(self._overall, items)
+            task = self._segment_tasks.get(segment)
+            if task is not None:
+                self._advance(task, items)
+
+    def _advance(self, task: TaskID, items: int) -> None:
+        assert self._progress is not None
+        current = self._progress.tasks[task]
+        if current.total is not None and current.completed + items > current.total:
+            self._progress.update(task, total=current.completed + items)
+        self._progress.advance(task, items)
+
+    def phase_finished(self, phase: str) -> None:
+        with self._lock:
+            if self._progress is None:
+                return
+            for task in self._progress.tasks:
+                self._progress.update(task.id, total=task.completed)
+            self._progress.stop()
+            self._progress = None
+
+
+def print_report(console: Console, response: MigrationResponse, elapsed_seconds: float) -> None:
+    """The readable counterpart of ``--json``: counts, first failures, verification."""
+    style = "green" if response.success else "red"
+    console.print(f"[bold {style}]{'SUCCESS' if response.success else 'FAILED'}[/] {response.message}")
+    summary = response.summary
+    if summary is not None:
+        table = Table(title="Summary", show_header=False)
+        table.add_row("profiles scanned", f"{summary.total_profiles:,}")
+        table.add_row("migrated" if not summary.dry_run else "would migrate", f"{summary.success_count:,}")
+        table.add_row("failed", f"{summary.failure_count:,}")
+        table.add_row("skipped", f"{summary.skipped_count:,}")
+        table.add_row("conflicts re-migrated", f"{summary.conflict_count:,}")
+        table.add_row("throttled retries", f"{summary.throttle_retry_count:,}")
+        if elapsed_seconds > 0:
+            table.add_row("profiles/s", f"{summary.total_profiles / elapsed_seconds:,.0f}")
+        if summary.report_uri:
+            table.add_row("report", summary.report_uri)
+        console.print(table)
+        if summary.results:
+            failures = Table(title=f"Failed profiles (first {FAILURES_SHOWN})")
+            failures.add_column("key")
+            failures.add_column("from")
+            failures.add_column("error")
+            for result in summary.results[:FAILURES_SHOWN]:
+                extra = result.model_extra or {}
+                failures.add_row(
+                    ", ".join(f"{name}={value}" for name, value in extra.items()),
+                    str(result.from_version),
+                    result.error or "",
+                )
+            console.print(failures)
+    verification = response.verification
+    if verification is not None and verification.invalid_profiles:
+        invalid = Table(title=f"Profiles not at the target (first {FAILURES_SHOWN})")
+        invalid.add_column("key")
+        invalid.add_column("version")
+        for entry in verification.invalid_profiles[:FAILURES_SHOWN]:
+            extra = entry.model_extra or {}
+            invalid.add_row(
+                ", ".join(f"{name}={value}" for name, value in extra.items()), str(entry.version)
+            )
+        console.print(invalid)
+    if response.error:
+        console.print(f"[red]error:[/] {response.error}")
+
+
+def print_plan(console: Console, chain: MigrationChain, from_version: int, target: int) -> None:
+    steps = chain.plan(from_version, target)
+    if not steps:
+        console.print(f"Version {from_version} is already the target; nothing to run.")
+        return
+    table = Table(title=f"Migration plan: version {from_version} -> {target}")
+    table.add_column("step")
+    table.add_column("description")
+    for step in steps:
+        table.add_row(step.label, step.description)
+    console.print(table)

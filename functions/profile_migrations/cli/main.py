@@ -1,0 +1,188 @@
+"""`profile-migrate`: run, plan and demo. Parses arguments, calls the logic, prints, exits.
+
+Exit status: 0 success; 1 the run finished with failed or invalid profiles (or stopped on
+a DynamoDB outage); 2 bad usage or bad input, in which case nothing was written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+from rich.console import Console
+
+from profile_migrations.cli.console import ProgressBars, print_plan, print_report
+from profile_migrations.cli.logs import configure_logging
+from profile_migrations.dal.dynamodb import ProfileTable, make_dynamodb_client
+from profile_migrations.errors import MigrationInputError
+from profile_migrations.logic.report import JsonLinesReport
+from profile_migrations.logic.runner import LocalRunOptions, run_local
+from profile_migrations.logic.summary import error_response
+from profile_migrations.models import MigrationResponse, RunRequest
+from profile_migrations.registry import load_registry
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+EXIT_SUCCESS = 0
+EXIT_FAILURES = 1
+EXIT_BAD_INPUT = 2
+REPORT_DIR = Path("profile-migrate-reports")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+    return value
+
+
+def _add_registry_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target-version", type=_positive_int, help="default: the registry's CURRENT_PROFILE_VERSION")
+    parser.add_argument(
+        "--migrations",
+        metavar="MODULE_OR_FILE",
+        help="a dotted module path or a .py file exposing `migrations` (default: CICADA's chain)",
+    )
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="profile-migrate", description="Migrate versioned profiles in a DynamoDB table."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="migrate (or dry-run, or verify) every profile of a table")
+    run.add_argument("--table", required=True)
+    run.add_argument("--endpoint-url", help="e.g. http://127.0.0.1:8000 for DynamoDB Local")
+    run.add_argument("--region")
+    _add_registry_options(run)
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", help="migrate in memory, write nothing")
+    mode.add_argument("--verify-only", action="store_true", help="only check versions, write nothing")
+    run.add_argument("--segments", type=_positive_int, help="parallel scan segments (default: from the table size)")
+    run.add_argument("--workers", type=_positive_int, default=LocalRunOptions.workers, help="segments processed at once")
+    run.add_argument("--page-size", type=_positive_int, help="items per scan page (default: DynamoDB's 1 MB pages)")
+    run.add_argument("--report", type=Path, help="JSON Lines report path (default: profile-migrate-reports/...)")
+    _add_output_options(run)
+
+    plan = commands.add_parser("plan", help="show the chain of steps a run would apply")
+    _add_registry_options(plan)
+    plan.add_argument("--from-version", type=_positive_int, help="default: the chain's first version")
+    plan.add_argument("--json", action="store_true")
+
+    demo = commands.add_parser("demo", help="the whole job on an embedded DynamoDB Local")
+    demo.add_argument("--profiles", type=_positive_int, default=3_000)
+    _add_output_options(demo)
+    return parser
+
+
+def _default_report_path(table: str, mode: str) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return REPORT_DIR / f"{table}-{mode}-{stamp}.jsonl"
+
+
+def _emit(response: MigrationResponse, as_json: bool, elapsed: float) -> int:
+    if as_json:
+        sys.stdout.write(json.dumps(response.to_wire(), indent=2) + "\n")
+    else:
+        print_report(Console(), response, elapsed)
+    return EXIT_SUCCESS if response.success else EXIT_FAILURES
+
+
+def _refuse(exc: Exception, as_json: bool, stderr: Console) -> int:
+    if as_json:
+        sys.stdout.write(json.dumps(error_response(exc).to_wire(), indent=2) + "\n")
+    stderr.print(f"[red]profile-migrate: {exc}[/]")
+    return EXIT_BAD_INPUT
+
+
+def command_run(args: argparse.Namespace, stderr: Console) -> int:
+    try:
+        request = RunRequest(
+            target_version=args.target_version,
+            dry_run=args.dry_run,
+            verify_only=args.verify_only,
+            total_segments=args.segments,
+        )
+        registry = load_registry(args.migrations)
+        store = ProfileTable(
+            make_dynamodb_client(args.endpoint_url, args.region, max_connections=args.workers * 2),
+            args.table,
+        )
+        mode = "dry-run" if args.dry_run else "verify" if args.verify_only else "run"
+        report = JsonLinesReport(args.report or _default_report_path(args.table, mode))
+        started = time.perf_counter()
+        with report:
+            response = run_local(
+                request,
+                registry,
+                store,
+                report,
+                None if args.verify_only else report.uri,
+                LocalRunOptions(workers=args.workers, page_limit=args.page_size),
+                ProgressBars(stderr),
+            )
+    except (MigrationInputError, ValidationError) as exc:
+        return _refuse(exc, args.json, stderr)
+    return _emit(response, args.json, time.perf_counter() - started)
+
+
+def command_plan(args: argparse.Namespace, stderr: Console) -> int:
+    try:
+        registry = load_registry(args.migrations)
+        target = args.target_version or registry.current_version
+        start = args.from_version or registry.chain.base
+        steps = registry.chain.plan(start, target)
+    except MigrationInputError as exc:
+        return _refuse(exc, args.json, stderr)
+    if args.json:
+        document = {
+            "fromVersion": start,
+            "targetVersion": target,
+            "steps": [
+                {"fromVersion": s.from_version, "toVersion": s.to_version, "description": s.description}
+                for s in steps
+            ],
+        }
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        print_plan(Console(), registry.chain, start, target)
+    return EXIT_SUCCESS
+
+
+def command_demo(args: argparse.Namespace, stderr: Console) -> int:
+    from profile_migrations.devtools.demo import run_demo
+
+    try:
+        return run_demo(args.profiles, args.json, stderr)
+    except MigrationInputError as exc:
+        return _refuse(exc, args.json, stderr)
+
+
+COMMANDS = {"run": command_run, "plan": command_plan, "demo": command_demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(getattr(args, "log_level", "WARNING"))
+    stderr = Console(stderr=True)
+    return COMMANDS[args.command](args, stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,383 @@
+"""The one module that talks to DynamoDB.
+
+Writes go out as PartiQL ``BatchExecuteStatement`` calls of up to 25 conditional
+``UPDATE`` statements (one round trip for 25 profiles, each accepted or refused on its
+own); a write PartiQL cannot carry (a statement over 8,192 characters, an attribute name
+with a double quote) goes out as a conditional ``UpdateItem`` with the same condition.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+
+from profile_migrations.errors import InvalidRequestError, TableNotFoundError, StoreUnavailableError
+from profile_migrations.writes import (
+    ProfileWrite,
+    RawItem,
+    WriteBatchResult,
+    WriteOutcome,
+    WriteStatus,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import BatchStatementRequestTypeDef
+
+logger = logging.getLogger(__name__)
+
+MAX_STATEMENTS_PER_BATCH = 25
+MAX_ITEMS_PER_BATCH_WRITE = 25
+MAX_STATEMENT_LENGTH = 8192
+SDK_MAX_ATTEMPTS = 10
+MAX_THROTTLE_ROUNDS = 10
+BACKOFF_BASE_SECONDS = 0.05
+BACKOFF_CAP_SECONDS = 5.0
+RETRYABLE_STATEMENT_ERRORS = frozenset(
+    {
+        "ProvisionedThroughputExceeded",
+        "ThrottlingError",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "TransactionConflict",
+    }
+)
+THROTTLING_CALL_ERRORS = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+
+
+@dataclass(frozen=True)
+class StaticCredentials:
+    """Credentials for an engine the caller owns (the demo's embedded DynamoDB Local)."""
+
+    access_key_id: str
+    secret_access_key: str
+
+
+def make_dynamodb_client(
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    max_connections: int = 16,
+    credentials: StaticCredentials | None = None,
+) -> DynamoDBClient:
+    """A client with adaptive SDK retries; credentials come from the standard AWS chain
+    unless the caller owns the engine and passes its own."""
+    config = Config(
+        retries={"mode": "adaptive", "max_attempts": SDK_MAX_ATTEMPTS},
+        max_pool_connections=max_connections,
+    )
+    try:
+        return boto3.client(
+            "dynamodb",
+            endpoint_url=endpoint_url,
+            region_name=region,
+            config=config,
+            aws_access_key_id=credentials.access_key_id if credentials else None,
+            aws_secret_access_key=credentials.secret_access_key if credentials else None,
+        )
+    except NoRegionError as exc:
+        raise InvalidRequestError(
+            "no AWS region is configured: pass --region or set AWS_REGION"
+        ) from exc
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    name: str
+    key_attributes: tuple[str, ...]
+    item_count: int
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class ScanPage:
+    items: list[RawItem]
+    last_evaluated_key: RawItem | None
+
+
+def _quote(name: str) -> str:
+    return f'"{name}"'
+
+
+def _backoff(attempt: int) -> float:
+    return random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))  # noqa: S311 - jitter, not crypto
+
+
+class ProfileTable:
+    """Reads and conditionally updates the items of one table."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self.table_name = table_name
+        self._quoted_table = _quote(table_name)
+
+    def describe(self) -> TableInfo:
+        """The table's key schema and size; the first call of a run, so every problem
+        reaching the table (no credentials, wrong endpoint, no access) is reported here as
+        bad input, before anything is read or written."""
+        try:
+            table = self._client.describe_table(TableName=self.table_name)["Table"]
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            if error.get("Code") == "ResourceNotFoundException":
+                raise TableNotFoundError(f"table {self.table_name!r} does not exist") from exc
+            raise InvalidRequestError(
+                f"cannot describe table {self.table_name!r}: "
+                f"{error.get('Code')}: {error.get('Message')}"
+            ) from exc
+        except BotoCoreError as exc:
+            raise InvalidRequestError(f"cannot reach DynamoDB: {exc}") from exc
+        keys = sorted(table["KeySchema"], key=lambda key: key["KeyType"] != "HASH")
+        return TableInfo(
+            name=self.table_name,
+            key_attributes=tuple(key["AttributeName"] for key in keys),
+            item_count=int(table.get("ItemCount", 0)),
+            size_bytes=int(table.get("TableSizeBytes", 0)),
+        )
+
+    def scan_page(
+        self,
+        segment: int,
+        total_segments: int,
+        start_key: RawItem | None = None,
+        limit: int | None = None,
+        projection: Sequence[str] | None = None,
+        consistent_read: bool = False,
+    ) -> ScanPage:
+        """One page of one parallel-scan segment; ``last_evaluated_key`` None means done."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Segment": segment,
+            "TotalSegments": total_segments,
+            "ConsistentRead": consistent_read,
+        }
+        if start_key is not None:
+            request["ExclusiveStartKey"] = start_key
+        if limit is not None:
+            request["Limit"] = limit
+        if projection:
+            names = {f"#p{index}": name for index, name in enumerate(projection)}
+            request["ProjectionExpression"] = ", ".join(names)
+            request["ExpressionAttributeNames"] = names
+        response = self._call_with_throttle_guard(self._client.scan, request)
+        return ScanPage(
+            items=response.get("Items", []),
+            last_evaluated_key=response.get("LastEvaluatedKey"),
+        )
+
+    def conditional_update(self, writes: Sequence[ProfileWrite]) -> WriteBatchResult:
+        """Apply each write only if its expected values still hold; one outcome per write.
+
+        Throttled statements are re-sent with exponential backoff and jitter; when DynamoDB
+        keeps throttling, :class:`StoreUnavailableError` is raised and no outcome is invented.
+        """
+        outcomes: list[WriteOutcome | None] = [None] * len(writes)
+        statements: list[tuple[int, BatchStatementRequestTypeDef]] = []
+        throttle_retries = 0
+        for index, write in enumerate(writes):
+            statement = self._render_statement(write)
+            if statement is None:
+                outcomes[index] = self._update_item(write)
+            else:
+                statements.append((index, statement))
+        for start in range(0, len(statements), MAX_STATEMENTS_PER_BATCH):
+            chunk = statements[start : start + MAX_STATEMENTS_PER_BATCH]
+            throttle_retries += self._execute_chunk(chunk, writes, outcomes)
+        answered = [outcome for outcome in outcomes if outcome is not None]
+        if len(answered) != len(writes):
+            raise RuntimeError("DynamoDB left a write without an answer")
+        return WriteBatchResult(outcomes=answered, throttle_retries=throttle_retries)
+
+    def _execute_chunk(
+        self,
+        chunk: list[tuple[int, BatchStatementRequestTypeDef]],
+        writes: Sequence[ProfileWrite],
+        outcomes: list[WriteOutcome | None],
+    ) -> int:
+        retries = 0
+        pending = chunk
+        for attempt in range(MAX_THROTTLE_ROUNDS):
+            response = self._call_with_throttle_guard(
+                self._client.batch_execute_statement,
+                {"Statements": [statement for _, statement in pending]},
+            )
+            still_pending: list[tuple[int, BatchStatementRequestTypeDef]] = []
+            for (index, statement), answer in zip(pending, response["Responses"], strict=True):
+                error = answer.get("Error")
+                if error is None:
+                    outcomes[index] = WriteOutcome(WriteStatus.WRITTEN)
+                elif error.get("Code") == "ConditionalCheckFailed":
+                    outcomes[index] = WriteOutcome(WriteStatus.CONFLICT, current=error.get("Item"))
+                elif error.get("Code") in RETRYABLE_STATEMENT_ERRORS:
+                    still_pending.append((index, statement))
+                elif error.get("Code") == "ValidationError" and "well formed" in error.get(
+                    "Message", ""
+                ):
+                    outcomes[index] = self._update_item(writes[index])
+                else:
+                    outcomes[index] = WriteOutcome(
+                        WriteStatus.REJECTED,
+                        message=f"{error.get('Code')}: {error.get('Message')}",
+                    )
+            if not still_pending:
+                return retries
+            retries += len(still_pending)
+            pending = still_pending
+            time.sleep(_backoff(attempt))
+        raise StoreUnavailableError(
+            f"DynamoDB throttled {len(pending)} writes on {self.table_name!r} "
+            f"{MAX_THROTTLE_ROUNDS} times in a row"
+        )
+
+    def _render_statement(self, write: ProfileWrite) -> BatchStatementRequestTypeDef | None:
+        names = [*write.set_values, *write.removed, *write.key, *write.expected]
+        if any('"' in name for name in names):
+            return None
+        parameters: list[Any] = []
+        parts = [f"UPDATE {self._quoted_table}"]
+        for name, value in write.set_values.items():
+            parts.append(f"SET {_quote(name)}=?")
+            parameters.append(value)
+        parts.extend(f"REMOVE {_quote(name)}" for name in write.removed)
+        conditions: list[str] = []
+        for name, value in write.key.items():
+            conditions.append(f"{_quote(name)}=?")
+            parameters.append(value)
+        for name, expected in write.expected.items():
+            if expected is None:
+                conditions.append(f"{_quote(name)} IS MISSING")
+            else:
+                conditions.append(f"{_quote(name)}=?")
+                parameters.append(expected)
+        text = " ".join(parts) + " WHERE " + " AND ".join(conditions)
+        if len(text) > MAX_STATEMENT_LENGTH:
+            return None
+        return {
+            "Statement": text,
+            "Parameters": parameters,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+
+    def _update_item(self, write: ProfileWrite) -> WriteOutcome:
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+
+        def name_token(name: str) -> str:
+            token = f"#n{len(names)}"
+            names[token] = name
+            return token
+
+        def value_token(value: Any) -> str:
+            token = f":v{len(values)}"
+            values[token] = value
+            return token
+
+        assignments = [
+            f"{name_token(name)} = {value_token(value)}" for name, value in write.set_values.items()
+        ]
+        expression = "SET " + ", ".join(assignments) if assignments else ""
+        if write.removed:
+            expression += " REMOVE " + ", ".join(name_token(name) for name in write.removed)
+        conditions = [f"attribute_exists({name_token(name)})" for name in write.key]
+        for name, expected in write.expected.items():
+            if expected is None:
+                conditions.append(f"attribute_not_exists({name_token(name)})")
+            else:
+                conditions.append(f"{name_token(name)} = {value_token(expected)}")
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": write.key,
+            "UpdateExpression": expression.strip(),
+            "ConditionExpression": " AND ".join(conditions),
+            "ExpressionAttributeNames": names,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if values:
+            request["ExpressionAttributeValues"] = values
+        try:
+            self._call_with_throttle_guard(self._client.update_item, request)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            if error.get("Code") == "ConditionalCheckFailedException":
+                current: RawItem | None = exc.response.get("Item")  # type: ignore[assignment]
+                return WriteOutcome(WriteStatus.CONFLICT, current=current)
+            if error.get("Code") == "ValidationException":
+                return WriteOutcome(
+                    WriteStatus.REJECTED, message=f"ValidationException: {error.get('Message')}"
+                )
+            raise
+        return WriteOutcome(WriteStatus.WRITTEN)
+
+    def create(self, key_schema: Sequence[tuple[str, str]]) -> None:
+        """Create the table on demand (demo and tests): ``(name, "S"|"N"|"B")`` for the
+        partition key, then optionally the sort key."""
+        kinds = ("HASH", "RANGE")
+        self._client.create_table(
+            TableName=self.table_name,
+            KeySchema=[
+                {"AttributeName": name, "KeyType": kind}
+                for (name, _), kind in zip(key_schema, kinds, strict=False)
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": name, "AttributeType": attribute_type}  # type: ignore[typeddict-item]
+                for name, attribute_type in key_schema
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        self._client.get_waiter("table_exists").wait(TableName=self.table_name)
+
+    def put_items(self, items: Iterable[RawItem]) -> int:
+        """Unconditionally write new items (seeding demo and test tables); returns the count."""
+        written = 0
+        batch: list[RawItem] = []
+        for item in items:
+            batch.append(item)
+            if len(batch) == MAX_ITEMS_PER_BATCH_WRITE:
+                written += self._batch_put(batch)
+                batch = []
+        if batch:
+            written += self._batch_put(batch)
+        return written
+
+    def _batch_put(self, batch: list[RawItem]) -> int:
+        requests: list[Any] = [{"PutRequest": {"Item": item}} for item in batch]
+        for attempt in range(MAX_THROTTLE_ROUNDS):
+            response = self._call_with_throttle_guard(
+                self._client.batch_write_item, {"RequestItems": {self.table_name: requests}}
+            )
+            requests = list(response.get("UnprocessedItems", {}).get(self.table_name, []))
+            if not requests:
+                return len(batch)
+            time.sleep(_backoff(attempt))
+        raise StoreUnavailableError(f"DynamoDB kept throttling writes to {self.table_name!r}")
+
+    def _call_with_throttle_guard(self, operation: Any, request: dict[str, Any]) -> Any:
+        try:
+            return operation(**request)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in THROTTLING_CALL_ERRORS:
+                raise StoreUnavailableError(
+                    f"DynamoDB kept answering {code} after {SDK_MAX_ATTEMPTS} attempts"
+                ) from exc
+            if code == "ResourceNotFoundException":
+                raise TableNotFoundError(f"table {self.table_name!r} does not exist") from exc
+            raise
+        except BotoCoreError as exc:
+            raise StoreUnavailableError(f"DynamoDB could not be reached: {exc}") from exc

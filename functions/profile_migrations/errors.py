@@ -1,0 +1,84 @@
+"""Every error this package raises derives from :class:`MigrationError`.
+
+Two families matter to callers: :class:`MigrationInputError` means the request or the
+registry is unusable and nothing was (or will be) written; :class:`ProfileMigrationError`
+concerns one profile and fails that profile only.
+"""
+
+from __future__ import annotations
+
+
+class MigrationError(Exception):
+    """Root of every error raised by profile_migrations."""
+
+
+class MigrationInputError(MigrationError):
+    """The request cannot run as given; nothing has been written."""
+
+
+class InvalidRegistryError(MigrationInputError):
+    """The registered migrations do not form one valid forward chain."""
+
+
+class InvalidStepError(InvalidRegistryError):
+    """A step is malformed: non-integer versions, not moving forward, or no callable."""
+
+
+class DuplicateStepError(InvalidRegistryError):
+    """Two steps start from the same version, so the chain would branch."""
+
+
+class ChainGapError(InvalidRegistryError):
+    """A step starts from a version no earlier step reaches."""
+
+
+class RegistryLoadError(InvalidRegistryError):
+    """A migrations module or file could not be imported or exposes no `migrations`."""
+
+
+class NoMigrationPathError(MigrationInputError):
+    """No chain of registered steps leads from a version to the target version."""
+
+
+class InvalidRequestError(MigrationInputError):
+    """A request field is out of range or contradicts another field."""
+
+
+class TableNotFoundError(MigrationInputError):
+    """The table to migrate does not exist at the given endpoint and region."""
+
+
+class ProfileMigrationError(MigrationError):
+    """One profile cannot be migrated; the run goes on and the stored item is unchanged."""
+
+
+class InvalidVersionError(ProfileMigrationError):
+    """The profile's `version` attribute is not a positive integer."""
+
+
+class InvalidProfileError(ProfileMigrationError):
+    """The profile does not have the shape a migration step needs."""
+
+
+class StepFailedError(ProfileMigrationError):
+    """A migration step raised, or returned something other than a profile dict."""
+
+
+class StepVersionError(ProfileMigrationError):
+    """A migration step set `version` to something other than its `to_version`."""
+
+
+class KeyChangedError(ProfileMigrationError):
+    """A migration step changed the item's primary key, which an update cannot do."""
+
+
+class UnsupportedValueError(ProfileMigrationError):
+    """A migrated profile holds a value DynamoDB cannot store (a float, an empty set)."""
+
+
+class StoreUnavailableError(MigrationError):
+    """DynamoDB kept throttling or failing after every retry.
+
+    The segment stops where it is, without marking any profile failed; running again
+    continues safely because every write is conditional.
+    """

@@ -1,0 +1,1 @@
+"""Run logic: migrating and verifying segments, and summarizing a run."""

@@ -1,0 +1,35 @@
+"""Per-profile outcomes: cheap to create on the hot path, rendered only when reported."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from profile_migrations.models import ProfileResult, ProfileStatus
+
+SUCCESS: ProfileStatus = "success"
+FAILED: ProfileStatus = "failed"
+SKIPPED: ProfileStatus = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileOutcome:
+    key: dict[str, Any]
+    from_version: int | None
+    to_version: int
+    status: ProfileStatus
+    error: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        line: dict[str, Any] = {
+            **self.key,
+            "fromVersion": self.from_version,
+            "toVersion": self.to_version,
+            "status": self.status,
+        }
+        if self.error is not None:
+            line["error"] = self.error
+        return line
+
+    def to_result(self) -> ProfileResult:
+        return ProfileResult.model_validate(self.to_wire())

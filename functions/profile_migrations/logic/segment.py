@@ -1,0 +1,284 @@
+"""Migrating one parallel-scan segment, page by page, with conditional batch writes.
+
+Guarantees, per profile:
+- a write happens only if every attribute it sets or removes still holds the value that was
+  read (and the item still exists), so a concurrent application write is never overwritten;
+  on a conflict the current item is migrated again, at most ``max_conflict_retries`` times;
+- a step that raises, a value DynamoDB cannot store, or a write DynamoDB rejects fails that
+  profile only, and its stored item is left exactly as it was;
+- a profile already at the target is skipped with no write, so re-running is safe;
+- a dry run computes everything, including the write it would send, and sends nothing.
+Pages are processed one at a time; nothing accumulates with the table's size.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from profile_migrations.clock import run_clock
+from profile_migrations.codec import (
+    deserialize_item,
+    deserialize_value,
+    serialize_value,
+    to_json_compatible,
+)
+from profile_migrations.errors import (
+    KeyChangedError,
+    MigrationError,
+    ProfileMigrationError,
+    StoreUnavailableError,
+)
+from profile_migrations.logic.outcomes import FAILED, SKIPPED, SUCCESS, ProfileOutcome
+from profile_migrations.models import RESULTS_CAP, ProfileStatus, SegmentCounters
+from profile_migrations.versions import profile_version
+from profile_migrations.writes import ProfileWrite, RawItem, WriteStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from profile_migrations.logic.ports import OutcomeSink, ProfileStore
+    from profile_migrations.registry import MigrationChain
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_CONFLICT_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class MigrationJob:
+    """Everything a worker needs to migrate profiles; identical for every segment of a run."""
+
+    chain: MigrationChain
+    target_version: int
+    key_attributes: tuple[str, ...]
+    dry_run: bool
+    started_at: str
+    max_conflict_retries: int = DEFAULT_MAX_CONFLICT_RETRIES
+
+
+@dataclass
+class SegmentRun:
+    """How far a segment got: its counters, its first failures, and where to resume."""
+
+    segment: int
+    counters: SegmentCounters = field(default_factory=SegmentCounters)
+    failures: list[ProfileOutcome] = field(default_factory=list)
+    cursor: RawItem | None = None
+    done: bool = False
+    error: str | None = None
+
+    def keep_failures(self, outcomes: list[ProfileOutcome]) -> None:
+        room = RESULTS_CAP - len(self.failures)
+        if room > 0:
+            self.failures.extend(outcome for outcome in outcomes[:room])
+
+
+def _same(old: Any, new: Any) -> bool:
+    """Equality that tells DynamoDB types apart (``True == 1`` in Python, not in DynamoDB)."""
+    if old is new:
+        return True
+    if type(old) is not type(new):
+        return _is_number(old) and _is_number(new) and old == new
+    if isinstance(old, dict):
+        return old.keys() == new.keys() and all(_same(old[name], new[name]) for name in old)
+    if isinstance(old, list):
+        return len(old) == len(new) and all(_same(a, b) for a, b in zip(old, new, strict=True))
+    return bool(old == new)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, Decimal)) and not isinstance(value, bool)
+
+
+class PageMigrator:
+    """Migrates the items of one page and reports every outcome to the sink."""
+
+    def __init__(self, job: MigrationJob, store: ProfileStore, sink: OutcomeSink) -> None:
+        self._job = job
+        self._store = store
+        self._sink = sink
+
+    @property
+    def dry_run(self) -> bool:
+        return self._job.dry_run
+
+    def migrate_page(self, items: list[RawItem]) -> tuple[SegmentCounters, list[ProfileOutcome]]:
+        counters = SegmentCounters(scanned=len(items))
+        outcomes: list[ProfileOutcome] = []
+        pending = items
+        for attempt in range(self._job.max_conflict_retries + 1):
+            writes: list[tuple[ProfileWrite, ProfileOutcome]] = []
+            for raw in pending:
+                decided = self._decide(raw)
+                if isinstance(decided, ProfileOutcome):
+                    outcomes.append(decided)
+                else:
+                    writes.append(decided)
+            if not writes:
+                break
+            if self._job.dry_run:
+                outcomes.extend(success for _, success in writes)
+                break
+            pending = self._write(writes, outcomes, counters)
+            if pending and attempt == self._job.max_conflict_retries:
+                outcomes.extend(self._gave_up(raw) for raw in pending)
+        for outcome in outcomes:
+            if outcome.status == SUCCESS:
+                counters.migrated += 1
+            elif outcome.status == SKIPPED:
+                counters.skipped += 1
+            else:
+                counters.failed += 1
+        self._sink.record(outcomes)
+        return counters, [outcome for outcome in outcomes if outcome.status == FAILED]
+
+    def _write(
+        self,
+        writes: list[tuple[ProfileWrite, ProfileOutcome]],
+        outcomes: list[ProfileOutcome],
+        counters: SegmentCounters,
+    ) -> list[RawItem]:
+        """Send the writes; return the current items of those that met a concurrent change."""
+        result = self._store.conditional_update([write for write, _ in writes])
+        counters.throttle_retries += result.throttle_retries
+        conflicted: list[RawItem] = []
+        for (write, success), answer in zip(writes, result.outcomes, strict=True):
+            if answer.status is WriteStatus.WRITTEN:
+                outcomes.append(success)
+            elif answer.status is WriteStatus.CONFLICT:
+                counters.conflicts += 1
+                if answer.current is None:
+                    outcomes.append(
+                        self._outcome(write.key, success.from_version, SKIPPED, "deleted during the run")
+                    )
+                else:
+                    conflicted.append(answer.current)
+            else:
+                outcomes.append(
+                    self._outcome(write.key, success.from_version, FAILED, answer.message)
+                )
+        return conflicted
+
+    def _decide(self, raw: RawItem) -> ProfileOutcome | tuple[ProfileWrite, ProfileOutcome]:
+        """The outcome of a profile that needs no write, or the write and its success outcome."""
+        job = self._job
+        from_version: int | None = None
+        try:
+            profile = deserialize_item(raw)
+            from_version = profile_version(profile)
+            if from_version == job.target_version:
+                return self._outcome(raw, from_version, SKIPPED)
+            migrated = job.chain.apply(profile, job.target_version)
+            write = self._diff(raw, profile, migrated)
+        except MigrationError as exc:
+            return self._outcome(raw, from_version, FAILED, str(exc))
+        return write, self._outcome(raw, from_version, SUCCESS)
+
+    def _diff(self, raw: RawItem, old: dict[str, Any], new: dict[str, Any]) -> ProfileWrite:
+        for name in self._job.key_attributes:
+            if name not in new or not _same(old[name], new[name]):
+                raise KeyChangedError(f"a step changed or removed key attribute {name!r}")
+        set_values = {
+            name: serialize_value(value)
+            for name, value in new.items()
+            if name not in old or not _same(old[name], value)
+        }
+        removed = tuple(name for name in old if name not in new)
+        expected = {name: raw.get(name) for name in (*set_values, *removed)}
+        return ProfileWrite(
+            key={name: raw[name] for name in self._job.key_attributes},
+            set_values=set_values,
+            removed=removed,
+            expected=expected,
+        )
+
+    def _gave_up(self, raw: RawItem) -> ProfileOutcome:
+        version: int | None
+        try:
+            version = profile_version(deserialize_item(raw))
+        except ProfileMigrationError:
+            version = None
+        return self._outcome(
+            raw,
+            version,
+            FAILED,
+            f"the profile changed concurrently {self._job.max_conflict_retries + 1} times; "
+            "left as it was for the next run",
+        )
+
+    def _outcome(
+        self, raw: RawItem, from_version: int | None, status: ProfileStatus, error: str | None = None
+    ) -> ProfileOutcome:
+        key = {
+            name: to_json_compatible(deserialize_value(raw[name]))
+            for name in self._job.key_attributes
+        }
+        return ProfileOutcome(key, from_version, self._job.target_version, status, error)
+
+
+def migrate_segment(
+    store: ProfileStore,
+    job: MigrationJob,
+    sink: OutcomeSink,
+    segment: int,
+    total_segments: int,
+    start_key: RawItem | None = None,
+    page_limit: int | None = None,
+    should_continue: Callable[[], bool] | None = None,
+    on_page: Callable[[int, SegmentCounters], None] | None = None,
+) -> SegmentRun:
+    """Migrate a segment from ``start_key`` until it ends or ``should_continue`` says stop.
+
+    Returns the cursor to resume from (None once the segment is exhausted). Stopping
+    between pages loses nothing: a page is finished before the cursor moves past it. When
+    DynamoDB stays unavailable, the run stops at the last finished page with ``error`` set.
+    """
+    run = SegmentRun(segment=segment, cursor=start_key)
+    migrator = PageMigrator(job, store, sink)
+    with run_clock(job.started_at):
+        try:
+            _migrate_pages(store, migrator, run, total_segments, page_limit, should_continue, on_page)
+        except StoreUnavailableError as exc:
+            run.error = str(exc)
+            logger.warning("segment stopped", extra={"segment": segment, "error": run.error})
+    return run
+
+
+def _migrate_pages(
+    store: ProfileStore,
+    migrator: PageMigrator,
+    run: SegmentRun,
+    total_segments: int,
+    page_limit: int | None,
+    should_continue: Callable[[], bool] | None,
+    on_page: Callable[[int, SegmentCounters], None] | None,
+) -> None:
+    segment = run.segment
+    while True:
+        page = store.scan_page(segment, total_segments, run.cursor, page_limit)
+        counters, failures = migrator.migrate_page(page.items)
+        run.counters.add(counters)
+        run.keep_failures(failures)
+        run.cursor = page.last_evaluated_key
+        logger.info(
+            "page migrated",
+            extra={
+                "segment": segment,
+                "scanned": counters.scanned,
+                "migrated": counters.migrated,
+                "failed": counters.failed,
+                "skipped": counters.skipped,
+                "conflicts": counters.conflicts,
+                "dry_run": migrator.dry_run,
+            },
+        )
+        if on_page is not None:
+            on_page(segment, counters)
+        if run.cursor is None:
+            run.done = True
+            return
+        if should_continue is not None and not should_continue():
+            return

@@ -1,0 +1,87 @@
+"""Verification: a consistent scan that checks every profile is at the target version."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from profile_migrations.codec import deserialize_item, to_json_compatible
+from profile_migrations.errors import InvalidVersionError, StoreUnavailableError
+from profile_migrations.models import RESULTS_CAP, InvalidProfile
+from profile_migrations.versions import VERSION_ATTRIBUTE, profile_version
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from profile_migrations.logic.ports import ProfileStore
+    from profile_migrations.writes import RawItem
+
+
+@dataclass
+class VerifyRun:
+    segment: int
+    checked: int = 0
+    invalid_count: int = 0
+    invalid: list[InvalidProfile] = field(default_factory=list)
+    cursor: RawItem | None = None
+    done: bool = False
+    error: str | None = None
+
+
+def _invalid_entry(profile: dict[str, Any], key_attributes: tuple[str, ...]) -> InvalidProfile:
+    try:
+        version: int | str | None = profile_version(profile)
+    except InvalidVersionError:
+        raw_version = profile.get(VERSION_ATTRIBUTE)
+        version = None if raw_version is None else str(raw_version)
+    key = {name: to_json_compatible(profile[name]) for name in key_attributes}
+    return InvalidProfile.model_validate({**key, "version": version})
+
+
+def verify_segment(
+    store: ProfileStore,
+    target_version: int,
+    key_attributes: tuple[str, ...],
+    segment: int,
+    total_segments: int,
+    start_key: RawItem | None = None,
+    page_limit: int | None = None,
+    should_continue: Callable[[], bool] | None = None,
+    on_page: Callable[[int, int], None] | None = None,
+) -> VerifyRun:
+    """Count profiles not at ``target_version``; reads only keys and ``version``. Writes nothing."""
+    run = VerifyRun(segment=segment, cursor=start_key)
+    projection = (*key_attributes, VERSION_ATTRIBUTE)
+    try:
+        while True:
+            page = store.scan_page(
+                segment, total_segments, run.cursor, page_limit, projection, consistent_read=True
+            )
+            _check_page(page.items, target_version, key_attributes, run)
+            run.cursor = page.last_evaluated_key
+            if on_page is not None:
+                on_page(segment, len(page.items))
+            if run.cursor is None:
+                run.done = True
+                return run
+            if should_continue is not None and not should_continue():
+                return run
+    except StoreUnavailableError as exc:
+        run.error = str(exc)
+        return run
+
+
+def _check_page(
+    items: list[RawItem], target_version: int, key_attributes: tuple[str, ...], run: VerifyRun
+) -> None:
+    for raw in items:
+        profile = deserialize_item(raw)
+        try:
+            at_target = profile_version(profile) == target_version
+        except InvalidVersionError:
+            at_target = False
+        if not at_target:
+            run.invalid_count += 1
+            if len(run.invalid) < RESULTS_CAP:
+                run.invalid.append(_invalid_entry(profile, key_attributes))
+    run.checked += len(items)

@@ -1,0 +1,268 @@
+"""Migration steps, the validated chain they form, and applying it to one profile.
+
+Shaped like alembic's core: an immutable step, a chain validated once when built (gaps,
+branches, backward steps), a pure plan from a version to a target, and an apply that runs
+the plan. Everything here is pure: no I/O, no clock, no globals.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cached_property
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from profile_migrations.errors import (
+    ChainGapError,
+    DuplicateStepError,
+    InvalidStepError,
+    NoMigrationPathError,
+    RegistryLoadError,
+    StepFailedError,
+    StepVersionError,
+)
+from profile_migrations.versions import VERSION_ATTRIBUTE, profile_version
+
+Profile = dict[str, Any]
+MigrateFunction = Callable[[Profile], Profile]
+
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileMigration:
+    """One step: turns a profile at ``from_version`` into a profile at ``to_version``.
+
+    ``migrate`` returns the new profile; keys it leaves out are removed from the stored
+    item. It need not set ``version``: the framework sets it to ``to_version``.
+    """
+
+    from_version: int
+    to_version: int
+    description: str
+    migrate: MigrateFunction
+
+    def __post_init__(self) -> None:
+        for name in ("from_version", "to_version"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidStepError(
+                    f"step {self.label}: {name} must be a positive integer, got {value!r}"
+                )
+        if self.to_version <= self.from_version:
+            raise InvalidStepError(
+                f"step {self.label}: to_version must be greater than from_version "
+                "(migrations only go forward; a backward step would form a cycle)"
+            )
+        if not callable(self.migrate):
+            raise InvalidStepError(f"step {self.label}: migrate is not callable")
+        if not isinstance(self.description, str) or not self.description.strip():
+            raise InvalidStepError(f"step {self.label}: description must be a non-empty string")
+
+    @property
+    def label(self) -> str:
+        return f"{self.from_version}->{self.to_version}"
+
+    def apply(self, profile: Profile) -> Profile:
+        """Run the step on a profile the caller owns; the result carries ``to_version``."""
+        try:
+            result = self.migrate(profile)
+        except Exception as exc:
+            raise StepFailedError(
+                f"step {self.label} raised {type(exc).__name__}: {exc}"
+            ) from exc
+        if not isinstance(result, dict):
+            raise StepFailedError(
+                f"step {self.label} returned {type(result).__name__}, not a profile dict"
+            )
+        returned_version = result.get(VERSION_ATTRIBUTE, self.from_version)
+        if returned_version not in (self.from_version, self.to_version) or isinstance(
+            returned_version, bool
+        ):
+            raise StepVersionError(
+                f"step {self.label} set version to {returned_version!r}; "
+                f"the framework sets it to {self.to_version}"
+            )
+        result[VERSION_ATTRIBUTE] = self.to_version
+        return result
+
+
+@dataclass(frozen=True)
+class MigrationChain:
+    """A validated, linear chain of steps. Building one refuses any invalid registry."""
+
+    steps: tuple[ProfileMigration, ...]
+    _by_from_version: dict[int, ProfileMigration] = field(init=False, repr=False, compare=False)
+
+    def __init__(self, steps: Iterable[ProfileMigration]) -> None:
+        ordered = tuple(sorted(_as_steps(steps), key=lambda step: step.from_version))
+        if not ordered:
+            raise InvalidStepError("the registry holds no migrations")
+        by_from: dict[int, ProfileMigration] = {}
+        for step in ordered:
+            if step.from_version in by_from:
+                raise DuplicateStepError(
+                    f"steps {by_from[step.from_version].label} and {step.label} both start "
+                    f"from version {step.from_version}"
+                )
+            by_from[step.from_version] = step
+        for previous, step in zip(ordered, ordered[1:], strict=False):
+            if step.from_version != previous.to_version:
+                raise ChainGapError(
+                    f"step {step.label} starts from version {step.from_version}, but the "
+                    f"step before it ({previous.label}) ends at version {previous.to_version}"
+                )
+        object.__setattr__(self, "steps", ordered)
+        object.__setattr__(self, "_by_from_version", by_from)
+
+    @property
+    def base(self) -> int:
+        return self.steps[0].from_version
+
+    @property
+    def head(self) -> int:
+        return self.steps[-1].to_version
+
+    @cached_property
+    def versions(self) -> frozenset[int]:
+        return frozenset({self.base} | {step.to_version for step in self.steps})
+
+    def check_target(self, target_version: int) -> None:
+        """Refuse a target no profile could reach through this chain."""
+        if target_version not in self.versions:
+            raise NoMigrationPathError(
+                f"no migration path leads to version {target_version}: the registered "
+                f"chain covers versions {self.base} to {self.head}"
+            )
+
+    def plan(self, from_version: int, target_version: int) -> tuple[ProfileMigration, ...]:
+        """The steps taking a profile from ``from_version`` to ``target_version``, in order."""
+        self.check_target(target_version)
+        if from_version == target_version:
+            return ()
+        if from_version > target_version:
+            raise NoMigrationPathError(
+                f"version {from_version} is above the target version {target_version}; "
+                "migrations only go forward"
+            )
+        steps: list[ProfileMigration] = []
+        version = from_version
+        while version < target_version:
+            step = self._by_from_version.get(version)
+            if step is None:
+                raise NoMigrationPathError(
+                    f"no registered step starts from version {version} "
+                    f"(the chain covers versions {self.base} to {self.head})"
+                )
+            steps.append(step)
+            version = step.to_version
+        return tuple(steps)
+
+    def apply(self, profile: Mapping[str, Any], target_version: int) -> Profile:
+        """Migrate a copy of ``profile`` to ``target_version``; the input is never mutated."""
+        steps = self.plan(profile_version(profile), target_version)
+        migrated: Profile = _clone(profile)
+        for step in steps:
+            migrated = step.apply(migrated)
+        return migrated
+
+
+def _clone(value: Any) -> Any:
+    """Deep copy of the shapes a deserialized item holds; leaves are immutable, so shared."""
+    if isinstance(value, Mapping):
+        return {name: _clone(inner) for name, inner in value.items()}
+    if isinstance(value, list):
+        return [_clone(inner) for inner in value]
+    if isinstance(value, (set, bytearray)):
+        return value.copy()
+    return value
+
+
+def _as_steps(steps: Iterable[Any]) -> list[ProfileMigration]:
+    collected = list(steps)
+    for position, step in enumerate(collected):
+        if not isinstance(step, ProfileMigration):
+            raise InvalidStepError(
+                f"registry entry {position} is a {type(step).__name__}, not a ProfileMigration"
+            )
+    return collected
+
+
+def apply_migrations(
+    profile: Mapping[str, Any],
+    migrations: Sequence[ProfileMigration] | MigrationChain,
+    target_version: int | None = None,
+) -> Profile:
+    """Return ``profile`` migrated to ``target_version`` (default: the chain's head).
+
+    A profile without ``version`` is at version 1. The input is never mutated; a profile
+    already at the target comes back equal. Raises :class:`NoMigrationPathError` when no
+    chain of steps leads there and :class:`ProfileMigrationError` when a step fails.
+    """
+    chain = migrations if isinstance(migrations, MigrationChain) else MigrationChain(migrations)
+    return chain.apply(profile, chain.head if target_version is None else target_version)
+
+
+@dataclass(frozen=True)
+class Registry:
+    """A loaded registry: its chain and the version runs target by default."""
+
+    chain: MigrationChain
+    current_version: int
+    source: str
+
+
+def registry_from_module(module: ModuleType, source: str) -> Registry:
+    steps = getattr(module, "migrations", None)
+    if steps is None or isinstance(steps, (str, bytes)) or not isinstance(steps, Iterable):
+        raise RegistryLoadError(f"{source} does not expose a `migrations` list")
+    chain = MigrationChain(steps)
+    current = getattr(module, "CURRENT_PROFILE_VERSION", chain.head)
+    if isinstance(current, bool) or not isinstance(current, (int, Decimal)):
+        raise RegistryLoadError(f"{source}: CURRENT_PROFILE_VERSION must be an integer")
+    current_version = int(current)
+    try:
+        chain.check_target(current_version)
+    except NoMigrationPathError as exc:
+        raise RegistryLoadError(f"{source}: CURRENT_PROFILE_VERSION {exc}") from exc
+    return Registry(chain=chain, current_version=current_version, source=source)
+
+
+def load_registry(reference: str | None = None) -> Registry:
+    """Load a registry from a dotted module path or a ``.py`` file (default: CICADA's)."""
+    if reference is None:
+        reference = "profile_migrations.migrations"
+    try:
+        if reference.endswith(".py") or Path(reference).is_file():
+            module = _import_file(Path(reference))
+        else:
+            module = importlib.import_module(reference)
+    except RegistryLoadError:
+        raise
+    except Exception as exc:
+        raise RegistryLoadError(
+            f"cannot import migrations from {reference!r}: {type(exc).__name__}: {exc}"
+        ) from exc
+    return registry_from_module(module, reference)
+
+
+def _import_file(path: Path) -> ModuleType:
+    if not path.is_file():
+        raise RegistryLoadError(f"migrations file {str(path)!r} does not exist")
+    module_name = f"_profile_migrations_user_{abs(hash(path.resolve()))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise RegistryLoadError(f"cannot load {str(path)!r} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
+    return module
