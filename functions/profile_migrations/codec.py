@@ -22,7 +22,7 @@ Profile = dict[str, Any]
 
 
 def deserialize_value(value: AttributeValue) -> Any:
-    (tag, payload), = value.items()
+    ((tag, payload),) = value.items()
     if tag == "S":
         return payload
     if tag == "N":

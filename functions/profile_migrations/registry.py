@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import itertools
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from profile_migrations.errors import (
     ChainGapError,
@@ -29,9 +29,11 @@ from profile_migrations.errors import (
 )
 from profile_migrations.versions import VERSION_ATTRIBUTE, profile_version
 
+if TYPE_CHECKING:
+    from types import ModuleType
+
 Profile = dict[str, Any]
 MigrateFunction = Callable[[Profile], Profile]
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +75,7 @@ class ProfileMigration:
         try:
             result = self.migrate(profile)
         except Exception as exc:
-            raise StepFailedError(
-                f"step {self.label} raised {type(exc).__name__}: {exc}"
-            ) from exc
+            raise StepFailedError(f"step {self.label} raised {type(exc).__name__}: {exc}") from exc
         if not isinstance(result, dict):
             raise StepFailedError(
                 f"step {self.label} returned {type(result).__name__}, not a profile dict"
@@ -111,7 +111,7 @@ class MigrationChain:
                     f"from version {step.from_version}"
                 )
             by_from[step.from_version] = step
-        for previous, step in zip(ordered, ordered[1:], strict=False):
+        for previous, step in itertools.pairwise(ordered):
             if step.from_version != previous.to_version:
                 raise ChainGapError(
                     f"step {step.label} starts from version {step.from_version}, but the "

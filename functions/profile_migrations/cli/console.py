@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -17,6 +16,8 @@ from rich.progress import (
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from profile_migrations.models import MigrationResponse
     from profile_migrations.registry import MigrationChain
 
@@ -85,12 +86,16 @@ class ProgressBars:
 def print_report(console: Console, response: MigrationResponse, elapsed_seconds: float) -> None:
     """The readable counterpart of ``--json``: counts, first failures, verification."""
     style = "green" if response.success else "red"
-    console.print(f"[bold {style}]{'SUCCESS' if response.success else 'FAILED'}[/] {response.message}")
+    console.print(
+        f"[bold {style}]{'SUCCESS' if response.success else 'FAILED'}[/] {response.message}"
+    )
     summary = response.summary
     if summary is not None:
         table = Table(title="Summary", show_header=False)
         table.add_row("profiles scanned", f"{summary.total_profiles:,}")
-        table.add_row("migrated" if not summary.dry_run else "would migrate", f"{summary.success_count:,}")
+        table.add_row(
+            "migrated" if not summary.dry_run else "would migrate", f"{summary.success_count:,}"
+        )
         table.add_row("failed", f"{summary.failure_count:,}")
         table.add_row("skipped", f"{summary.skipped_count:,}")
         table.add_row("conflicts re-migrated", f"{summary.conflict_count:,}")

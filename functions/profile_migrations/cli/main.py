@@ -20,6 +20,7 @@ from rich.console import Console
 from profile_migrations.cli.console import ProgressBars, print_plan, print_report
 from profile_migrations.cli.logs import configure_logging
 from profile_migrations.dal.dynamodb import ProfileTable, make_dynamodb_client
+from profile_migrations.devtools.demo import run_demo
 from profile_migrations.errors import MigrationInputError
 from profile_migrations.logic.report import JsonLinesReport
 from profile_migrations.logic.runner import LocalRunOptions, run_local
@@ -47,7 +48,11 @@ def _positive_int(text: str) -> int:
 
 
 def _add_registry_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target-version", type=_positive_int, help="default: the registry's CURRENT_PROFILE_VERSION")
+    parser.add_argument(
+        "--target-version",
+        type=_positive_int,
+        help="default: the registry's CURRENT_PROFILE_VERSION",
+    )
     parser.add_argument(
         "--migrations",
         metavar="MODULE_OR_FILE",
@@ -57,7 +62,9 @@ def _add_registry_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,23 +73,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="migrate (or dry-run, or verify) every profile of a table")
+    run = commands.add_parser(
+        "run", help="migrate (or dry-run, or verify) every profile of a table"
+    )
     run.add_argument("--table", required=True)
     run.add_argument("--endpoint-url", help="e.g. http://127.0.0.1:8000 for DynamoDB Local")
     run.add_argument("--region")
     _add_registry_options(run)
     mode = run.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="migrate in memory, write nothing")
-    mode.add_argument("--verify-only", action="store_true", help="only check versions, write nothing")
-    run.add_argument("--segments", type=_positive_int, help="parallel scan segments (default: from the table size)")
-    run.add_argument("--workers", type=_positive_int, default=LocalRunOptions.workers, help="segments processed at once")
-    run.add_argument("--page-size", type=_positive_int, help="items per scan page (default: DynamoDB's 1 MB pages)")
-    run.add_argument("--report", type=Path, help="JSON Lines report path (default: profile-migrate-reports/...)")
+    mode.add_argument(
+        "--verify-only", action="store_true", help="only check versions, write nothing"
+    )
+    run.add_argument(
+        "--segments",
+        type=_positive_int,
+        help="parallel scan segments (default: from the table size)",
+    )
+    run.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=LocalRunOptions.workers,
+        help="segments processed at once",
+    )
+    run.add_argument(
+        "--page-size",
+        type=_positive_int,
+        help="items per scan page (default: DynamoDB's 1 MB pages)",
+    )
+    run.add_argument(
+        "--report", type=Path, help="JSON Lines report path (default: profile-migrate-reports/...)"
+    )
     _add_output_options(run)
 
     plan = commands.add_parser("plan", help="show the chain of steps a run would apply")
     _add_registry_options(plan)
-    plan.add_argument("--from-version", type=_positive_int, help="default: the chain's first version")
+    plan.add_argument(
+        "--from-version", type=_positive_int, help="default: the chain's first version"
+    )
     plan.add_argument("--json", action="store_true")
 
     demo = commands.add_parser("demo", help="the whole job on an embedded DynamoDB Local")
@@ -155,7 +183,11 @@ def command_plan(args: argparse.Namespace, stderr: Console) -> int:
             "fromVersion": start,
             "targetVersion": target,
             "steps": [
-                {"fromVersion": s.from_version, "toVersion": s.to_version, "description": s.description}
+                {
+                    "fromVersion": s.from_version,
+                    "toVersion": s.to_version,
+                    "description": s.description,
+                }
                 for s in steps
             ],
         }
@@ -166,8 +198,6 @@ def command_plan(args: argparse.Namespace, stderr: Console) -> int:
 
 
 def command_demo(args: argparse.Namespace, stderr: Console) -> int:
-    from profile_migrations.devtools.demo import run_demo
-
     try:
         return run_demo(args.profiles, args.json, stderr)
     except MigrationInputError as exc:

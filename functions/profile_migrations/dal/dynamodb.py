@@ -18,7 +18,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
-from profile_migrations.errors import InvalidRequestError, TableNotFoundError, StoreUnavailableError
+from profile_migrations.errors import InvalidRequestError, StoreUnavailableError, TableNotFoundError
 from profile_migrations.writes import (
     ProfileWrite,
     RawItem,
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.literals import KeyTypeType
     from mypy_boto3_dynamodb.type_defs import BatchStatementRequestTypeDef
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,9 @@ def make_dynamodb_client(
     config = Config(
         retries={"mode": "adaptive", "max_attempts": SDK_MAX_ATTEMPTS},
         max_pool_connections=max_connections,
+        # Requests are built here, never from user input; botocore's per-attribute
+        # validation of them cost 40 % of the client's CPU per profile.
+        parameter_validation=False,
     )
     try:
         return boto3.client(
@@ -93,7 +97,7 @@ def make_dynamodb_client(
         )
     except NoRegionError as exc:
         raise InvalidRequestError(
-            "no AWS region is configured: pass --region or set AWS_REGION"
+            "no AWS region is configured: pass --region or set AWS_DEFAULT_REGION"
         ) from exc
 
 
@@ -327,12 +331,12 @@ class ProfileTable:
     def create(self, key_schema: Sequence[tuple[str, str]]) -> None:
         """Create the table on demand (demo and tests): ``(name, "S"|"N"|"B")`` for the
         partition key, then optionally the sort key."""
-        kinds = ("HASH", "RANGE")
+        key_types: tuple[KeyTypeType, ...] = ("HASH", "RANGE")
         self._client.create_table(
             TableName=self.table_name,
             KeySchema=[
-                {"AttributeName": name, "KeyType": kind}
-                for (name, _), kind in zip(key_schema, kinds, strict=False)
+                {"AttributeName": name, "KeyType": key_type}
+                for (name, _), key_type in zip(key_schema, key_types, strict=False)
             ],
             AttributeDefinitions=[
                 {"AttributeName": name, "AttributeType": attribute_type}  # type: ignore[typeddict-item]

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 DEMO_TABLE = "UserProfiles"
 DEMO_REGION = "us-east-1"
-DEMO_CREDENTIALS = StaticCredentials(access_key_id="demo", secret_access_key="demo")
+# The demo owns its engine, and a fresh machine has no AWS credentials to take instead.
+DEMO_CREDENTIALS = StaticCredentials(access_key_id="demo", secret_access_key="demo")  # noqa: S106
 STEPS = (
     ("1/3 dry run: migrate in memory, write nothing", RunRequest(dry_run=True)),
     ("2/3 run: migrate every profile with conditional batch writes", RunRequest()),

@@ -29,7 +29,8 @@ def sample_profile(index: int, rng: random.Random) -> dict[str, Any]:
         "score": Decimal(f"{rng.randint(10**36, 10**37)}.5"),
         "stats": {"hp": rng.randint(10, 500), "mp": rng.randint(0, 300), "ratio": Decimal("0.125")},
         "inventory": [
-            {"item": f"item-{rng.randint(1, 99)}", "qty": rng.randint(1, 5)} for _ in range(rng.randint(0, 4))
+            {"item": f"item-{rng.randint(1, 99)}", "qty": rng.randint(1, 5)}
+            for _ in range(rng.randint(0, 4))
         ],
         "nickname": None if index % 7 == 0 else f"nick-{index}",
     }

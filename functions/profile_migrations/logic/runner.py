@@ -61,7 +61,11 @@ def default_local_segments(item_count: int) -> int:
 
 
 def _each_segment(
-    segments: int, workers: int, work: Callable[[int], T], phase: str, listener: RunListener | None,
+    segments: int,
+    workers: int,
+    work: Callable[[int], T],
+    phase: str,
+    listener: RunListener | None,
     estimated_items: int,
 ) -> list[T]:
     if listener is not None:
@@ -115,7 +119,9 @@ def run_local(
             dry_run=request.dry_run,
             started_at=started_at or now_timestamp(),
         )
-        summary, errors = _migrate_all(job, store, sink, report_uri, segments, table, options, listener)
+        summary, errors = _migrate_all(
+            job, store, sink, report_uri, segments, table, options, listener
+        )
     if not request.dry_run and not errors:
         verification, errors = _verify_all(target, store, segments, table, options, listener)
     response = build_response(target, summary, verification)

@@ -152,7 +152,9 @@ class PageMigrator:
                 counters.conflicts += 1
                 if answer.current is None:
                     outcomes.append(
-                        self._outcome(write.key, success.from_version, SKIPPED, "deleted during the run")
+                        self._outcome(
+                            write.key, success.from_version, SKIPPED, "deleted during the run"
+                        )
                     )
                 else:
                     conflicted.append(answer.current)
@@ -210,7 +212,11 @@ class PageMigrator:
         )
 
     def _outcome(
-        self, raw: RawItem, from_version: int | None, status: ProfileStatus, error: str | None = None
+        self,
+        raw: RawItem,
+        from_version: int | None,
+        status: ProfileStatus,
+        error: str | None = None,
     ) -> ProfileOutcome:
         key = {
             name: to_json_compatible(deserialize_value(raw[name]))
@@ -240,7 +246,9 @@ def migrate_segment(
     migrator = PageMigrator(job, store, sink)
     with run_clock(job.started_at):
         try:
-            _migrate_pages(store, migrator, run, total_segments, page_limit, should_continue, on_page)
+            _migrate_pages(
+                store, migrator, run, total_segments, page_limit, should_continue, on_page
+            )
         except StoreUnavailableError as exc:
             run.error = str(exc)
             logger.warning("segment stopped", extra={"segment": segment, "error": run.error})

@@ -76,7 +76,8 @@ def _summary_sentence(summary: Summary, target: int) -> str:
 
 def _verification_sentence(verification: Verification, target: int) -> str:
     if verification.valid:
-        return f"Verification: all {_count(verification.checked_count, 'profile')} are at version {target}."
+        checked = _count(verification.checked_count, "profile")
+        return f"Verification: all {checked} are at version {target}."
     return (
         f"Verification: {verification.invalid_count:,} of "
         f"{_count(verification.checked_count, 'profile')} are not at version {target}."

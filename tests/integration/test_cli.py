@@ -1,0 +1,262 @@
+"""`profile-migrate` end to end against DynamoDB Local: output contract and exit statuses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from profile_migrations.cli import main
+from profile_migrations.codec import serialize_item
+from profile_migrations.devtools.sample_profiles import sample_profiles
+from tests.conftest import dump_table
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+    from profile_migrations.dal.dynamodb import ProfileTable
+    from profile_migrations.devtools.dynamodb_local import DynamoDBLocal
+
+SEED_KEYS = {"success", "message", "summary", "verification", "targetVersion"}
+SUMMARY_KEYS = {"totalProfiles", "successCount", "failureCount", "skippedCount", "results"}
+
+
+@pytest.fixture
+def cli(
+    dynamodb_local: DynamoDBLocal,
+    aws_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> Callable[..., tuple[int, Any]]:
+    """Run the CLI in process with --json; returns the exit status and the parsed stdout."""
+
+    def invoke(*args: str, endpoint: bool = True) -> tuple[int, Any]:
+        argv = list(args)
+        if endpoint and argv[0] == "run":
+            argv += [
+                "--endpoint-url",
+                dynamodb_local.endpoint_url,
+                "--report",
+                str(tmp_path / "r.jsonl"),
+            ]
+        status = main([*argv, "--json"])
+        out = capsys.readouterr().out
+        return status, json.loads(out)
+
+    return invoke
+
+
+def profile(user: str, **fields: Any) -> dict[str, Any]:
+    return serialize_item({"userId": user, "profileId": "main", **fields})
+
+
+def test_run_prints_one_seed_format_document_and_exits_0(
+    cli: Callable[..., tuple[int, Any]], make_table: Callable[..., ProfileTable], tmp_path: Path
+) -> None:
+    table = make_table(items=list(sample_profiles(120)))
+
+    status, document = cli("run", "--table", table.table_name, "--segments", "3")
+
+    assert status == 0
+    assert set(document) >= SEED_KEYS
+    assert set(document["summary"]) >= SUMMARY_KEYS
+    assert document["success"] is True
+    assert document["summary"]["successCount"] == 120
+    assert document["verification"] == {
+        "valid": True,
+        "invalidProfiles": [],
+        "checkedCount": 120,
+        "invalidCount": 0,
+        "invalidProfilesTruncated": False,
+    }
+    report = Path(document["summary"]["reportUri"].removeprefix("file://"))
+    lines = [json.loads(line) for line in report.read_text().splitlines()]
+    assert len(lines) == 120
+    assert {line["status"] for line in lines} == {"success"}
+
+
+def test_failures_exit_1_and_results_are_capped_with_the_full_list_in_the_report(
+    cli: Callable[..., tuple[int, Any]], make_table: Callable[..., ProfileTable]
+) -> None:
+    broken = [profile(f"broken-{n:04d}") for n in range(1_005)]
+    table = make_table(items=[*broken, *sample_profiles(10)])
+
+    status, document = cli("run", "--table", table.table_name)
+
+    summary = document["summary"]
+    assert status == 1
+    assert document["success"] is False
+    assert summary["failureCount"] == 1_005
+    assert len(summary["results"]) == 1_000
+    assert summary["resultsTruncated"] is True
+    first = summary["results"][0]
+    assert set(first) == {"userId", "profileId", "fromVersion", "toVersion", "status", "error"}
+    assert (first["fromVersion"], first["toVersion"], first["status"]) == (1, 5, "failed")
+    report = Path(summary["reportUri"].removeprefix("file://"))
+    statuses = [json.loads(line)["status"] for line in report.read_text().splitlines()]
+    assert statuses.count("failed") == 1_005
+    assert statuses.count("success") == 10
+    assert document["verification"]["invalidCount"] == 1_005
+    assert len(document["verification"]["invalidProfiles"]) == 1_000
+    assert document["verification"]["invalidProfilesTruncated"] is True
+
+
+def test_dry_run_has_no_verification_and_verify_only_has_no_summary(
+    cli: Callable[..., tuple[int, Any]], make_table: Callable[..., ProfileTable]
+) -> None:
+    table = make_table(items=list(sample_profiles(20)))
+
+    dry_status, dry = cli("run", "--table", table.table_name, "--dry-run")
+    verify_status, verify = cli("run", "--table", table.table_name, "--verify-only")
+
+    assert (dry_status, "verification" in dry, dry["summary"]["successCount"]) == (0, False, 20)
+    assert (verify_status, "summary" in verify) == (1, False)
+    assert verify["verification"]["invalidCount"] == 20
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected_error"),
+    [
+        (["--table", "no-such-table"], "does not exist"),
+        (["--target-version", "9"], "no migration path leads to version 9"),
+        (["--migrations", "no_such_module_anywhere"], "cannot import migrations"),
+        (["--migrations", "tests/events/not-a-registry.py"], "does not exist"),
+    ],
+)
+def test_bad_input_exits_2_and_writes_nothing(
+    cli: Callable[..., tuple[int, Any]],
+    make_table: Callable[..., ProfileTable],
+    dynamodb_client: DynamoDBClient,
+    arguments: list[str],
+    expected_error: str,
+) -> None:
+    table = make_table(items=list(sample_profiles(15)))
+    before = dump_table(dynamodb_client, table.table_name)
+    if "--table" not in arguments:
+        arguments = ["--table", table.table_name, *arguments]
+
+    status, document = cli("run", *arguments)
+
+    assert status == 2
+    assert document["success"] is False
+    assert expected_error in document["error"]
+    assert dump_table(dynamodb_client, table.table_name) == before
+
+
+def test_an_invalid_registry_file_is_refused_before_anything_is_read(
+    cli: Callable[..., tuple[int, Any]],
+    make_table: Callable[..., ProfileTable],
+    dynamodb_client: DynamoDBClient,
+    tmp_path: Path,
+) -> None:
+    registry = tmp_path / "gapped.py"
+    registry.write_text(
+        "from profile_migrations import ProfileMigration\n"
+        "migrations = [\n"
+        "    ProfileMigration(1, 2, 'one', lambda p: p),\n"
+        "    ProfileMigration(3, 4, 'three', lambda p: p),\n"
+        "]\n"
+    )
+    table = make_table(items=list(sample_profiles(5)))
+    before = dump_table(dynamodb_client, table.table_name)
+
+    status, document = cli("run", "--table", table.table_name, "--migrations", str(registry))
+
+    assert status == 2
+    assert "step 3->4" in document["error"]
+    assert dump_table(dynamodb_client, table.table_name) == before
+
+
+def test_a_registry_file_with_its_own_current_version_sets_the_default_target(
+    cli: Callable[..., tuple[int, Any]],
+    make_table: Callable[..., ProfileTable],
+    tmp_path: Path,
+) -> None:
+    registry = tmp_path / "mine.py"
+    registry.write_text(
+        "from profile_migrations import ProfileMigration\n"
+        "migrations = [\n"
+        "    ProfileMigration(1, 2, 'flag', lambda p: {**p, 'flag': True}),\n"
+        "    ProfileMigration(2, 3, 'unflag', lambda p: {k: p[k] for k in p if k != 'flag'}),\n"
+        "]\n"
+        "CURRENT_PROFILE_VERSION = 2\n"
+    )
+    table = make_table(items=[profile("a"), profile("b")])
+
+    status, document = cli("run", "--table", table.table_name, "--migrations", str(registry))
+
+    assert status == 0
+    assert document["targetVersion"] == 2
+    assert document["summary"]["successCount"] == 2
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["run"],
+        ["run", "--table", "t", "--segments", "0"],
+        ["run", "--table", "t", "--target-version", "-1"],
+        ["run", "--table", "t", "--target-version", "two"],
+        ["run", "--table", "t", "--dry-run", "--verify-only"],
+        ["run", "--table", "t", "--unknown-flag"],
+        ["explode"],
+    ],
+)
+def test_malformed_arguments_exit_2(arguments: list[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(arguments)
+    assert exit_info.value.code == 2
+
+
+def test_plan_lists_the_steps_in_order(cli: Callable[..., tuple[int, Any]]) -> None:
+    status, document = cli("plan", "--target-version", "4", endpoint=False)
+
+    assert status == 0
+    assert [(s["fromVersion"], s["toVersion"]) for s in document["steps"]] == [
+        (1, 2),
+        (2, 3),
+        (3, 4),
+    ]
+
+
+def test_the_console_script_runs_and_prints_only_json_on_stdout(
+    make_table: Callable[..., ProfileTable],
+    dynamodb_local: DynamoDBLocal,
+    aws_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    table = make_table(items=list(sample_profiles(30)))
+
+    completed = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "profile-migrate"),
+            "run",
+            "--table",
+            table.table_name,
+            "--endpoint-url",
+            dynamodb_local.endpoint_url,
+            "--report",
+            str(tmp_path / "r.jsonl"),
+            "--json",
+            "--log-level",
+            "INFO",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["summary"]["successCount"] == 30
+    log_lines = [json.loads(line) for line in completed.stderr.splitlines() if line.startswith("{")]
+    assert {"run started", "page migrated", "run finished"} <= {
+        line["message"] for line in log_lines
+    }
+    assert all("profileData" not in json.dumps(line) for line in log_lines)
