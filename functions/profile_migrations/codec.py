@@ -107,3 +107,22 @@ def to_json_compatible(value: Any) -> Any:
     if isinstance(value, (list, tuple, Set)):
         return [to_json_compatible(inner) for inner in value]
     return value
+
+
+def encode_key(key: RawItem) -> dict[str, dict[str, str]]:
+    """A scan cursor as JSON: binary key values become base64 text."""
+    encoded: dict[str, dict[str, str]] = {}
+    for name, value in key.items():
+        ((tag, payload),) = value.items()
+        if tag == "B":
+            payload = base64.b64encode(payload).decode("ascii")
+        encoded[name] = {tag: payload}
+    return encoded
+
+
+def decode_key(encoded: Mapping[str, Mapping[str, str]]) -> RawItem:
+    decoded: RawItem = {}
+    for name, value in encoded.items():
+        ((tag, payload),) = value.items()
+        decoded[name] = {tag: base64.b64decode(payload) if tag == "B" else payload}
+    return decoded

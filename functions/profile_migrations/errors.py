@@ -44,6 +44,13 @@ class InvalidRequestError(MigrationInputError):
     """A request field is out of range or contradicts another field."""
 
 
+class RequestRefusedError(MigrationInputError):
+    """The pipeline refused an execution's input; the message names the reason.
+
+    One error name for every refusal, so the state machine catches them all by name.
+    """
+
+
 class TableNotFoundError(MigrationInputError):
     """The table to migrate does not exist at the given endpoint and region."""
 

@@ -52,7 +52,7 @@ def nest_metadata(profile: Profile) -> Profile:
     metadata: dict[str, Any] = dict(existing or {})
     if "createdBy" in data:
         metadata["createdBy"] = data["createdBy"]
-    metadata["tags"] = data.get("tags") or []
+    metadata["tags"] = data.get("tags") or metadata.get("tags") or []
     nested = {key: value for key, value in data.items() if key not in ("createdBy", "tags")}
     nested["metadata"] = metadata
     return {**profile, PROFILE_DATA: nested}

@@ -88,8 +88,8 @@ class ProfileMigration:
                 f"step {self.label} set version to {returned_version!r}; "
                 f"the framework sets it to {self.to_version}"
             )
-        result[VERSION_ATTRIBUTE] = self.to_version
-        return result
+        # A step may return its own input; stamping a copy keeps the caller's dict intact.
+        return {**result, VERSION_ATTRIBUTE: self.to_version}
 
 
 @dataclass(frozen=True)

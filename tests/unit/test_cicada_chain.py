@@ -224,14 +224,6 @@ def test_3_to_4_keeps_existing_metadata_created_by_when_the_old_field_is_absent(
     assert result["profileData"]["metadata"] == {"createdBy": "app", "tags": []}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "suspected bug: nest_metadata sets metadata.tags = tags or [] unconditionally, so "
-        "tags already in an existing metadata map are discarded when profileData.tags is "
-        "absent (createdBy in the same situation is kept)"
-    ),
-)
 def test_3_to_4_keeps_existing_metadata_tags_when_the_old_field_is_absent() -> None:
     # Given: the application already wrote the new shape while the profile is still at v3
     profile = {"version": 3, "profileData": {"metadata": {"createdBy": "app", "tags": ["x"]}}}

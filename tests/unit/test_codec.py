@@ -1,4 +1,7 @@
-"""DynamoDB wire format <-> Python: every type round trips, and what DynamoDB cannot store is refused."""
+"""DynamoDB wire format <-> Python.
+
+Every type round trips, and what DynamoDB cannot store is refused.
+"""
 
 from __future__ import annotations
 
@@ -170,7 +173,9 @@ def test_an_item_round_trips() -> None:
             "M": {
                 "name": {"S": "Alice"},
                 "level": {"N": DIGITS_38},
-                "metadata": {"M": {"tags": {"SS": ["beta", "veteran"]}, "createdBy": {"NULL": True}}},
+                "metadata": {
+                    "M": {"tags": {"SS": ["beta", "veteran"]}, "createdBy": {"NULL": True}}
+                },
             }
         },
         "scores": {"L": [{"N": "1E+2"}, {"N": "-0.000001"}]},

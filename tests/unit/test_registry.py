@@ -690,7 +690,11 @@ def test_load_registry_from_a_file_with_a_current_version(tmp_path: Path) -> Non
     assert registry.chain.head == 3
     assert registry.current_version == 2
     assert registry.source == str(path)
-    assert apply_migrations({}, registry.chain) == {"one": True, "data": {"renamed": True}, "version": 3}
+    assert apply_migrations({}, registry.chain) == {
+        "one": True,
+        "data": {"renamed": True},
+        "version": 3,
+    }
 
 
 def test_load_registry_from_a_file_defaults_the_current_version_to_the_head(
@@ -711,7 +715,8 @@ def test_load_registry_accepts_a_decimal_current_version(tmp_path: Path) -> None
     path = write_module(
         tmp_path,
         "chain.py",
-        THREE_STEP_REGISTRY + "from decimal import Decimal\nCURRENT_PROFILE_VERSION = Decimal('2')\n",
+        THREE_STEP_REGISTRY
+        + "from decimal import Decimal\nCURRENT_PROFILE_VERSION = Decimal('2')\n",
     )
 
     # When
@@ -786,9 +791,7 @@ def test_load_registry_refuses_a_file_with_a_syntax_error(tmp_path: Path) -> Non
     ],
     ids=["absent", "none", "string", "not-iterable"],
 )
-def test_load_registry_refuses_a_file_without_a_migrations_list(
-    tmp_path: Path, body: str
-) -> None:
+def test_load_registry_refuses_a_file_without_a_migrations_list(tmp_path: Path, body: str) -> None:
     # Given
     path = write_module(tmp_path, "empty.py", body)
 

@@ -63,7 +63,9 @@ class ListSink:
         self.outcomes.extend(outcomes)
 
 
-def job(chain: MigrationChain | None = None, dry_run: bool = False, target: int = 5) -> MigrationJob:
+def job(
+    chain: MigrationChain | None = None, dry_run: bool = False, target: int = 5
+) -> MigrationJob:
     return MigrationJob(
         chain=chain or MigrationChain(migrations),
         target_version=target,
