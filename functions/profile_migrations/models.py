@@ -102,3 +102,96 @@ class MigrationResponse(WireModel):
     summary: Summary | None = None
     verification: Verification | None = None
     error: str | None = None
+
+
+MAX_PIPELINE_SEGMENTS = 10_000
+MAX_PAGE_SIZE = 10_000
+
+
+class PipelineRequest(RunRequest):
+    """A state machine execution's input: the seed's event plus the fan-out's knobs."""
+
+    max_concurrency: StrictInt | None = Field(default=None, ge=1)
+    page_size: StrictInt | None = Field(default=None, ge=1, le=MAX_PAGE_SIZE)
+
+
+class PlanEvent(WireModel):
+    """What the Plan state sends: the execution input untouched, and the execution's identity."""
+
+    request: dict[str, Any]
+    run_id: str = Field(min_length=1, max_length=256)
+    started_at: str = Field(min_length=1)
+
+
+class RunPlan(WireModel):
+    """The Plan state's output; every later state reads its fields."""
+
+    run_id: str
+    table_name: str
+    target_version: int
+    dry_run: bool
+    verify_only: bool
+    started_at: str
+    total_segments: int
+    segments: list[int]
+    max_concurrency: int
+    page_size: int | None
+    key_attributes: list[str]
+
+
+class SegmentTask(WireModel):
+    """One turn of a segment's loop: where to resume, and the segment's totals so far.
+
+    The Lambda returns the next turn's task; the child workflow loops until ``done``.
+    Its input and output are what the console shows for each child execution.
+    """
+
+    run_id: str
+    segment: int = Field(ge=0)
+    total_segments: int = Field(ge=1)
+    target_version: int = Field(ge=1)
+    dry_run: bool = False
+    started_at: str
+    key_attributes: list[str]
+    page_size: int | None = None
+    invocation: int = Field(default=0, ge=0)
+    cursor: dict[str, dict[str, str]] | None = None
+    done: bool = False
+    counters: SegmentCounters = Field(default_factory=SegmentCounters)
+
+
+class VerifyTask(WireModel):
+    run_id: str
+    segment: int = Field(ge=0)
+    total_segments: int = Field(ge=1)
+    target_version: int = Field(ge=1)
+    key_attributes: list[str]
+    page_size: int | None = None
+    invocation: int = Field(default=0, ge=0)
+    cursor: dict[str, dict[str, str]] | None = None
+    done: bool = False
+    checked: int = 0
+    invalid_count: int = 0
+
+
+class MigrateRecord(WireModel):
+    """What one migrate invocation did, stored for the aggregate step."""
+
+    segment: int
+    invocation: int
+    done: bool
+    counters: SegmentCounters
+    failures: list[ProfileResult]
+
+
+class VerifyRecord(WireModel):
+    segment: int
+    invocation: int
+    done: bool
+    checked: int
+    invalid_count: int
+    invalid: list[InvalidProfile]
+
+
+class AggregateEvent(WireModel):
+    plan: RunPlan

@@ -1,10 +1,10 @@
-"""The per-profile JSON Lines report written by local runs."""
+"""Per-profile JSON Lines reports: one JSON object per profile outcome."""
 
 from __future__ import annotations
 
 import json
 import threading
-from typing import TYPE_CHECKING, TextIO
+from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -14,13 +14,33 @@ if TYPE_CHECKING:
     from profile_migrations.logic.outcomes import ProfileOutcome
 
 
+def render_lines(outcomes: Sequence[ProfileOutcome]) -> bytes:
+    return "".join(
+        json.dumps(outcome.to_wire(), separators=(",", ":")) + "\n" for outcome in outcomes
+    ).encode()
+
+
+class JsonLinesWriter:
+    """Writes outcomes to a binary file the caller owns (a Lambda's spooled report)."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+
+    def record(self, outcomes: Sequence[ProfileOutcome]) -> None:
+        self._stream.write(render_lines(outcomes))
+
+
 class JsonLinesReport:
-    """Appends one JSON object per profile outcome to a file; safe to share across threads."""
+    """A report file shared by a local run's threads; created on first use.
+
+    A run that finished without outcomes still leaves an empty report; a run refused
+    before it started leaves none.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path.resolve()
         self._lock = threading.Lock()
-        self._file: TextIO | None = None
+        self._file: IO[bytes] | None = None
 
     @property
     def uri(self) -> str:
@@ -35,8 +55,6 @@ class JsonLinesReport:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """Close the file; a run that finished without outcomes still leaves an empty report,
-        and a run refused before it started leaves none."""
         with self._lock:
             if self._file is None and exc is None:
                 self._open()
@@ -44,16 +62,14 @@ class JsonLinesReport:
                 self._file.close()
                 self._file = None
 
-    def _open(self) -> TextIO:
+    def _open(self) -> IO[bytes]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("w", encoding="utf-8")
+        self._file = self.path.open("wb")
         return self._file
 
     def record(self, outcomes: Sequence[ProfileOutcome]) -> None:
         if not outcomes:
             return
-        lines = "".join(
-            json.dumps(outcome.to_wire(), separators=(",", ":")) + "\n" for outcome in outcomes
-        )
+        lines = render_lines(outcomes)
         with self._lock:
             (self._file or self._open()).write(lines)

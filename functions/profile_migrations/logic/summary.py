@@ -6,7 +6,9 @@ document for the same table and request.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import heapq
+import json
+from typing import TYPE_CHECKING, TypeVar
 
 from profile_migrations.errors import MigrationInputError
 from profile_migrations.models import (
@@ -20,16 +22,28 @@ from profile_migrations.models import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable
+
+EntryT = TypeVar("EntryT", ProfileResult, InvalidProfile)
+
+
+def _by_key(entry: ProfileResult | InvalidProfile) -> str:
+    return json.dumps(entry.model_extra or {}, sort_keys=True, default=str)
+
+
+def first_by_key(entries: Iterable[EntryT], cap: int = RESULTS_CAP) -> list[EntryT]:
+    """The ``cap`` entries with the smallest keys: the same list whatever order the
+    segments finished in, so the local runner and the pipeline report alike."""
+    return heapq.nsmallest(cap, entries, key=_by_key)
 
 
 def summarize(
     counters: SegmentCounters,
-    failures: Sequence[ProfileResult],
+    failures: Iterable[ProfileResult],
     report_uri: str | None,
     dry_run: bool,
 ) -> Summary:
-    kept = list(failures[:RESULTS_CAP])
+    kept = first_by_key(failures)
     return Summary(
         total_profiles=counters.scanned,
         success_count=counters.migrated,
@@ -45,9 +59,9 @@ def summarize(
 
 
 def verification_of(
-    checked: int, invalid_count: int, invalid: Sequence[InvalidProfile]
+    checked: int, invalid_count: int, invalid: Iterable[InvalidProfile]
 ) -> Verification:
-    kept = list(invalid[:RESULTS_CAP])
+    kept = first_by_key(invalid)
     return Verification(
         valid=invalid_count == 0,
         invalid_profiles=kept,
@@ -116,3 +130,26 @@ def error_response(exc: Exception, target_version: int | None = None) -> Migrati
         target_version=target_version,
         error=f"{type(exc).__name__}: {exc}",
     )
+
+
+def fit_within(response: MigrationResponse, max_bytes: int) -> MigrationResponse:
+    """Trim the listed failures and invalid profiles until the JSON document fits.
+
+    Step Functions caps a state's output at 256 KiB; counts and the report stay complete,
+    and each trimmed list says so with its ``...Truncated`` flag.
+    """
+    while len(json.dumps(response.to_wire())) > max_bytes:
+        summary, verification = response.summary, response.verification
+        longest = max(
+            len(summary.results) if summary else 0,
+            len(verification.invalid_profiles) if verification else 0,
+        )
+        if longest == 0:
+            break
+        if summary is not None and len(summary.results) == longest:
+            summary.results = summary.results[: longest // 2]
+            summary.results_truncated = True
+        elif verification is not None:
+            verification.invalid_profiles = verification.invalid_profiles[: longest // 2]
+            verification.invalid_profiles_truncated = True
+    return response

@@ -1,0 +1,28 @@
+"""Aggregate state: the run's final response document, in the seed's format."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from profile_migrations.dal.s3 import RunRecords, make_s3_client
+from profile_migrations.handlers.observability import logger
+from profile_migrations.logic.pipeline import aggregate_run
+from profile_migrations.models import AggregateEvent
+from profile_migrations.settings import LambdaSettings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+@logger.inject_lambda_context
+def handler(
+    event: dict[str, Any],
+    context: LambdaContext,
+    settings: LambdaSettings | None = None,
+    records: RunRecords | None = None,
+) -> dict[str, Any]:
+    settings = settings or LambdaSettings.from_environ()
+    plan = AggregateEvent.model_validate(event).plan
+    logger.append_keys(run_id=plan.run_id)
+    response = aggregate_run(plan, records or RunRecords(make_s3_client(), settings.bucket()))
+    return response.to_wire()

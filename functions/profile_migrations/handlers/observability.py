@@ -1,0 +1,40 @@
+"""Powertools logging and metrics shared by the handlers.
+
+Logic modules log through the standard library; their loggers take Powertools' JSON
+configuration here, so every line carries the invocation's keys. Metrics are dimensioned
+by table (one run at a time per table), never by segment: a dimension per segment would
+bill thousands of custom metrics.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+
+from profile_migrations.environment import NAMESPACE, SERVICE
+
+if TYPE_CHECKING:
+    from profile_migrations.models import SegmentCounters
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+copy_config_to_registered_loggers(source_logger=logger, include={"profile_migrations"})
+
+COUNTER_METRICS = {
+    "migrated": "ProfilesMigrated",
+    "failed": "ProfilesFailed",
+    "skipped": "ProfilesSkipped",
+    "conflicts": "Conflicts",
+    "throttle_retries": "ThrottleRetries",
+}
+
+
+def emit_counters(table: str, run_id: str, segment: int, counters: SegmentCounters) -> None:
+    metrics.add_dimension(name="table", value=table)
+    metrics.add_metadata(key="runId", value=run_id)
+    metrics.add_metadata(key="segment", value=segment)
+    for field, name in COUNTER_METRICS.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=getattr(counters, field))

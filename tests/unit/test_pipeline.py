@@ -1,0 +1,328 @@
+"""The pipeline's step logic with in-memory fakes: planning, turns of a segment, aggregation."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any
+
+import pytest
+
+from profile_migrations.codec import serialize_item
+from profile_migrations.dal.dynamodb import ScanPage, TableInfo
+from profile_migrations.errors import RequestRefusedError, StoreUnavailableError
+from profile_migrations.logic.pipeline import (
+    aggregate_run,
+    default_pipeline_segments,
+    migrate_pages,
+    plan_run,
+)
+from profile_migrations.models import (
+    InvalidProfile,
+    MigrateRecord,
+    PlanEvent,
+    ProfileResult,
+    RunPlan,
+    SegmentCounters,
+    SegmentTask,
+    VerifyRecord,
+)
+from profile_migrations.registry import load_registry
+from profile_migrations.writes import WriteBatchResult, WriteOutcome, WriteStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from profile_migrations.writes import ProfileWrite, RawItem
+
+MiB = 1024 * 1024
+
+
+@dataclass
+class FakeTable:
+    size_bytes: int = 10 * MiB
+    pages: list[list[RawItem]] = field(default_factory=list)
+    unavailable: bool = False
+
+    def describe(self) -> TableInfo:
+        return TableInfo("UserProfiles", ("userId", "profileId"), 1000, self.size_bytes)
+
+    def scan_page(
+        self,
+        segment: int,
+        total_segments: int,
+        start_key: RawItem | None = None,
+        limit: int | None = None,
+        projection: Sequence[str] | None = None,
+        consistent_read: bool = False,
+    ) -> ScanPage:
+        if self.unavailable:
+            raise StoreUnavailableError("throttled")
+        index = 0 if start_key is None else int(start_key["page"]["N"])
+        more = index + 1 < len(self.pages)
+        return ScanPage(self.pages[index], {"page": {"N": str(index + 1)}} if more else None)
+
+    def conditional_update(self, writes: Sequence[ProfileWrite]) -> WriteBatchResult:
+        return WriteBatchResult([WriteOutcome(WriteStatus.WRITTEN)] * len(writes), 0)
+
+
+@dataclass
+class FakeRecords:
+    reports: dict[tuple[int, int], bytes] = field(default_factory=dict)
+    migrate: list[MigrateRecord] = field(default_factory=list)
+    verify: list[VerifyRecord] = field(default_factory=list)
+
+    def report_uri(self, run_id: str) -> str:
+        return f"s3://bucket/runs/{run_id}/report/"
+
+    def put_report(self, run_id: str, segment: int, invocation: int, body: IO[bytes]) -> None:
+        self.reports[(segment, invocation)] = body.read()
+
+    def put_migrate_record(self, run_id: str, record: MigrateRecord) -> None:
+        self.migrate.append(record)
+
+    def put_verify_record(self, run_id: str, record: VerifyRecord) -> None:
+        self.verify.append(record)
+
+    def migrate_records(self, run_id: str) -> Iterator[MigrateRecord]:
+        return iter(self.migrate)
+
+    def verify_records(self, run_id: str) -> Iterator[VerifyRecord]:
+        return iter(self.verify)
+
+
+def plan_event(**request: Any) -> PlanEvent:
+    return PlanEvent(request=request, run_id="exec-1", started_at="2026-11-25T10:00:00.000Z")
+
+
+def test_an_empty_input_plans_a_migration_to_the_current_version() -> None:
+    plan = plan_run(plan_event(), load_registry(), FakeTable(), max_concurrency_limit=100)
+
+    assert (plan.target_version, plan.dry_run, plan.verify_only) == (5, False, False)
+    assert plan.key_attributes == ["userId", "profileId"]
+    assert plan.started_at == "2026-11-25T10:00:00.000Z"
+    assert plan.total_segments == 1
+    assert plan.segments == [0]
+
+
+def test_segments_are_shuffled_deterministically_per_run() -> None:
+    first = plan_run(plan_event(totalSegments=50), load_registry(), FakeTable(), 100)
+    again = plan_run(plan_event(totalSegments=50), load_registry(), FakeTable(), 100)
+
+    assert sorted(first.segments) == list(range(50))
+    assert first.segments != list(range(50))
+    assert first.segments == again.segments
+
+
+@pytest.mark.parametrize(
+    ("size_bytes", "segments"),
+    [(0, 1), (10 * MiB, 1), (257 * MiB, 2), (100 * 1024 * MiB, 400), (10**15, 10_000)],
+)
+def test_the_default_segment_count_follows_the_table_size(size_bytes: int, segments: int) -> None:
+    assert default_pipeline_segments(size_bytes) == segments
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "reason"),
+    [
+        ({"targetVersion": 9}, "no migration path leads to version 9"),
+        ({"targetVersion": "5"}, "invalid input"),
+        ({"dryRun": True, "verifyOnly": True}, "cannot both be true"),
+        ({"maxConcurrency": 101}, "above 100"),
+        ({"totalSegments": 10_001}, "above the pipeline's limit"),
+        ({"bogus": 1}, "Extra inputs are not permitted"),
+    ],
+)
+def test_bad_input_is_refused_under_one_error_name(
+    request_fields: dict[str, Any], reason: str
+) -> None:
+    with pytest.raises(RequestRefusedError, match=reason):
+        plan_run(plan_event(**request_fields), load_registry(), FakeTable(), 100)
+
+
+def segment_task(**fields: Any) -> SegmentTask:
+    base: dict[str, Any] = {
+        "run_id": "exec-1",
+        "segment": 3,
+        "total_segments": 8,
+        "target_version": 5,
+        "started_at": "t",
+        "key_attributes": ["userId", "profileId"],
+    }
+    return SegmentTask.model_validate({**base, **fields})
+
+
+def item(user: str) -> RawItem:
+    return serialize_item({"userId": user, "profileId": "p", "profileData": {}})
+
+
+def test_a_turn_stops_early_returns_its_cursor_and_accumulates_counters() -> None:
+    table = FakeTable(pages=[[item("a")], [item("b")], [item("c")]])
+    records = FakeRecords()
+    task = segment_task(counters=SegmentCounters(scanned=10, migrated=10))
+
+    next_task, record = migrate_pages(task, load_registry(), table, records, lambda: False)
+
+    assert (next_task.invocation, next_task.done) == (1, False)
+    assert next_task.cursor == {"page": {"N": "1"}}
+    assert next_task.counters == SegmentCounters(scanned=11, migrated=11)
+    assert record.counters == SegmentCounters(scanned=1, migrated=1)
+    assert records.migrate == [record]
+    (line,) = records.reports[(3, 0)].decode().splitlines()
+    assert json.loads(line)["userId"] == "a"
+
+
+def test_a_turn_resumes_from_the_cursor_and_finishes_the_segment() -> None:
+    table = FakeTable(pages=[[item("a")], [item("b")], [item("c")]])
+    records = FakeRecords()
+
+    final, _ = migrate_pages(
+        segment_task(invocation=1, cursor={"page": {"N": "1"}}),
+        load_registry(),
+        table,
+        records,
+        lambda: True,
+    )
+
+    assert (final.done, final.cursor, final.invocation) == (True, None, 2)
+    assert final.counters.scanned == 2
+    assert records.migrate[0].done
+
+
+def test_a_turn_that_made_no_progress_raises_so_the_state_machine_retries() -> None:
+    with pytest.raises(StoreUnavailableError):
+        migrate_pages(
+            segment_task(),
+            load_registry(),
+            FakeTable(unavailable=True),
+            FakeRecords(),
+            lambda: True,
+        )
+
+
+def run_plan(**fields: Any) -> RunPlan:
+    base: dict[str, Any] = {
+        "run_id": "exec-1",
+        "table_name": "UserProfiles",
+        "target_version": 5,
+        "dry_run": False,
+        "verify_only": False,
+        "started_at": "t",
+        "total_segments": 2,
+        "segments": [1, 0],
+        "max_concurrency": 2,
+        "page_size": None,
+        "key_attributes": ["userId"],
+    }
+    return RunPlan.model_validate({**base, **fields})
+
+
+def failure(user: str) -> ProfileResult:
+    return ProfileResult.model_validate(
+        {"userId": user, "fromVersion": 1, "toVersion": 5, "status": "failed", "error": "x"}
+    )
+
+
+def test_aggregate_sums_every_invocation_and_sorts_failures_by_key() -> None:
+    records = FakeRecords(
+        migrate=[
+            MigrateRecord(
+                segment=1,
+                invocation=0,
+                done=False,
+                counters=SegmentCounters(scanned=5, migrated=4, failed=1),
+                failures=[failure("z")],
+            ),
+            MigrateRecord(
+                segment=1,
+                invocation=1,
+                done=True,
+                counters=SegmentCounters(scanned=3, migrated=3),
+                failures=[],
+            ),
+            MigrateRecord(
+                segment=0,
+                invocation=0,
+                done=True,
+                counters=SegmentCounters(scanned=2, skipped=1, failed=1),
+                failures=[failure("a")],
+            ),
+        ],
+        verify=[
+            VerifyRecord(
+                segment=0,
+                invocation=0,
+                done=True,
+                checked=2,
+                invalid_count=1,
+                invalid=[InvalidProfile.model_validate({"userId": "a", "version": 1})],
+            ),
+            VerifyRecord(
+                segment=1,
+                invocation=0,
+                done=True,
+                checked=8,
+                invalid_count=1,
+                invalid=[InvalidProfile.model_validate({"userId": "z", "version": 1})],
+            ),
+        ],
+    )
+
+    response = aggregate_run(run_plan(), records)
+
+    assert response.summary is not None
+    assert (response.summary.total_profiles, response.summary.success_count) == (10, 7)
+    assert (response.summary.failure_count, response.summary.skipped_count) == (2, 1)
+    assert [(r.model_extra or {})["userId"] for r in response.summary.results] == ["a", "z"]
+    assert response.summary.report_uri == "s3://bucket/runs/exec-1/report/"
+    assert response.verification is not None
+    assert (response.verification.checked_count, response.verification.invalid_count) == (10, 2)
+    assert not response.success
+    assert response.error is None
+
+
+def test_a_segment_that_never_finished_fails_the_run_and_is_named() -> None:
+    records = FakeRecords(
+        migrate=[
+            MigrateRecord(
+                segment=0, invocation=0, done=True, counters=SegmentCounters(), failures=[]
+            )
+        ]
+    )
+
+    response = aggregate_run(run_plan(), records)
+
+    assert not response.success
+    assert response.error is not None
+    assert "segments 1 of 2 did not finish" in response.error
+    assert response.verification is None
+
+
+def test_the_output_stays_under_the_step_functions_limit_for_any_number_of_failures() -> None:
+    long_key = "k" * 1_000
+    records = FakeRecords(
+        migrate=[
+            MigrateRecord(
+                segment=segment,
+                invocation=0,
+                done=True,
+                counters=SegmentCounters(scanned=1_000, failed=1_000),
+                failures=[failure(f"{long_key}-{segment}-{n}") for n in range(1_000)],
+            )
+            for segment in range(2)
+        ],
+        verify=[
+            VerifyRecord(
+                segment=s, invocation=0, done=True, checked=1000, invalid_count=0, invalid=[]
+            )
+            for s in range(2)
+        ],
+    )
+
+    response = aggregate_run(run_plan(), records)
+
+    assert len(json.dumps(response.to_wire())) <= 200 * 1024
+    assert response.summary is not None
+    assert response.summary.failure_count == 2_000
+    assert response.summary.results_truncated
+    assert 0 < len(response.summary.results) < 1_000
