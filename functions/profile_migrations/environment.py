@@ -1,7 +1,7 @@
-"""Names of the environment variables the Lambda functions read.
+"""Names the Lambda functions and the CDK stack must agree on: environment variables,
+the metrics namespace and metric names.
 
-The one module the CDK app imports from this package: it holds only constants, so the
-stack and the handlers cannot disagree on a name.
+The one module the CDK app imports from this package: it holds only constants.
 """
 
 TABLE_NAME = "PROFILE_TABLE_NAME"
@@ -15,3 +15,10 @@ METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 
 SERVICE = "profile-migrations"
 NAMESPACE = "ProfileMigrations"
+
+METRIC_PROFILES_MIGRATED = "ProfilesMigrated"
+METRIC_PROFILES_FAILED = "ProfilesFailed"
+METRIC_PROFILES_SKIPPED = "ProfilesSkipped"
+METRIC_CONFLICTS = "Conflicts"
+METRIC_THROTTLE_RETRIES = "ThrottleRetries"
+METRIC_TABLE_DIMENSION = "table"

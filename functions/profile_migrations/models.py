@@ -6,7 +6,7 @@ and response format); requests forbid unknown fields so a typo is an error, not 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 from pydantic.alias_generators import to_camel
@@ -18,8 +18,12 @@ RESULTS_CAP = 1_000
 class WireModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
+    # Pipeline payloads keep nulls, which the state machine's paths must find; the seed's
+    # response document leaves absent sections out.
+    omit_none: ClassVar[bool] = False
+
     def to_wire(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return self.model_dump(mode="json", by_alias=True, exclude_none=self.omit_none)
 
 
 class RunRequest(WireModel):
@@ -95,6 +99,8 @@ class Verification(WireModel):
 
 class MigrationResponse(WireModel):
     """The seed's response format, printed by the CLI and returned by the pipeline."""
+
+    omit_none: ClassVar[bool] = True
 
     success: bool
     message: str

@@ -14,6 +14,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 
+from profile_migrations import environment
 from profile_migrations.environment import NAMESPACE, SERVICE
 
 if TYPE_CHECKING:
@@ -24,16 +25,16 @@ metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 copy_config_to_registered_loggers(source_logger=logger, include={"profile_migrations"})
 
 COUNTER_METRICS = {
-    "migrated": "ProfilesMigrated",
-    "failed": "ProfilesFailed",
-    "skipped": "ProfilesSkipped",
-    "conflicts": "Conflicts",
-    "throttle_retries": "ThrottleRetries",
+    "migrated": environment.METRIC_PROFILES_MIGRATED,
+    "failed": environment.METRIC_PROFILES_FAILED,
+    "skipped": environment.METRIC_PROFILES_SKIPPED,
+    "conflicts": environment.METRIC_CONFLICTS,
+    "throttle_retries": environment.METRIC_THROTTLE_RETRIES,
 }
 
 
 def emit_counters(table: str, run_id: str, segment: int, counters: SegmentCounters) -> None:
-    metrics.add_dimension(name="table", value=table)
+    metrics.add_dimension(name=environment.METRIC_TABLE_DIMENSION, value=table)
     metrics.add_metadata(key="runId", value=run_id)
     metrics.add_metadata(key="segment", value=segment)
     for field, name in COUNTER_METRICS.items():

@@ -11,10 +11,12 @@ import logging
 import math
 import random
 import tempfile
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from profile_migrations.clock import iso_timestamp
 from profile_migrations.codec import decode_key, encode_key
 from profile_migrations.errors import (
     InvalidRequestError,
@@ -96,10 +98,11 @@ def plan_run(
                 f"maxConcurrency {concurrency} is above {max_concurrency_limit}, the number of "
                 "migrate functions that may run at once (their reserved concurrency)"
             )
+        started_at = iso_timestamp(datetime.fromisoformat(event.started_at))
         table = store.describe()
     except ValidationError as exc:
         raise RequestRefusedError(f"invalid input: {exc}") from exc
-    except MigrationInputError as exc:
+    except (MigrationInputError, ValueError) as exc:
         raise RequestRefusedError(f"{type(exc).__name__}: {exc}") from exc
     total = segments or default_pipeline_segments(table.size_bytes)
     order = list(range(total))
@@ -112,7 +115,7 @@ def plan_run(
         target_version=target,
         dry_run=request.dry_run,
         verify_only=request.verify_only,
-        started_at=event.started_at,
+        started_at=started_at,
         total_segments=total,
         segments=order,
         max_concurrency=concurrency,

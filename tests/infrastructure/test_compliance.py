@@ -1,0 +1,70 @@
+"""cdk-nag's AwsSolutions rules, CDK's own annotations and cfn-lint on the template."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from aws_cdk.assertions import Annotations, Match
+from cdk_nag import AwsSolutionsChecks
+from cfnlint.api import ManualArgs, lint_file
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.infrastructure.conftest import Synthesized
+
+# CDK always adds the role to a function's DependsOn next to the GetAtt of its ARN;
+# cfn-lint flags the redundancy (W3005), which is harmless and not ours to change.
+CFN_LINT_IGNORED = ["W3005"]
+
+
+def test_aws_solutions_rules_pass_with_only_acknowledged_findings(
+    synthesized: Synthesized,
+) -> None:
+    report = AwsSolutionsChecks(verbose=True).validate_scope(synthesized.app)
+
+    findings = {
+        violation.rule_name: [r.construct_path for r in violation.violating_resources]
+        for violation in report.violations
+    }
+    assert findings == {}
+    assert report.success
+
+
+def test_every_acknowledgment_has_a_reason_in_the_template(synthesized: Synthesized) -> None:
+    acknowledged = [
+        rule
+        for resource in synthesized.template_json["Resources"].values()
+        for rule in resource.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", [])
+    ]
+
+    assert acknowledged
+    assert all(len(rule["reason"]) >= 40 for rule in acknowledged), acknowledged
+    assert {rule["id"].split("[")[0] for rule in acknowledged} == {
+        "AwsSolutions-L1",
+        "AwsSolutions-S1",
+        "AwsSolutions-IAM5",
+    }
+
+
+def test_no_cdk_errors_or_warnings(synthesized: Synthesized) -> None:
+    annotations = Annotations.from_stack(synthesized.stack)
+
+    assert annotations.find_error("*", Match.string_like_regexp("AwsSolutions-.*")) == []
+    assert annotations.find_warning("*", Match.string_like_regexp("AwsSolutions-.*")) == []
+    assert annotations.find_error("*", Match.any_value()) == []
+    # Deprecated APIs (logRetention, StateMachine.definition, ...) would show up here.
+    assert annotations.find_warning("*", Match.any_value()) == []
+
+
+def test_cfn_lint_finds_nothing(synthesized: Synthesized, tmp_path: Path) -> None:
+    template_file = tmp_path / "template.json"
+    template_file.write_text(json.dumps(synthesized.template_json))
+
+    matches = lint_file(
+        template_file,
+        ManualArgs(regions=["us-east-1", "eu-west-1"], ignore_checks=CFN_LINT_IGNORED),
+    )
+
+    assert [f"{m.rule.id} {m.message} at {'/'.join(map(str, m.path))}" for m in matches] == []

@@ -1,0 +1,170 @@
+"""Least privilege: one role per function with exactly the actions its code calls."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.infrastructure.conftest import HANDLERS, TABLE_NAME, render
+
+if TYPE_CHECKING:
+    from tests.infrastructure.conftest import Synthesized
+
+TABLE_ARN = "arn:<AWS::Partition>:dynamodb:<AWS::Region>:<AWS::AccountId>:table/" + TABLE_NAME
+LOG_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents"]
+
+# Per function: {sorted actions: rendered resource}, the whole policy of its role.
+EXPECTED_GRANTS: dict[str, dict[tuple[str, ...], str]] = {
+    "plan": {("dynamodb:DescribeTable",): TABLE_ARN},
+    "migrate": {
+        ("dynamodb:PartiQLUpdate", "dynamodb:Scan", "dynamodb:UpdateItem"): TABLE_ARN,
+        ("s3:PutObject",): "<bucket.Arn>/runs/*",
+    },
+    "verify": {
+        ("dynamodb:Scan",): TABLE_ARN,
+        ("s3:PutObject",): "<bucket.Arn>/runs/*",
+    },
+    "aggregate": {
+        ("s3:ListBucket",): "<bucket.Arn>",
+        ("s3:GetObject",): "<bucket.Arn>/runs/*",
+    },
+}
+
+
+def actions_of(statement: dict[str, Any]) -> list[str]:
+    actions = statement["Action"]
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+def resources_of(statement: dict[str, Any]) -> list[Any]:
+    resources = statement["Resource"]
+    return resources if isinstance(resources, list) else [resources]
+
+
+def render_resource(resource: Any, bucket_id: str) -> str:
+    return render(resource).replace(f"<{bucket_id}.", "<bucket.")
+
+
+def role_of(synthesized: Synthesized, name: str) -> str:
+    _, properties = synthesized.function(name)
+    role_id: str = properties["Role"]["Fn::GetAtt"][0]
+    return role_id
+
+
+def all_statements(synthesized: Synthesized) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = []
+    for resource in synthesized.resources("AWS::IAM::Policy").values():
+        statements.extend(resource["Properties"]["PolicyDocument"]["Statement"])
+    for resource in synthesized.resources("AWS::IAM::Role").values():
+        for policy in resource["Properties"].get("Policies", []):
+            statements.extend(policy["PolicyDocument"]["Statement"])
+    return statements
+
+
+def test_each_function_has_its_own_role(synthesized: Synthesized) -> None:
+    roles = [role_of(synthesized, name) for name in HANDLERS]
+
+    assert len(set(roles)) == len(HANDLERS)
+
+
+@pytest.mark.parametrize("name", HANDLERS)
+def test_role_grants_exactly_the_actions_the_function_calls(
+    synthesized: Synthesized, name: str
+) -> None:
+    (bucket_id,) = synthesized.resources("AWS::S3::Bucket")
+    _, properties = synthesized.function(name)
+    log_group_id = properties["LoggingConfig"]["LogGroup"]["Ref"]
+    grants: dict[tuple[str, ...], list[str]] = {}
+    for statement in synthesized.role_statements(role_of(synthesized, name)):
+        assert statement["Effect"] == "Allow"
+        key = tuple(sorted(actions_of(statement)))
+        grants.setdefault(key, []).extend(
+            render_resource(resource, bucket_id) for resource in resources_of(statement)
+        )
+
+    expected = {key: [resource] for key, resource in EXPECTED_GRANTS[name].items()}
+    expected[tuple(LOG_ACTIONS)] = [f"<{log_group_id}.Arn>"]
+    assert grants == expected
+
+
+@pytest.mark.parametrize("name", HANDLERS)
+def test_roles_are_assumed_by_lambda_and_carry_no_managed_policy(
+    synthesized: Synthesized, name: str
+) -> None:
+    role = synthesized.template_json["Resources"][role_of(synthesized, name)]["Properties"]
+
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [
+        {
+            "Action": "sts:AssumeRole",
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+        }
+    ]
+    assert "ManagedPolicyArns" not in role
+
+
+def test_aggregate_lists_only_the_runs_prefix(synthesized: Synthesized) -> None:
+    statements = synthesized.role_statements(role_of(synthesized, "aggregate"))
+    (list_bucket,) = [s for s in statements if actions_of(s) == ["s3:ListBucket"]]
+
+    assert list_bucket["Condition"] == {"StringLike": {"s3:prefix": ["runs/*"]}}
+
+
+def test_no_action_anywhere_is_a_wildcard(synthesized: Synthesized) -> None:
+    actions = [action for s in all_statements(synthesized) for action in actions_of(s)]
+
+    assert actions
+    assert [action for action in actions if "*" in action] == []
+
+
+def test_nothing_can_delete_items_or_the_table(synthesized: Synthesized) -> None:
+    template = json.dumps(synthesized.template_json)
+
+    for action in ("dynamodb:DeleteItem", "dynamodb:DeleteTable", "dynamodb:BatchWriteItem"):
+        assert action not in template
+    assert "PartiQLDelete" not in template
+
+
+def test_state_machine_role_invokes_only_the_four_functions(synthesized: Synthesized) -> None:
+    (state_machine,) = synthesized.resources("AWS::StepFunctions::StateMachine").values()
+    role_id = state_machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    function_ids = {synthesized.function(name)[0] for name in HANDLERS}
+    statements = synthesized.role_statements(role_id)
+    actions = {action for s in statements for action in actions_of(s)}
+    invoke = [s for s in statements if actions_of(s) == ["lambda:InvokeFunction"]]
+
+    assert actions == {
+        "lambda:InvokeFunction",
+        "states:StartExecution",
+        "states:DescribeExecution",
+        "states:StopExecution",
+        "states:RedriveExecution",
+        # CloudWatch Logs delivery for the state machine's logging, X-Ray for tracing.
+        "logs:CreateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:DescribeLogGroups",
+        "logs:DescribeResourcePolicies",
+        "logs:GetLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:UpdateLogDelivery",
+        "xray:GetSamplingRules",
+        "xray:GetSamplingTargets",
+        "xray:PutTelemetryRecords",
+        "xray:PutTraceSegments",
+    }
+    invoked = {render(resource) for s in invoke for resource in resources_of(s)}
+    assert invoked == {f"<{fid}.Arn>" for fid in function_ids} | {
+        f"<{fid}.Arn>:*" for fid in function_ids
+    }
+
+
+def test_distributed_map_may_start_only_this_state_machine(synthesized: Synthesized) -> None:
+    (state_machine_id,) = synthesized.resources("AWS::StepFunctions::StateMachine")
+    statements = [
+        s for s in all_statements(synthesized) if "states:StartExecution" in actions_of(s)
+    ]
+
+    assert [resources_of(s) for s in statements] == [[{"Ref": state_machine_id}]]
