@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
+pytest_plugins = ["tests.cdk_synth"]
+
 EVENTS_DIR = Path(__file__).parent / "events"
 TEST_REGION = "us-east-1"
 TEST_CREDENTIALS = StaticCredentials(access_key_id="tests", secret_access_key="tests")

@@ -16,6 +16,7 @@ METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 SERVICE = "profile-migrations"
 NAMESPACE = "ProfileMigrations"
 
+METRIC_PROFILES_SCANNED = "ProfilesScanned"
 METRIC_PROFILES_MIGRATED = "ProfilesMigrated"
 METRIC_PROFILES_FAILED = "ProfilesFailed"
 METRIC_PROFILES_SKIPPED = "ProfilesSkipped"

@@ -101,6 +101,7 @@ class MigrationMonitoring(Construct):
         return cloudwatch.GraphWidget(
             title="Profiles",
             left=[
+                self._counter(environment.METRIC_PROFILES_SCANNED, period),
                 self._counter(environment.METRIC_PROFILES_MIGRATED, period),
                 self._counter(environment.METRIC_PROFILES_SKIPPED, period),
                 self._counter(environment.METRIC_PROFILES_FAILED, period),

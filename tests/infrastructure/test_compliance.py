@@ -12,7 +12,7 @@ from cfnlint.api import ManualArgs, lint_file
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tests.infrastructure.conftest import Synthesized
+    from tests.cdk_synth import Synthesized
 
 # CDK always adds the role to a function's DependsOn next to the GetAtt of its ARN;
 # cfn-lint flags the redundancy (W3005), which is harmless and not ours to change.

@@ -8,10 +8,10 @@ import pytest
 
 from infra import constants
 from profile_migrations import environment
-from tests.infrastructure.conftest import HANDLERS, TABLE_NAME
+from tests.cdk_synth import HANDLERS, TABLE_NAME
 
 if TYPE_CHECKING:
-    from tests.infrastructure.conftest import Synthesized
+    from tests.cdk_synth import Synthesized
 
 COMMON_ENVIRONMENT = {
     environment.TABLE_NAME: TABLE_NAME,

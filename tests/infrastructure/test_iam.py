@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.infrastructure.conftest import HANDLERS, TABLE_NAME, render
+from tests.cdk_synth import HANDLERS, TABLE_NAME, render
 
 if TYPE_CHECKING:
-    from tests.infrastructure.conftest import Synthesized
+    from tests.cdk_synth import Synthesized
 
 TABLE_ARN = "arn:<AWS::Partition>:dynamodb:<AWS::Region>:<AWS::AccountId>:table/" + TABLE_NAME
 LOG_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents"]

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from infra import FUNCTIONS_DIR
-from tests.infrastructure.conftest import HANDLERS
+from tests.cdk_synth import HANDLERS
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tests.infrastructure.conftest import Synthesized
+    from tests.cdk_synth import Synthesized
 
 HANDLER_SOURCES_EXIST = (FUNCTIONS_DIR / "profile_migrations" / "handlers" / "plan.py").is_file()
 

@@ -8,14 +8,21 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from infra.constructs.monitoring import dashboard_name
-from tests.infrastructure.conftest import HANDLERS, TABLE_NAME, render
+from tests.cdk_synth import HANDLERS, TABLE_NAME, render
 
 if TYPE_CHECKING:
     from aws_cdk.assertions import Template
 
-    from tests.infrastructure.conftest import Synthesized
+    from tests.cdk_synth import Synthesized
 
-COUNTERS = ["ProfilesMigrated", "ProfilesFailed", "ProfilesSkipped", "Conflicts", "ThrottleRetries"]
+COUNTERS = [
+    "ProfilesScanned",
+    "ProfilesMigrated",
+    "ProfilesFailed",
+    "ProfilesSkipped",
+    "Conflicts",
+    "ThrottleRetries",
+]
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.infrastructure.conftest import HANDLERS
+from tests.cdk_synth import HANDLERS
 
 if TYPE_CHECKING:
-    from tests.infrastructure.conftest import Synthesized
+    from tests.cdk_synth import Synthesized
 
 LAMBDA_RETRY = {
     "ErrorEquals": [

@@ -11,7 +11,7 @@ from infra import constants
 if TYPE_CHECKING:
     from aws_cdk.assertions import Template
 
-    from tests.infrastructure.conftest import Synthesized
+    from tests.cdk_synth import Synthesized
 
 
 def test_the_table_is_imported_never_owned(template: Template) -> None:

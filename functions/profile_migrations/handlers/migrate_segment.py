@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 @metrics.log_metrics
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def handler(
     event: dict[str, Any],
     context: LambdaContext,
@@ -38,6 +38,5 @@ def handler(
         records or RunRecords(make_s3_client(), settings.bucket()),
         should_continue=lambda: context.get_remaining_time_in_millis() > margin_ms,
     )
-    if not task.dry_run:
-        emit_counters(settings.table_name, task.run_id, task.segment, record.counters)
+    emit_counters(settings.table_name, task.run_id, task.segment, record.counters, task.dry_run)
     return next_task.to_wire()

@@ -33,9 +33,18 @@ COUNTER_METRICS = {
 }
 
 
-def emit_counters(table: str, run_id: str, segment: int, counters: SegmentCounters) -> None:
+def emit_counters(
+    table: str, run_id: str, segment: int, counters: SegmentCounters, dry_run: bool
+) -> None:
+    """Profiles scanned always; the outcome counters only for real runs, so a dry run never
+    shows on the dashboard as migrated or failed profiles (nor trips the alarm)."""
     metrics.add_dimension(name=environment.METRIC_TABLE_DIMENSION, value=table)
     metrics.add_metadata(key="runId", value=run_id)
     metrics.add_metadata(key="segment", value=segment)
+    metrics.add_metric(
+        name=environment.METRIC_PROFILES_SCANNED, unit=MetricUnit.Count, value=counters.scanned
+    )
+    if dry_run:
+        return
     for field, name in COUNTER_METRICS.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=getattr(counters, field))

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from profile_migrations.logic.ports import ProfileStore
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 def handler(
     event: dict[str, Any],
     context: LambdaContext,

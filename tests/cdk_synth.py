@@ -1,4 +1,7 @@
-"""One synthesis of the stack per test session, shared by every infrastructure test.
+"""One synthesis of the stack per test session, shared by the infrastructure and e2e tests.
+
+Loaded as a pytest plugin by tests/conftest.py; aws_cdk is imported only when a test asks
+for the synthesized app, so unit and integration runs do not start jsii.
 
 The app is built exactly as ``app.py`` builds it (``infra.application.build_app``, with
 the feature flags of ``cdk.json``), so cdk-nag runs during this synthesis: a finding
@@ -17,14 +20,13 @@ import pytest
 # Node 20 is past end-of-life for jsii; its banner would fill every failure report.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from aws_cdk import App, Stack
-from aws_cdk.assertions import Template
-
 from infra import PROJECT_ROOT
-from infra.application import build_app
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from aws_cdk import App, Stack
+    from aws_cdk.assertions import Template
 
 TABLE_NAME = "UserProfiles"  # the default of the tableName context value
 HANDLERS = {
@@ -82,6 +84,11 @@ def cdk_json_context() -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    from aws_cdk import App
+    from aws_cdk.assertions import Template
+
+    from infra.application import build_app
+
     outdir = tmp_path_factory.mktemp("cdk.out")
     app = App(context=cdk_json_context(), outdir=str(outdir))
     stack = build_app(app)
