@@ -317,20 +317,23 @@ def test_a_segment_that_keeps_failing_is_reported_not_fatal(pipeline: Pipeline) 
     assert result.output["summary"]["successCount"] > 0
 
 
-def test_transitions_and_invocations_grow_with_segments_not_profiles(pipeline: Pipeline) -> None:
+@pytest.mark.parametrize("segments", [1, 4])
+def test_transitions_and_invocations_grow_with_segments_not_profiles(
+    pipeline: Pipeline, segments: int
+) -> None:
     seed(pipeline, list(sample_profiles(1_000)))
 
-    result = pipeline.run({"totalSegments": 4})
+    result = pipeline.run({"totalSegments": segments})
 
     assert result.status == "SUCCEEDED", result.cause
     counts = pipeline.harness.count_events(result.execution_arn)
     invocations = sum(pipeline.harness.invocations.values())
-    # plan + aggregate + one migrate and one verify turn per segment
-    assert invocations == 2 + 4 + 4
+    # Plan and Aggregate, plus one Migrate and one Verify turn per segment
+    assert invocations == 2 + 2 * segments
     # parent: Plan, ChooseMode, MigrateSegments, ChooseVerify, VerifySegments, Aggregate;
     # each child: its task, its Choice and its Succeed
-    assert counts.states_entered == 6 + 2 * 4 * 3
+    assert counts.states_entered == 6 + 2 * segments * 3
     print(
-        f"\n1,000 profiles, 4 segments: {counts.states_entered} states entered, "
+        f"\n1,000 profiles, {segments} segment(s): {counts.states_entered} states entered, "
         f"{invocations} Lambda invocations"
     )
