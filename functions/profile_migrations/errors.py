@@ -51,6 +51,18 @@ class RequestRefusedError(MigrationInputError):
     """
 
 
+class RunLockedError(MigrationInputError):
+    """Another run holds this table's lock; the message names it and how to release it."""
+
+
+class ChangedStepError(MigrationInputError):
+    """A step's code changed since it was applied to this table (refused unless allowed)."""
+
+
+class BackupFailedError(MigrationInputError):
+    """The backup taken before writing failed; nothing was written."""
+
+
 class TableNotFoundError(MigrationInputError):
     """The table to migrate does not exist at the given endpoint and region."""
 

@@ -70,10 +70,14 @@ class SegmentCounters(WireModel):
     skipped: int = 0
     conflicts: int = 0
     throttle_retries: int = 0
+    from_versions: list[int] = Field(default_factory=list)
 
     def add(self, other: SegmentCounters) -> None:
         for name in type(self).model_fields:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+            if name == "from_versions":
+                self.from_versions = sorted({*self.from_versions, *other.from_versions})
+            else:
+                setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 class Summary(WireModel):
@@ -83,6 +87,7 @@ class Summary(WireModel):
     skipped_count: int
     results: list[ProfileResult]
     results_truncated: bool = False
+    from_versions: list[int] = Field(default_factory=list)
     conflict_count: int = 0
     throttle_retry_count: int = 0
     report_uri: str | None = None
@@ -105,6 +110,8 @@ class MigrationResponse(WireModel):
     success: bool
     message: str
     target_version: int | None = None
+    run_id: str | None = None
+    backup: BackupResult | None = None
     summary: Summary | None = None
     verification: Verification | None = None
     error: str | None = None
@@ -201,3 +208,63 @@ class VerifyRecord(WireModel):
 
 class AggregateEvent(WireModel):
     plan: RunPlan
+
+
+class LockInfo(WireModel):
+    """A table's run lock: a lease its holder renews while it runs."""
+
+    table: str
+    run_id: str
+    owner: str
+    acquired_at: str
+    expires_at: float
+
+
+class Checkpoint(WireModel):
+    """How far one segment of a run got: written after every page."""
+
+    segment: int
+    cursor: dict[str, dict[str, str]] | None
+    done: bool
+    counters: SegmentCounters
+
+
+RunOutcome = Literal["running", "succeeded", "failed", "stopped"]
+
+
+class RunHistoryEntry(WireModel):
+    """One real run of a table, as `profile-migrate history` lists it."""
+
+    run_id: str
+    table: str
+    owner: str
+    where: str
+    target_version: int
+    dry_run: bool
+    total_segments: int
+    started_at: str
+    ended_at: str | None = None
+    outcome: RunOutcome = "running"
+    counters: SegmentCounters = Field(default_factory=SegmentCounters)
+    step_checksums: dict[str, str]
+    backup: str | None = None
+
+
+class AppliedStep(WireModel):
+    """A step applied to a table, with the checksum of its code at the time."""
+
+    label: str
+    checksum: str
+    first_run_id: str
+    applied_at: str
+
+
+class BackupResult(WireModel):
+    """What protects the table before a run writes: an on-demand backup, or PITR."""
+
+    backup_arn: str | None = None
+    point_in_time_recovery: str | None = None
+    skipped: str | None = None
+
+
+MigrationResponse.model_rebuild()

@@ -7,10 +7,13 @@ the plan. Everything here is pure: no I/O, no clock, no globals.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
+import inspect
 import itertools
 import sys
+import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -69,6 +72,17 @@ class ProfileMigration:
     @property
     def label(self) -> str:
         return f"{self.from_version}->{self.to_version}"
+
+    @property
+    def checksum(self) -> str:
+        """SHA-256 of the step's versions and its function's source (bytecode when the
+        source is unavailable): what a run compares with the checksum recorded when the
+        step was first applied to a table, as Flyway's validate does."""
+        try:
+            code = textwrap.dedent(inspect.getsource(self.migrate))
+        except (OSError, TypeError):
+            code = repr(getattr(self.migrate, "__code__", self.migrate))
+        return hashlib.sha256(f"{self.label}\n{code}".encode()).hexdigest()
 
     def apply(self, profile: Profile) -> Profile:
         """Run the step on a profile the caller owns; the result carries ``to_version``."""

@@ -165,8 +165,8 @@ def test_a_turn_stops_early_returns_its_cursor_and_accumulates_counters() -> Non
 
     assert (next_task.invocation, next_task.done) == (1, False)
     assert next_task.cursor == {"page": {"N": "1"}}
-    assert next_task.counters == SegmentCounters(scanned=11, migrated=11)
-    assert record.counters == SegmentCounters(scanned=1, migrated=1)
+    assert next_task.counters == SegmentCounters(scanned=11, migrated=11, from_versions=[1])
+    assert record.counters == SegmentCounters(scanned=1, migrated=1, from_versions=[1])
     assert records.migrate == [record]
     (line,) = records.reports[(3, 0)].decode().splitlines()
     assert json.loads(line)["userId"] == "a"

@@ -18,7 +18,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from profile_migrations.models import MigrationResponse
+    from profile_migrations.models import MigrationResponse, RunHistoryEntry
     from profile_migrations.registry import MigrationChain
 
 MAX_SEGMENT_BARS = 16
@@ -129,8 +129,46 @@ def print_report(console: Console, response: MigrationResponse, elapsed_seconds:
                 ", ".join(f"{name}={value}" for name, value in extra.items()), str(entry.version)
             )
         console.print(invalid)
+    if response.backup is not None:
+        backup = response.backup
+        console.print(
+            "backup: "
+            + (backup.backup_arn or backup.point_in_time_recovery or backup.skipped or "-")
+        )
     if response.error:
         console.print(f"[red]error:[/] {response.error}")
+
+
+def print_history(console: Console, table_name: str, entries: list[RunHistoryEntry]) -> None:
+    if not entries:
+        console.print(f"No recorded runs of {table_name!r}.")
+        return
+    table = Table(title=f"Runs of {table_name} (newest first)")
+    for column in (
+        "run",
+        "outcome",
+        "target",
+        "from",
+        "migrated",
+        "failed",
+        "started",
+        "ended",
+        "who",
+    ):
+        table.add_column(column)
+    for entry in entries:
+        table.add_row(
+            entry.run_id,
+            entry.outcome,
+            str(entry.target_version),
+            ",".join(str(v) for v in entry.counters.from_versions) or "-",
+            f"{entry.counters.migrated:,}",
+            f"{entry.counters.failed:,}",
+            entry.started_at,
+            entry.ended_at or "-",
+            entry.owner,
+        )
+    console.print(table)
 
 
 def print_plan(console: Console, chain: MigrationChain, from_version: int, target: int) -> None:

@@ -17,19 +17,23 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 from rich.console import Console
 
-from profile_migrations.cli.console import ProgressBars, print_plan, print_report
+from profile_migrations.cli.console import ProgressBars, print_history, print_plan, print_report
 from profile_migrations.cli.logs import configure_logging
+from profile_migrations.dal.control import ControlTable, control_table_name
 from profile_migrations.dal.dynamodb import ProfileTable, make_dynamodb_client
 from profile_migrations.devtools.demo import run_demo
 from profile_migrations.errors import MigrationInputError
+from profile_migrations.logic.guard import DEFAULT_LEASE_SECONDS
 from profile_migrations.logic.report import JsonLinesReport
-from profile_migrations.logic.runner import LocalRunOptions, run_local
+from profile_migrations.logic.runner import LocalRunOptions, SafetyOptions, run_local
 from profile_migrations.logic.summary import error_response
 from profile_migrations.models import MigrationResponse, RunRequest
 from profile_migrations.registry import load_registry
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from mypy_boto3_dynamodb.client import DynamoDBClient
 
 EXIT_SUCCESS = 0
 EXIT_FAILURES = 1
@@ -45,6 +49,17 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
     return value
+
+
+def _add_table_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--table", required=True)
+    parser.add_argument("--endpoint-url", help="e.g. http://127.0.0.1:8000 for DynamoDB Local")
+    parser.add_argument("--region")
+    parser.add_argument(
+        "--control-table",
+        help="table for locks, checkpoints and history (default: <table>-migrations; "
+        "created on first use)",
+    )
 
 
 def _add_registry_options(parser: argparse.ArgumentParser) -> None:
@@ -76,9 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run", help="migrate (or dry-run, or verify) every profile of a table"
     )
-    run.add_argument("--table", required=True)
-    run.add_argument("--endpoint-url", help="e.g. http://127.0.0.1:8000 for DynamoDB Local")
-    run.add_argument("--region")
+    _add_table_options(run)
     _add_registry_options(run)
     mode = run.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="migrate in memory, write nothing")
@@ -104,7 +117,34 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--report", type=Path, help="JSON Lines report path (default: profile-migrate-reports/...)"
     )
+    run.add_argument(
+        "--resume", action="store_true", help="continue the table's unfinished run, if any"
+    )
+    run.add_argument(
+        "--allow-changed",
+        action="store_true",
+        help="accept steps whose code changed since they were applied to this table",
+    )
+    run.add_argument(
+        "--no-backup",
+        action="store_true",
+        help="skip the on-demand backup a real run takes when point-in-time recovery is off",
+    )
+    run.add_argument(
+        "--lease-seconds",
+        type=_positive_int,
+        default=int(DEFAULT_LEASE_SECONDS),
+        help="the run lock's lease, renewed while the run lives (default 60)",
+    )
     _add_output_options(run)
+
+    unlock = commands.add_parser("unlock", help="release a table's run lock left by a dead run")
+    _add_table_options(unlock)
+    _add_output_options(unlock)
+
+    history = commands.add_parser("history", help="list a table's recorded runs, newest first")
+    _add_table_options(history)
+    _add_output_options(history)
 
     plan = commands.add_parser("plan", help="show the chain of steps a run would apply")
     _add_registry_options(plan)
@@ -148,9 +188,17 @@ def command_run(args: argparse.Namespace, stderr: Console) -> int:
             total_segments=args.segments,
         )
         registry = load_registry(args.migrations)
-        store = ProfileTable(
-            make_dynamodb_client(args.endpoint_url, args.region, max_connections=args.workers * 2),
-            args.table,
+        client = make_dynamodb_client(
+            args.endpoint_url, args.region, max_connections=args.workers * 2
+        )
+        store = ProfileTable(client, args.table)
+        safety = SafetyOptions(
+            control=_control(client, args),
+            where=args.endpoint_url or f"aws:{client.meta.region_name}",
+            resume=args.resume,
+            allow_changed=args.allow_changed,
+            backup=not args.no_backup,
+            lease_seconds=float(args.lease_seconds),
         )
         mode = "dry-run" if args.dry_run else "verify" if args.verify_only else "run"
         report = JsonLinesReport(args.report or _default_report_path(args.table, mode))
@@ -164,6 +212,7 @@ def command_run(args: argparse.Namespace, stderr: Console) -> int:
                 None if args.verify_only else report.uri,
                 LocalRunOptions(workers=args.workers, page_limit=args.page_size),
                 ProgressBars(stderr),
+                safety=safety,
             )
     except (MigrationInputError, ValidationError) as exc:
         return _refuse(exc, args.json, stderr)
@@ -204,7 +253,54 @@ def command_demo(args: argparse.Namespace, stderr: Console) -> int:
         return _refuse(exc, args.json, stderr)
 
 
-COMMANDS = {"run": command_run, "plan": command_plan, "demo": command_demo}
+def _control(client: DynamoDBClient, args: argparse.Namespace) -> ControlTable:
+    return ControlTable(client, args.control_table or control_table_name(args.table))
+
+
+def command_unlock(args: argparse.Namespace, stderr: Console) -> int:
+    try:
+        client = make_dynamodb_client(args.endpoint_url, args.region)
+        control = _control(client, args)
+        control.ensure_exists()
+        released = control.release_lock(args.table)
+    except MigrationInputError as exc:
+        return _refuse(exc, args.json, stderr)
+    if args.json:
+        document = {"released": released.to_wire() if released else None}
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    elif released is None:
+        Console().print(f"Table {args.table!r} was not locked.")
+    else:
+        Console().print(
+            f"Released the lock of run {released.run_id} ({released.owner}, "
+            f"since {released.acquired_at}). Resume it with `profile-migrate run --resume`."
+        )
+    return EXIT_SUCCESS
+
+
+def command_history(args: argparse.Namespace, stderr: Console) -> int:
+    try:
+        client = make_dynamodb_client(args.endpoint_url, args.region)
+        control = _control(client, args)
+        control.ensure_exists()
+        entries = control.history(args.table)
+    except MigrationInputError as exc:
+        return _refuse(exc, args.json, stderr)
+    if args.json:
+        document = {"table": args.table, "runs": [entry.to_wire() for entry in entries]}
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        print_history(Console(), args.table, entries)
+    return EXIT_SUCCESS
+
+
+COMMANDS = {
+    "run": command_run,
+    "plan": command_plan,
+    "demo": command_demo,
+    "unlock": command_unlock,
+    "history": command_history,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

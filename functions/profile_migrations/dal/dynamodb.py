@@ -18,7 +18,13 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
-from profile_migrations.errors import InvalidRequestError, StoreUnavailableError, TableNotFoundError
+from profile_migrations.errors import (
+    BackupFailedError,
+    InvalidRequestError,
+    StoreUnavailableError,
+    TableNotFoundError,
+)
+from profile_migrations.models import BackupResult
 from profile_migrations.writes import (
     ProfileWrite,
     RawItem,
@@ -327,6 +333,39 @@ class ProfileTable:
                 )
             raise
         return WriteOutcome(WriteStatus.WRITTEN)
+
+    def protect(self, backup_name: str) -> BackupResult:
+        """Make the table restorable before a run writes: report point-in-time recovery
+        when it is on, else take an on-demand backup. DynamoDB Local has neither; that is
+        reported, not fatal. Any other failure raises :class:`BackupFailedError`."""
+        try:
+            continuous = self._client.describe_continuous_backups(TableName=self.table_name)
+            recovery = continuous["ContinuousBackupsDescription"].get(
+                "PointInTimeRecoveryDescription", {}
+            )
+            if recovery.get("PointInTimeRecoveryStatus") == "ENABLED":
+                earliest = recovery.get("EarliestRestorableDateTime")
+                return BackupResult(
+                    point_in_time_recovery=(
+                        f"enabled; restorable from {earliest:%Y-%m-%dT%H:%M:%SZ} to the "
+                        "latest restorable time (about 5 minutes ago)"
+                        if earliest
+                        else "enabled"
+                    )
+                )
+            backup = self._client.create_backup(TableName=self.table_name, BackupName=backup_name)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            if error.get("Code") == "UnknownOperationException":
+                return BackupResult(
+                    skipped="this endpoint has no backup API (DynamoDB Local); no backup taken"
+                )
+            raise BackupFailedError(
+                f"could not back up {self.table_name!r} before writing: {error.get('Code')}: "
+                f"{error.get('Message')}; enable point-in-time recovery, grant "
+                "dynamodb:CreateBackup, or opt out explicitly with --no-backup"
+            ) from exc
+        return BackupResult(backup_arn=backup["BackupDetails"]["BackupArn"])
 
     def create(self, key_schema: Sequence[tuple[str, str]]) -> None:
         """Create the table on demand (demo and tests): ``(name, "S"|"N"|"B")`` for the

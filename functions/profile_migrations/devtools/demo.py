@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from profile_migrations.cli.console import ProgressBars, print_report
+from profile_migrations.dal.control import ControlTable, control_table_name
 from profile_migrations.dal.dynamodb import ProfileTable, StaticCredentials, make_dynamodb_client
 from profile_migrations.devtools.dynamodb_local import DynamoDBLocal
 from profile_migrations.devtools.sample_profiles import PROFILE_KEY_SCHEMA, sample_profiles
 from profile_migrations.logic.report import JsonLinesReport
-from profile_migrations.logic.runner import LocalRunOptions, run_local
+from profile_migrations.logic.runner import LocalRunOptions, SafetyOptions, run_local
 from profile_migrations.models import MigrationResponse, RunRequest
 from profile_migrations.registry import load_registry
 
@@ -47,9 +48,10 @@ def _run_step(
     report_dir: Path,
     stderr: Console,
     out: Console,
+    safety: SafetyOptions,
 ) -> tuple[MigrationResponse, float]:
     stderr.rule(title)
-    report = JsonLinesReport(report_dir / f"{title.split()[1]}.jsonl")
+    report = JsonLinesReport(report_dir / f"step-{title[0]}.jsonl")
     started = time.perf_counter()
     with report:
         response = run_local(
@@ -60,6 +62,7 @@ def _run_step(
             None if request.verify_only else report.uri,
             LocalRunOptions(),
             ProgressBars(stderr),
+            safety=safety,
         )
     elapsed = time.perf_counter() - started
     print_report(out, response, elapsed)
@@ -72,10 +75,10 @@ def run_demo(profiles: int, as_json: bool, stderr: Console) -> int:
     out = stderr if as_json else Console()
     with DynamoDBLocal.start() as engine:
         out.print(f"DynamoDB Local is running at {engine.endpoint_url} (in memory).")
-        store = ProfileTable(
-            make_dynamodb_client(engine.endpoint_url, DEMO_REGION, credentials=DEMO_CREDENTIALS),
-            DEMO_TABLE,
+        client = make_dynamodb_client(
+            engine.endpoint_url, DEMO_REGION, credentials=DEMO_CREDENTIALS
         )
+        store = ProfileTable(client, DEMO_TABLE)
         store.create(PROFILE_KEY_SCHEMA)
         started = time.perf_counter()
         seeded = store.put_items(sample_profiles(profiles))
@@ -84,9 +87,14 @@ def run_demo(profiles: int, as_json: bool, stderr: Console) -> int:
             f"in {time.perf_counter() - started:.1f} s."
         )
         report_dir = Path(tempfile.mkdtemp(prefix="profile-migrate-demo-"))
+        safety = SafetyOptions(
+            control=ControlTable(client, control_table_name(DEMO_TABLE)), where=engine.endpoint_url
+        )
         responses = []
         for title, request in STEPS:
-            response, elapsed = _run_step(title, request, registry, store, report_dir, stderr, out)
+            response, elapsed = _run_step(
+                title, request, registry, store, report_dir, stderr, out, safety
+            )
             responses.append(response)
             if request.target_version is None and not request.dry_run and not request.verify_only:
                 out.print(f"Real run throughput: {profiles / elapsed:,.0f} profiles/s.")

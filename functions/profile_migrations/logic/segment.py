@@ -125,13 +125,17 @@ class PageMigrator:
             pending = self._write(writes, outcomes, counters)
             if pending and attempt == self._job.max_conflict_retries:
                 outcomes.extend(self._gave_up(raw) for raw in pending)
+        from_versions: set[int] = set()
         for outcome in outcomes:
             if outcome.status == SUCCESS:
                 counters.migrated += 1
+                if outcome.from_version is not None:
+                    from_versions.add(outcome.from_version)
             elif outcome.status == SKIPPED:
                 counters.skipped += 1
             else:
                 counters.failed += 1
+        counters.from_versions = sorted(from_versions)
         self._sink.record(outcomes)
         return counters, [outcome for outcome in outcomes if outcome.status == FAILED]
 
@@ -234,11 +238,12 @@ def migrate_segment(
     start_key: RawItem | None = None,
     page_limit: int | None = None,
     should_continue: Callable[[], bool] | None = None,
-    on_page: Callable[[int, SegmentCounters], None] | None = None,
+    on_page: Callable[[SegmentRun, SegmentCounters], None] | None = None,
 ) -> SegmentRun:
     """Migrate a segment from ``start_key`` until it ends or ``should_continue`` says stop.
 
-    Returns the cursor to resume from (None once the segment is exhausted). Stopping
+    ``on_page`` sees the segment's progress after each finished page (its cursor is then a
+    safe checkpoint). Returns the cursor to resume from (None once the segment is done). Stopping
     between pages loses nothing: a page is finished before the cursor moves past it. When
     DynamoDB stays unavailable, the run stops at the last finished page with ``error`` set.
     """
@@ -262,7 +267,7 @@ def _migrate_pages(
     total_segments: int,
     page_limit: int | None,
     should_continue: Callable[[], bool] | None,
-    on_page: Callable[[int, SegmentCounters], None] | None,
+    on_page: Callable[[SegmentRun, SegmentCounters], None] | None,
 ) -> None:
     segment = run.segment
     while True:
@@ -284,7 +289,7 @@ def _migrate_pages(
             },
         )
         if on_page is not None:
-            on_page(segment, counters)
+            on_page(run, counters)
         if run.cursor is None:
             run.done = True
             return

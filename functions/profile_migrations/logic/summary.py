@@ -51,6 +51,7 @@ def summarize(
         skipped_count=counters.skipped,
         results=kept,
         results_truncated=counters.failed > len(kept),
+        from_versions=counters.from_versions,
         conflict_count=counters.conflicts,
         throttle_retry_count=counters.throttle_retries,
         report_uri=report_uri,

@@ -1,0 +1,218 @@
+"""The control table: run locks, per-segment checkpoints, run history and applied steps.
+
+One small on-demand table per migrated table (``<table>-migrations`` by default), created on
+first use. Items are keyed ``pk``/``sk``; each record's body is one JSON attribute, so the
+records evolve with their pydantic models. Only this table ever sees a DeleteItem.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from profile_migrations.errors import RunLockedError
+from profile_migrations.models import AppliedStep, Checkpoint, LockInfo, RunHistoryEntry
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+logger = logging.getLogger(__name__)
+
+CONTROL_SUFFIX = "-migrations"
+LOCK_SK = "LOCK"
+
+
+def control_table_name(table: str) -> str:
+    return f"{table}{CONTROL_SUFFIX}"
+
+
+def _lock_pk(table: str) -> str:
+    return f"LOCK#{table}"
+
+
+def _history_pk(table: str) -> str:
+    return f"HISTORY#{table}"
+
+
+def _steps_pk(table: str) -> str:
+    return f"STEPS#{table}"
+
+
+def _run_pk(run_id: str) -> str:
+    return f"RUN#{run_id}"
+
+
+class ControlTable:
+    def __init__(self, client: DynamoDBClient, name: str) -> None:
+        self._client = client
+        self.name = name
+
+    def ensure_exists(self) -> bool:
+        """Create the table if it is missing; True when this call created it."""
+        try:
+            self._client.describe_table(TableName=self.name)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+        else:
+            return False
+        try:
+            self._client.create_table(
+                TableName=self.name,
+                KeySchema=[
+                    {"AttributeName": "pk", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+                AttributeDefinitions=[
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "sk", "AttributeType": "S"},
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceInUseException":
+                raise
+        self._client.get_waiter("table_exists").wait(TableName=self.name)
+        logger.info("control table created", extra={"control_table": self.name})
+        return True
+
+    def _put(self, pk: str, sk: str, body: str, **condition: Any) -> None:
+        self._client.put_item(
+            TableName=self.name,
+            Item={"pk": {"S": pk}, "sk": {"S": sk}, "body": {"S": body}},
+            **condition,
+        )
+
+    def _get(self, pk: str, sk: str) -> str | None:
+        item = self._client.get_item(
+            TableName=self.name, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
+        ).get("Item")
+        return None if item is None else item["body"]["S"]
+
+    def _query(self, pk: str, newest_first: bool = False) -> list[str]:
+        bodies: list[str] = []
+        paginator = self._client.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self.name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": pk}},
+            ConsistentRead=True,
+            ScanIndexForward=not newest_first,
+        ):
+            bodies.extend(item["body"]["S"] for item in page.get("Items", []))
+        return bodies
+
+    # -- the run lock --------------------------------------------------------------------
+    def acquire_lock(self, lock: LockInfo) -> None:
+        """Take the table's lock if it is free, expired, or already ours (a resumed run);
+        otherwise raise :class:`RunLockedError`."""
+        request: dict[str, Any] = {
+            "TableName": self.name,
+            "Item": {
+                "pk": {"S": _lock_pk(lock.table)},
+                "sk": {"S": LOCK_SK},
+                "body": {"S": lock.model_dump_json(by_alias=True)},
+                "expiresAt": {"N": repr(lock.expires_at)},
+                "runId": {"S": lock.run_id},
+            },
+            "ConditionExpression": "attribute_not_exists(pk) OR expiresAt < :now OR runId = :me",
+            "ExpressionAttributeValues": {
+                ":now": {"N": repr(time.time())},
+                ":me": {"S": lock.run_id},
+            },
+        }
+        try:
+            self._client.put_item(**request)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            holder = self.read_lock(lock.table)
+            who = (
+                f"run {holder.run_id} ({holder.owner}, since {holder.acquired_at})"
+                if holder
+                else "another run"
+            )
+            raise RunLockedError(
+                f"table {lock.table!r} is locked by {who}; if that run is dead, wait for its "
+                f"lease to expire or release it with `profile-migrate unlock --table {lock.table}`"
+            ) from exc
+
+    def renew_lock(self, table: str, run_id: str, expires_at: float) -> bool:
+        """Extend our lease; False if the lock is no longer ours (someone forced it)."""
+        try:
+            self._client.update_item(
+                TableName=self.name,
+                Key={"pk": {"S": _lock_pk(table)}, "sk": {"S": LOCK_SK}},
+                UpdateExpression="SET expiresAt = :expires",
+                ConditionExpression="runId = :me",
+                ExpressionAttributeValues={
+                    ":expires": {"N": repr(expires_at)},
+                    ":me": {"S": run_id},
+                },
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def release_lock(self, table: str, run_id: str | None = None) -> LockInfo | None:
+        """Delete the lock (only if ``run_id`` holds it, when given); returns what was held."""
+        held = self.read_lock(table)
+        if held is None or (run_id is not None and held.run_id != run_id):
+            return None
+        request: dict[str, Any] = {
+            "TableName": self.name,
+            "Key": {"pk": {"S": _lock_pk(table)}, "sk": {"S": LOCK_SK}},
+            "ConditionExpression": "runId = :holder",
+            "ExpressionAttributeValues": {":holder": {"S": held.run_id}},
+        }
+        try:
+            self._client.delete_item(**request)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return None
+            raise
+        return held
+
+    def read_lock(self, table: str) -> LockInfo | None:
+        body = self._get(_lock_pk(table), LOCK_SK)
+        return None if body is None else LockInfo.model_validate_json(body)
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def save_checkpoint(self, run_id: str, checkpoint: Checkpoint) -> None:
+        self._put(
+            _run_pk(run_id),
+            f"SEGMENT#{checkpoint.segment:06d}",
+            checkpoint.model_dump_json(by_alias=True),
+        )
+
+    def checkpoints(self, run_id: str) -> dict[int, Checkpoint]:
+        found = (Checkpoint.model_validate_json(body) for body in self._query(_run_pk(run_id)))
+        return {checkpoint.segment: checkpoint for checkpoint in found}
+
+    # -- history -------------------------------------------------------------------------
+    def record_run(self, entry: RunHistoryEntry) -> None:
+        self._put(
+            _history_pk(entry.table),
+            f"{entry.started_at}#{entry.run_id}",
+            entry.model_dump_json(by_alias=True),
+        )
+
+    def history(self, table: str) -> list[RunHistoryEntry]:
+        """Every recorded run of ``table``, newest first."""
+        return [
+            RunHistoryEntry.model_validate_json(body)
+            for body in self._query(_history_pk(table), newest_first=True)
+        ]
+
+    # -- applied steps -------------------------------------------------------------------
+    def applied_steps(self, table: str) -> dict[str, AppliedStep]:
+        found = (AppliedStep.model_validate_json(body) for body in self._query(_steps_pk(table)))
+        return {step.label: step for step in found}
+
+    def record_step(self, table: str, step: AppliedStep) -> None:
+        self._put(_steps_pk(table), step.label, step.model_dump_json(by_alias=True))

@@ -1,0 +1,1 @@
+"""Migration registries the tests load by file path or module name."""
