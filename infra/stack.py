@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 
+from infra.constructs.control_table import ControlTable
 from infra.constructs.migration_functions import MigrationFunctions
 from infra.constructs.migration_workflow import MigrationWorkflow
 from infra.constructs.monitoring import MigrationMonitoring
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
 
 class ProfileMigrationStack(Stack):
-    """Report bucket, four Lambda functions, the state machine and its monitoring.
+    """Report bucket, control table, four Lambda functions, the state machine, monitoring.
 
     The table is imported by name, never owned: deploying or deleting this stack cannot
     create, replace or delete it. Environment-agnostic: synthesizing looks nothing up.
@@ -29,8 +30,13 @@ class ProfileMigrationStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.table = dynamodb.Table.from_table_name(self, "ProfileTable", table_name)
         self.reports = ReportBucket(self, "Reports")
+        self.control = ControlTable(self, "Control", table_name=table_name)
         self.functions = MigrationFunctions(
-            self, "Functions", table=self.table, bucket=self.reports.bucket
+            self,
+            "Functions",
+            table=self.table,
+            bucket=self.reports.bucket,
+            control_table=self.control.table,
         )
         self.workflow = MigrationWorkflow(
             self,
@@ -61,6 +67,12 @@ class ProfileMigrationStack(Stack):
             "ReportBucketName",
             value=self.reports.bucket.bucket_name,
             description="Run records and per-profile reports, under runs/<execution name>/",
+        )
+        CfnOutput(
+            self,
+            "ControlTableName",
+            value=self.control.table.table_name,
+            description="Run locks, checkpoints and history (profile-migrate history --table ...)",
         )
         CfnOutput(
             self,

@@ -126,6 +126,9 @@ class PipelineRequest(RunRequest):
 
     max_concurrency: StrictInt | None = Field(default=None, ge=1)
     page_size: StrictInt | None = Field(default=None, ge=1, le=MAX_PAGE_SIZE)
+    resume: StrictBool = False
+    allow_changed: StrictBool = False
+    backup: StrictBool = True
 
 
 class PlanEvent(WireModel):
@@ -137,9 +140,14 @@ class PlanEvent(WireModel):
 
 
 class RunPlan(WireModel):
-    """The Plan state's output; every later state reads its fields."""
+    """The Plan state's output; every later state reads its fields.
+
+    ``checkpoint_run_id`` names the run whose checkpoints the segments read and write: this
+    execution's own id, or the unfinished run a ``resume`` continues.
+    """
 
     run_id: str
+    checkpoint_run_id: str
     table_name: str
     target_version: int
     dry_run: bool
@@ -150,6 +158,8 @@ class RunPlan(WireModel):
     max_concurrency: int
     page_size: int | None
     key_attributes: list[str]
+    backup: BackupResult | None = None
+    note: str | None = None
 
 
 class SegmentTask(WireModel):
@@ -160,6 +170,8 @@ class SegmentTask(WireModel):
     """
 
     run_id: str
+    checkpoint_run_id: str
+    table_name: str
     segment: int = Field(ge=0)
     total_segments: int = Field(ge=1)
     target_version: int = Field(ge=1)
@@ -175,6 +187,7 @@ class SegmentTask(WireModel):
 
 class VerifyTask(WireModel):
     run_id: str
+    table_name: str
     segment: int = Field(ge=0)
     total_segments: int = Field(ge=1)
     target_version: int = Field(ge=1)
@@ -229,7 +242,7 @@ class Checkpoint(WireModel):
     counters: SegmentCounters
 
 
-RunOutcome = Literal["running", "succeeded", "failed", "stopped"]
+RunOutcome = Literal["running", "succeeded", "failed", "stopped", "resumed"]
 
 
 class RunHistoryEntry(WireModel):
@@ -268,3 +281,4 @@ class BackupResult(WireModel):
 
 
 MigrationResponse.model_rebuild()
+RunPlan.model_rebuild()

@@ -22,6 +22,7 @@ class LambdaSettings(BaseModel):
 
     table_name: str = Field(min_length=3)
     report_bucket: str | None = None
+    control_table: str | None = None
     migrations_module: str | None = None
     max_concurrency_limit: int = Field(default=DEFAULT_MAX_CONCURRENCY_LIMIT, ge=1)
     stop_margin_seconds: int = Field(default=DEFAULT_STOP_MARGIN_SECONDS, ge=0)
@@ -32,12 +33,19 @@ class LambdaSettings(BaseModel):
             raise InvalidRequestError(f"{environment.REPORT_BUCKET} is not set")
         return self.report_bucket
 
+    def control_table_name(self) -> str:
+        """The control table (locks, checkpoints, history): the stack names it."""
+        if not self.control_table:
+            raise InvalidRequestError(f"{environment.CONTROL_TABLE} is not set")
+        return self.control_table
+
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> LambdaSettings:
         env = os.environ if environ is None else environ
         values = {
             "table_name": env.get(environment.TABLE_NAME),
             "report_bucket": env.get(environment.REPORT_BUCKET),
+            "control_table": env.get(environment.CONTROL_TABLE),
             "migrations_module": env.get(environment.MIGRATIONS_MODULE),
             "max_concurrency_limit": env.get(environment.MAX_CONCURRENCY_LIMIT),
             "stop_margin_seconds": env.get(environment.STOP_MARGIN_SECONDS),

@@ -40,9 +40,10 @@ class MigrationFunctions(Construct):
     """Plan, Migrate, Verify and Aggregate, built from one code asset.
 
     Each function gets its own role holding exactly the API actions its code calls, on
-    the one table and the report bucket's ``runs/`` prefix, plus write access to its own
-    log group. The table is only ever read, scanned and conditionally updated: no role can
-    delete an item or the table.
+    the one table, the control table and the report bucket's ``runs/`` prefix, plus write
+    access to its own log group. The migrated table is only ever read, scanned and
+    conditionally updated: no role can delete one of its items or the table. Only the
+    Aggregate role deletes, and only in the control table (releasing the run's lock).
     """
 
     RUNTIME = lambda_.Runtime.PYTHON_3_13
@@ -52,11 +53,18 @@ class MigrationFunctions(Construct):
     SYSTEM_LOG_LEVEL = lambda_.SystemLogLevel.INFO
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, table: ITable, bucket: IBucket
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        table: ITable,
+        bucket: IBucket,
+        control_table: ITable,
     ) -> None:
         super().__init__(scope, construct_id)
         self._table = table
         self._bucket = bucket
+        self._control = control_table
         self._code = lambda_code()
         self.plan = self._build_function(self._plan_spec())
         self.migrate = self._build_function(self._migrate_spec())
@@ -75,8 +83,17 @@ class MigrationFunctions(Construct):
             handler=f"{HANDLERS_PACKAGE}.plan.handler",
             timeout=Duration.minutes(constants.PLAN_TIMEOUT_MINUTES),
             memory_size=constants.PLAN_MEMORY_MB,
-            statements=[self._table_statement("dynamodb:DescribeTable")],
+            statements=[
+                self._table_statement(
+                    "dynamodb:DescribeTable",
+                    "dynamodb:DescribeContinuousBackups",
+                    "dynamodb:CreateBackup",
+                ),
+                # lock, applied-step checksums, history and the run to resume
+                self._control_statement("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"),
+            ],
             environment={
+                environment.CONTROL_TABLE: self._control.table_name,
                 environment.MAX_CONCURRENCY_LIMIT: str(
                     min(
                         constants.MIGRATE_RESERVED_CONCURRENCY,
@@ -98,6 +115,11 @@ class MigrationFunctions(Construct):
                     "dynamodb:Scan", "dynamodb:PartiQLUpdate", "dynamodb:UpdateItem"
                 ),
                 self._run_objects_statement("s3:PutObject"),
+                # checkpoints (read at a segment's first turn, written after every page)
+                # and the lock's lease (renewed every turn)
+                self._control_statement(
+                    "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"
+                ),
             ],
             environment=self._segment_environment(),
         )
@@ -112,6 +134,7 @@ class MigrationFunctions(Construct):
             statements=[
                 self._table_statement("dynamodb:Scan"),
                 self._run_objects_statement("s3:PutObject"),
+                self._control_statement("dynamodb:UpdateItem"),  # the lock's lease
             ],
             environment=self._segment_environment(),
         )
@@ -129,13 +152,21 @@ class MigrationFunctions(Construct):
                     conditions={"StringLike": {"s3:prefix": [f"{constants.RUNS_PREFIX}*"]}},
                 ),
                 self._run_objects_statement("s3:GetObject"),
+                # the run's history entry, then the lock's release
+                self._control_statement(
+                    "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"
+                ),
             ],
-            environment={environment.REPORT_BUCKET: self._bucket.bucket_name},
+            environment={
+                environment.REPORT_BUCKET: self._bucket.bucket_name,
+                environment.CONTROL_TABLE: self._control.table_name,
+            },
         )
 
     def _segment_environment(self) -> dict[str, str]:
         return {
             environment.REPORT_BUCKET: self._bucket.bucket_name,
+            environment.CONTROL_TABLE: self._control.table_name,
             environment.STOP_MARGIN_SECONDS: str(constants.STOP_MARGIN_SECONDS),
         }
 
@@ -143,6 +174,9 @@ class MigrationFunctions(Construct):
 
     def _table_statement(self, *actions: str) -> iam.PolicyStatement:
         return iam.PolicyStatement(actions=list(actions), resources=[self._table.table_arn])
+
+    def _control_statement(self, *actions: str) -> iam.PolicyStatement:
+        return iam.PolicyStatement(actions=list(actions), resources=[self._control.table_arn])
 
     def _run_objects_statement(self, *actions: str) -> iam.PolicyStatement:
         return iam.PolicyStatement(

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 # Fields of the plan every segment task starts from (the wire names of SegmentTask).
 _MIGRATE_ITEM_FIELDS = (
     "runId",
+    "checkpointRunId",
+    "tableName",
     "totalSegments",
     "targetVersion",
     "dryRun",
@@ -41,7 +43,14 @@ _MIGRATE_ITEM_FIELDS = (
     "keyAttributes",
     "pageSize",
 )
-_VERIFY_ITEM_FIELDS = ("runId", "totalSegments", "targetVersion", "keyAttributes", "pageSize")
+_VERIFY_ITEM_FIELDS = (
+    "runId",
+    "tableName",
+    "totalSegments",
+    "targetVersion",
+    "keyAttributes",
+    "pageSize",
+)
 
 
 @dataclass(frozen=True)

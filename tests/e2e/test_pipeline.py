@@ -9,6 +9,7 @@ AWS_ENDPOINT_URL_DYNAMODB and moto's S3 for run records and reports.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,11 +17,12 @@ import boto3
 import pytest
 
 from profile_migrations.codec import serialize_item
+from profile_migrations.dal.control import ControlTable, control_table_name
 from profile_migrations.dal.dynamodb import ProfileTable
 from profile_migrations.devtools.sample_profiles import PROFILE_KEY_SCHEMA, sample_profiles
 from profile_migrations.logic.report import JsonLinesReport
-from profile_migrations.logic.runner import LocalRunOptions, run_local
-from profile_migrations.models import RunRequest
+from profile_migrations.logic.runner import LocalRunOptions, SafetyOptions, run_local
+from profile_migrations.models import LockInfo, RunRequest
 from profile_migrations.registry import load_registry
 from tests.cdk_synth import HANDLERS, TABLE_NAME
 from tests.conftest import TEST_CREDENTIALS, dump_table
@@ -45,6 +47,7 @@ class Pipeline:
     state_machine_arn: str
     dynamodb: DynamoDBClient
     function_names: dict[str, str]
+    control: ControlTable
 
     def run(self, execution_input: dict[str, Any], name: str = "run-1") -> ExecutionResult:
         return self.harness.run(self.state_machine_arn, execution_input, name=name, timeout=120)
@@ -87,7 +90,14 @@ def pipeline(
     )
     sfn_harness.client("s3").create_bucket(Bucket=BUCKET)
     (bucket_id,) = synthesized.resources("AWS::S3::Bucket")
-    refs = {bucket_id: BUCKET, "AWS::Partition": "aws", "AWS::Region": sfn_harness.region}
+    ((control_id, control),) = synthesized.resources("AWS::DynamoDB::GlobalTable").items()
+    control_name = control["Properties"]["TableName"]
+    refs = {
+        bucket_id: BUCKET,
+        control_id: control_name,
+        "AWS::Partition": "aws",
+        "AWS::Region": sfn_harness.region,
+    }
     names: dict[str, str] = {}
     for function, handler in HANDLERS.items():
         logical_id, properties = synthesized.function(function)
@@ -107,11 +117,13 @@ def pipeline(
     definition = _resolve(machine["Properties"]["DefinitionString"], refs)
     arn = sfn_harness.create_state_machine(machine["Properties"]["StateMachineName"], definition)
     dynamodb = boto3.client("dynamodb", endpoint_url=dynamodb_local.endpoint_url)
-    for table in (TABLE_NAME, LOCAL_TABLE):
+    for table in (TABLE_NAME, LOCAL_TABLE, control_name, control_table_name(LOCAL_TABLE)):
         if table in dynamodb.list_tables()["TableNames"]:
             dynamodb.delete_table(TableName=table)
     ProfileTable(dynamodb, TABLE_NAME).create(PROFILE_KEY_SCHEMA)
-    yield Pipeline(sfn_harness, arn, dynamodb, names)
+    control_table = ControlTable(dynamodb, control_name)
+    control_table.ensure_exists()
+    yield Pipeline(sfn_harness, arn, dynamodb, names, control_table)
 
 
 def seed(pipeline: Pipeline, items: list[dict[str, Any]], table: str = TABLE_NAME) -> None:
@@ -125,6 +137,9 @@ def local_run(
     store = ProfileTable(pipeline.dynamodb, LOCAL_TABLE)
     store.create(PROFILE_KEY_SCHEMA)
     store.put_items(items)
+    safety = SafetyOptions(
+        control=ControlTable(pipeline.dynamodb, control_table_name(LOCAL_TABLE)), where="local"
+    )
     with JsonLinesReport(tmp_path / "local.jsonl") as report:
         response = run_local(
             RunRequest.model_validate(request),
@@ -133,12 +148,15 @@ def local_run(
             report,
             report.uri,
             LocalRunOptions(workers=2),
+            safety=safety,
         )
     return response.to_wire()
 
 
-def without_report_uri(document: dict[str, Any]) -> dict[str, Any]:
+def comparable(document: dict[str, Any]) -> dict[str, Any]:
+    """The document without what names where and which run: report location, run id."""
     copy = json.loads(json.dumps(document))
+    copy.pop("runId", None)
     if "summary" in copy:
         copy["summary"].pop("reportUri")
     return copy
@@ -165,7 +183,7 @@ def test_an_empty_input_migrates_everything_and_matches_the_local_runner(
     stored = dump_table(pipeline.dynamodb, TABLE_NAME)
     assert {item["version"]["N"] for item in stored.values()} == {"5"}
     assert len(pipeline.report_lines("run-1")) == 300
-    assert without_report_uri(output) == without_report_uri(local_run(pipeline, items, tmp_path))
+    assert comparable(output) == comparable(local_run(pipeline, items, tmp_path))
 
 
 def test_failing_profiles_are_listed_and_match_the_local_runner(
@@ -185,7 +203,7 @@ def test_failing_profiles_are_listed_and_match_the_local_runner(
     statuses = [line["status"] for line in pipeline.report_lines("run-1")]
     assert (statuses.count("failed"), statuses.count("success")) == (2, 60)
     local = local_run(pipeline, items, tmp_path, totalSegments=3)
-    assert without_report_uri(output) == without_report_uri(local)
+    assert comparable(output) == comparable(local)
 
 
 def test_a_dry_run_writes_nothing_and_has_no_verification(pipeline: Pipeline) -> None:
@@ -337,3 +355,80 @@ def test_transitions_and_invocations_grow_with_segments_not_profiles(
         f"\n1,000 profiles, {segments} segment(s): {counts.states_entered} states entered, "
         f"{invocations} Lambda invocations"
     )
+
+
+def test_a_real_run_holds_the_lock_records_its_history_and_releases(pipeline: Pipeline) -> None:
+    seed(pipeline, list(sample_profiles(30)))
+
+    result = pipeline.run({})
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output["runId"] == "run-1"
+    assert result.output["backup"] == {
+        "skipped": "this endpoint has no backup API (DynamoDB Local); no backup taken"
+    }
+    (entry,) = pipeline.control.history(TABLE_NAME)
+    assert (entry.run_id, entry.outcome, entry.counters.migrated) == ("run-1", "succeeded", 30)
+    assert entry.owner == "execution run-1"
+    assert pipeline.control.read_lock(TABLE_NAME) is None
+
+
+def test_an_execution_on_a_locked_table_fails_clearly_and_writes_nothing(
+    pipeline: Pipeline,
+) -> None:
+    seed(pipeline, list(sample_profiles(20)))
+    pipeline.control.acquire_lock(
+        LockInfo(
+            table=TABLE_NAME,
+            run_id="local-run",
+            owner="ops@laptop:42",
+            acquired_at="2026-11-25T00:00:00.000Z",
+            expires_at=time.time() + 600,
+        )
+    )
+    before = dump_table(pipeline.dynamodb, TABLE_NAME)
+
+    result = pipeline.run({})
+
+    assert result.status == "FAILED"
+    assert result.error == "MigrationRefused"
+    assert (
+        "is locked by run local-run (ops@laptop:42"
+        in json.loads(result.cause or "{}")["errorMessage"]
+    )
+    assert dump_table(pipeline.dynamodb, TABLE_NAME) == before
+
+
+def test_a_new_execution_resumes_the_stopped_run_from_its_checkpoints(pipeline: Pipeline) -> None:
+    seed(pipeline, list(sample_profiles(200)))
+    name = pipeline.function_names["migrate"]
+    handler: Callable[..., Any] = pipeline.harness.configured_handler(name)
+    broken = {"on": True}
+
+    def fails_after_two_pages(event: dict[str, Any], context: Any) -> Any:
+        if broken["on"] and event["invocation"] >= 1:
+            raise RuntimeError("the function broke mid-segment")
+        return handler(event, ShortTurnContext(context, pages=2))
+
+    pipeline.harness.override_handler(name, fails_after_two_pages)
+    first = pipeline.run({"totalSegments": 2, "pageSize": 25}, name="run-1")
+    broken["on"] = False
+    migrated_by_first = sum(
+        item.get("version") == {"N": "5"}
+        for item in dump_table(pipeline.dynamodb, TABLE_NAME).values()
+    )
+
+    second = pipeline.run({"resume": True, "pageSize": 25}, name="run-2")
+
+    assert first.output["success"] is False
+    assert "did not finish" in first.output["error"]
+    assert 0 < migrated_by_first < 200
+    assert second.status == "SUCCEEDED", second.cause
+    assert second.output["message"].startswith("Resumed run run-1.")
+    assert second.output["success"] is True
+    assert second.output["summary"]["successCount"] == 200
+    assert second.output["summary"]["skippedCount"] == 0
+    stored = dump_table(pipeline.dynamodb, TABLE_NAME)
+    assert {item["version"]["N"] for item in stored.values()} == {"5"}
+    outcomes = {entry.run_id: entry.outcome for entry in pipeline.control.history(TABLE_NAME)}
+    assert outcomes == {"run-1": "resumed", "run-2": "succeeded"}

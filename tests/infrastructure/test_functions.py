@@ -21,12 +21,23 @@ COMMON_ENVIRONMENT = {
 }
 
 
-def expected_environment(name: str, bucket_ref: object) -> dict[str, object]:
+def expected_environment(name: str, bucket_ref: object, control_ref: object) -> dict[str, object]:
+    segment = {
+        environment.REPORT_BUCKET: bucket_ref,
+        environment.CONTROL_TABLE: control_ref,
+        environment.STOP_MARGIN_SECONDS: "60",
+    }
     specific: dict[str, dict[str, object]] = {
-        "plan": {environment.MAX_CONCURRENCY_LIMIT: str(constants.MIGRATE_RESERVED_CONCURRENCY)},
-        "migrate": {environment.REPORT_BUCKET: bucket_ref, environment.STOP_MARGIN_SECONDS: "60"},
-        "verify": {environment.REPORT_BUCKET: bucket_ref, environment.STOP_MARGIN_SECONDS: "60"},
-        "aggregate": {environment.REPORT_BUCKET: bucket_ref},
+        "plan": {
+            environment.MAX_CONCURRENCY_LIMIT: str(constants.MIGRATE_RESERVED_CONCURRENCY),
+            environment.CONTROL_TABLE: control_ref,
+        },
+        "migrate": segment,
+        "verify": segment,
+        "aggregate": {
+            environment.REPORT_BUCKET: bucket_ref,
+            environment.CONTROL_TABLE: control_ref,
+        },
     }
     return {**COMMON_ENVIRONMENT, **specific[name]}
 
@@ -83,9 +94,12 @@ def test_reserved_concurrency_is_the_constant_of_100() -> None:
 @pytest.mark.parametrize("name", HANDLERS)
 def test_environment_variables(synthesized: Synthesized, name: str) -> None:
     (bucket_id,) = synthesized.resources("AWS::S3::Bucket")
+    (control_id,) = synthesized.resources("AWS::DynamoDB::GlobalTable")
     _, properties = synthesized.function(name)
 
-    assert properties["Environment"]["Variables"] == expected_environment(name, {"Ref": bucket_id})
+    assert properties["Environment"]["Variables"] == expected_environment(
+        name, {"Ref": bucket_id}, {"Ref": control_id}
+    )
 
 
 def test_plan_limit_is_the_smallest_reserved_concurrency(synthesized: Synthesized) -> None:

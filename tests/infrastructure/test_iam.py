@@ -16,19 +16,30 @@ TABLE_ARN = "arn:<AWS::Partition>:dynamodb:<AWS::Region>:<AWS::AccountId>:table/
 LOG_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents"]
 
 # Per function: {sorted actions: rendered resource}, the whole policy of its role.
+CONTROL_ARN = "<control.Arn>"
 EXPECTED_GRANTS: dict[str, dict[tuple[str, ...], str]] = {
-    "plan": {("dynamodb:DescribeTable",): TABLE_ARN},
+    "plan": {
+        (
+            "dynamodb:CreateBackup",
+            "dynamodb:DescribeContinuousBackups",
+            "dynamodb:DescribeTable",
+        ): TABLE_ARN,
+        ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"): CONTROL_ARN,
+    },
     "migrate": {
         ("dynamodb:PartiQLUpdate", "dynamodb:Scan", "dynamodb:UpdateItem"): TABLE_ARN,
         ("s3:PutObject",): "<bucket.Arn>/runs/*",
+        ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"): CONTROL_ARN,
     },
     "verify": {
         ("dynamodb:Scan",): TABLE_ARN,
         ("s3:PutObject",): "<bucket.Arn>/runs/*",
+        ("dynamodb:UpdateItem",): CONTROL_ARN,
     },
     "aggregate": {
         ("s3:ListBucket",): "<bucket.Arn>",
         ("s3:GetObject",): "<bucket.Arn>/runs/*",
+        ("dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"): CONTROL_ARN,
     },
 }
 
@@ -43,8 +54,9 @@ def resources_of(statement: dict[str, Any]) -> list[Any]:
     return resources if isinstance(resources, list) else [resources]
 
 
-def render_resource(resource: Any, bucket_id: str) -> str:
-    return render(resource).replace(f"<{bucket_id}.", "<bucket.")
+def render_resource(resource: Any, bucket_id: str, control_id: str) -> str:
+    rendered = render(resource).replace(f"<{bucket_id}.", "<bucket.")
+    return rendered.replace(f"<{control_id}.", "<control.")
 
 
 def role_of(synthesized: Synthesized, name: str) -> str:
@@ -74,6 +86,7 @@ def test_role_grants_exactly_the_actions_the_function_calls(
     synthesized: Synthesized, name: str
 ) -> None:
     (bucket_id,) = synthesized.resources("AWS::S3::Bucket")
+    (control_id,) = synthesized.resources("AWS::DynamoDB::GlobalTable")
     _, properties = synthesized.function(name)
     log_group_id = properties["LoggingConfig"]["LogGroup"]["Ref"]
     grants: dict[tuple[str, ...], list[str]] = {}
@@ -81,7 +94,7 @@ def test_role_grants_exactly_the_actions_the_function_calls(
         assert statement["Effect"] == "Allow"
         key = tuple(sorted(actions_of(statement)))
         grants.setdefault(key, []).extend(
-            render_resource(resource, bucket_id) for resource in resources_of(statement)
+            render_resource(resource, bucket_id, control_id) for resource in resources_of(statement)
         )
 
     expected = {key: [resource] for key, resource in EXPECTED_GRANTS[name].items()}
@@ -119,12 +132,15 @@ def test_no_action_anywhere_is_a_wildcard(synthesized: Synthesized) -> None:
     assert [action for action in actions if "*" in action] == []
 
 
-def test_nothing_can_delete_items_or_the_table(synthesized: Synthesized) -> None:
+def test_nothing_can_delete_profiles_or_the_table(synthesized: Synthesized) -> None:
+    """Only the Aggregate role deletes, and only in the control table (the run's lock)."""
+    (control_id,) = synthesized.resources("AWS::DynamoDB::GlobalTable")
     template = json.dumps(synthesized.template_json)
+    deletes = [s for s in all_statements(synthesized) if "dynamodb:DeleteItem" in actions_of(s)]
 
-    for action in ("dynamodb:DeleteItem", "dynamodb:DeleteTable", "dynamodb:BatchWriteItem"):
+    assert [resources_of(s) for s in deletes] == [[{"Fn::GetAtt": [control_id, "Arn"]}]]
+    for action in ("dynamodb:DeleteTable", "dynamodb:BatchWriteItem", "PartiQLDelete"):
         assert action not in template
-    assert "PartiQLDelete" not in template
 
 
 def test_state_machine_role_invokes_only_the_four_functions(synthesized: Synthesized) -> None:

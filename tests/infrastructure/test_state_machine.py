@@ -28,6 +28,7 @@ LAMBDA_RETRY = {
 }
 SEGMENT_FIELDS = {
     "runId.$": "$.plan.runId",
+    "tableName.$": "$.plan.tableName",
     "segment.$": "$$.Map.Item.Value",
     "totalSegments.$": "$.plan.totalSegments",
     "targetVersion.$": "$.plan.targetVersion",
@@ -129,7 +130,11 @@ def test_segments_fan_out_on_a_distributed_map(
     task_name, stopped, done, complete = children
     expected_selector = dict(SEGMENT_FIELDS)
     if function == "migrate":
-        expected_selector |= {"dryRun.$": "$.plan.dryRun", "startedAt.$": "$.plan.startedAt"}
+        expected_selector |= {
+            "dryRun.$": "$.plan.dryRun",
+            "startedAt.$": "$.plan.startedAt",
+            "checkpointRunId.$": "$.plan.checkpointRunId",
+        }
 
     assert segment_map["Type"] == "Map"
     assert segment_map["Label"] == label

@@ -15,8 +15,26 @@ if TYPE_CHECKING:
 
 
 def test_the_table_is_imported_never_owned(template: Template) -> None:
+    """The only table the stack owns is the control table, retained with the history."""
     template.resource_count_is("AWS::DynamoDB::Table", 0)
-    template.resource_count_is("AWS::DynamoDB::GlobalTable", 0)
+    template.resource_count_is("AWS::DynamoDB::GlobalTable", 1)
+    template.has_resource(
+        "AWS::DynamoDB::GlobalTable",
+        {
+            "Properties": Match.object_like(
+                {
+                    "TableName": "UserProfiles-migrations",
+                    "BillingMode": "PAY_PER_REQUEST",
+                    "KeySchema": [
+                        {"AttributeName": "pk", "KeyType": "HASH"},
+                        {"AttributeName": "sk", "KeyType": "RANGE"},
+                    ],
+                }
+            ),
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+        },
+    )
 
 
 def test_report_bucket_is_encrypted_private_and_retained(template: Template) -> None:

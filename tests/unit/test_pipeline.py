@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
@@ -18,7 +19,10 @@ from profile_migrations.logic.pipeline import (
     plan_run,
 )
 from profile_migrations.models import (
+    BackupResult,
+    Checkpoint,
     InvalidProfile,
+    LockInfo,
     MigrateRecord,
     PlanEvent,
     ProfileResult,
@@ -29,6 +33,7 @@ from profile_migrations.models import (
 )
 from profile_migrations.registry import load_registry
 from profile_migrations.writes import WriteBatchResult, WriteOutcome, WriteStatus
+from tests.fakes import MemoryControl
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -46,6 +51,9 @@ class FakeTable:
 
     def describe(self) -> TableInfo:
         return TableInfo("UserProfiles", ("userId", "profileId"), 1000, self.size_bytes)
+
+    def protect(self, backup_name: str) -> BackupResult:
+        return BackupResult(backup_arn=f"arn:aws:dynamodb:backup/{backup_name}")
 
     def scan_page(
         self,
@@ -96,7 +104,7 @@ def plan_event(**request: Any) -> PlanEvent:
 
 
 def test_an_empty_input_plans_a_migration_to_the_current_version() -> None:
-    plan = plan_run(plan_event(), load_registry(), FakeTable(), max_concurrency_limit=100)
+    plan = plan_run(plan_event(), load_registry(), FakeTable(), MemoryControl(), 100)
 
     assert (plan.target_version, plan.dry_run, plan.verify_only) == (5, False, False)
     assert plan.key_attributes == ["userId", "profileId"]
@@ -106,8 +114,12 @@ def test_an_empty_input_plans_a_migration_to_the_current_version() -> None:
 
 
 def test_segments_are_shuffled_deterministically_per_run() -> None:
-    first = plan_run(plan_event(totalSegments=50), load_registry(), FakeTable(), 100)
-    again = plan_run(plan_event(totalSegments=50), load_registry(), FakeTable(), 100)
+    first = plan_run(
+        plan_event(totalSegments=50), load_registry(), FakeTable(), MemoryControl(), 100
+    )
+    again = plan_run(
+        plan_event(totalSegments=50), load_registry(), FakeTable(), MemoryControl(), 100
+    )
 
     assert sorted(first.segments) == list(range(50))
     assert first.segments != list(range(50))
@@ -137,12 +149,29 @@ def test_bad_input_is_refused_under_one_error_name(
     request_fields: dict[str, Any], reason: str
 ) -> None:
     with pytest.raises(RequestRefusedError, match=reason):
-        plan_run(plan_event(**request_fields), load_registry(), FakeTable(), 100)
+        plan_run(plan_event(**request_fields), load_registry(), FakeTable(), MemoryControl(), 100)
+
+
+def locked(run_id: str = "exec-1") -> MemoryControl:
+    """A control table whose lock ``run_id`` holds, as after its Plan state."""
+    control = MemoryControl()
+    control.acquire_lock(
+        LockInfo(
+            table="UserProfiles",
+            run_id=run_id,
+            owner="execution",
+            acquired_at="t",
+            expires_at=time.time() + 60,
+        )
+    )
+    return control
 
 
 def segment_task(**fields: Any) -> SegmentTask:
     base: dict[str, Any] = {
         "run_id": "exec-1",
+        "checkpoint_run_id": "exec-1",
+        "table_name": "UserProfiles",
         "segment": 3,
         "total_segments": 8,
         "target_version": 5,
@@ -161,7 +190,9 @@ def test_a_turn_stops_early_returns_its_cursor_and_accumulates_counters() -> Non
     records = FakeRecords()
     task = segment_task(counters=SegmentCounters(scanned=10, migrated=10))
 
-    next_task, record = migrate_pages(task, load_registry(), table, records, lambda: False)
+    next_task, record = migrate_pages(
+        task, load_registry(), table, records, locked(), lambda: False
+    )
 
     assert (next_task.invocation, next_task.done) == (1, False)
     assert next_task.cursor == {"page": {"N": "1"}}
@@ -181,6 +212,7 @@ def test_a_turn_resumes_from_the_cursor_and_finishes_the_segment() -> None:
         load_registry(),
         table,
         records,
+        locked(),
         lambda: True,
     )
 
@@ -196,6 +228,7 @@ def test_a_turn_that_made_no_progress_raises_so_the_state_machine_retries() -> N
             load_registry(),
             FakeTable(unavailable=True),
             FakeRecords(),
+            locked(),
             lambda: True,
         )
 
@@ -203,6 +236,7 @@ def test_a_turn_that_made_no_progress_raises_so_the_state_machine_retries() -> N
 def run_plan(**fields: Any) -> RunPlan:
     base: dict[str, Any] = {
         "run_id": "exec-1",
+        "checkpoint_run_id": "exec-1",
         "table_name": "UserProfiles",
         "target_version": 5,
         "dry_run": False,
@@ -268,7 +302,7 @@ def test_aggregate_sums_every_invocation_and_sorts_failures_by_key() -> None:
         ],
     )
 
-    response = aggregate_run(run_plan(), records)
+    response = aggregate_run(run_plan(), records, MemoryControl())
 
     assert response.summary is not None
     assert (response.summary.total_profiles, response.summary.success_count) == (10, 7)
@@ -290,7 +324,7 @@ def test_a_segment_that_never_finished_fails_the_run_and_is_named() -> None:
         ]
     )
 
-    response = aggregate_run(run_plan(), records)
+    response = aggregate_run(run_plan(), records, MemoryControl())
 
     assert not response.success
     assert response.error is not None
@@ -319,10 +353,72 @@ def test_the_output_stays_under_the_step_functions_limit_for_any_number_of_failu
         ],
     )
 
-    response = aggregate_run(run_plan(), records)
+    response = aggregate_run(run_plan(), records, MemoryControl())
 
     assert len(json.dumps(response.to_wire())) <= 200 * 1024
     assert response.summary is not None
     assert response.summary.failure_count == 2_000
     assert response.summary.results_truncated
     assert 0 < len(response.summary.results) < 1_000
+
+
+def test_a_real_run_takes_the_lock_backs_up_and_records_itself() -> None:
+    control = MemoryControl()
+
+    plan = plan_run(plan_event(), load_registry(), FakeTable(), control, 100)
+
+    assert control.lock is not None
+    assert control.lock.run_id == "exec-1"
+    assert plan.backup == BackupResult(
+        backup_arn="arn:aws:dynamodb:backup/UserProfiles-before-exec-1"
+    )
+    (entry,) = control.history("UserProfiles")
+    assert (entry.run_id, entry.outcome) == ("exec-1", "running")
+    assert set(control.applied_steps("UserProfiles")) == {"1->2", "2->3", "3->4", "4->5"}
+
+
+def test_a_second_execution_on_a_locked_table_is_refused() -> None:
+    control = locked("other-execution")
+
+    with pytest.raises(RequestRefusedError, match="locked by run other-execution"):
+        plan_run(plan_event(), load_registry(), FakeTable(), control, 100)
+
+
+def test_dry_runs_take_no_lock_and_leave_no_history() -> None:
+    control = MemoryControl()
+
+    plan_run(plan_event(dryRun=True), load_registry(), FakeTable(), control, 100)
+
+    assert control.lock is None
+    assert control.history("UserProfiles") == []
+
+
+def test_a_resumed_execution_continues_the_unfinished_run_from_its_checkpoints() -> None:
+    control = MemoryControl()
+    first = plan_run(plan_event(totalSegments=2), load_registry(), FakeTable(), control, 100)
+    control.save_checkpoint(
+        first.run_id,
+        Checkpoint(
+            segment=3,
+            cursor={"page": {"N": "1"}},
+            done=False,
+            counters=SegmentCounters(scanned=1, migrated=1),
+        ),
+    )
+    control.release_lock("UserProfiles")
+    event = PlanEvent(request={"resume": True}, run_id="exec-2", started_at="2026-11-26T00:00:00Z")
+
+    plan = plan_run(event, load_registry(), FakeTable(), control, 100)
+    table = FakeTable(pages=[[item("a")], [item("b")]])
+    task = segment_task(
+        run_id="exec-2", checkpoint_run_id=plan.checkpoint_run_id, started_at=plan.started_at
+    )
+    final, record = migrate_pages(
+        task, load_registry(), table, FakeRecords(), locked("exec-2"), lambda: True
+    )
+
+    assert (plan.checkpoint_run_id, plan.started_at) == ("exec-1", first.started_at)
+    assert plan.note == "Resumed run exec-1."
+    assert final.done
+    assert final.counters.scanned == 2
+    assert record.counters.scanned == 2

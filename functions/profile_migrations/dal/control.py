@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from profile_migrations.environment import CONTROL_TABLE_SUFFIX
 from profile_migrations.errors import RunLockedError
 from profile_migrations.models import AppliedStep, Checkpoint, LockInfo, RunHistoryEntry
 
@@ -21,12 +22,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CONTROL_SUFFIX = "-migrations"
 LOCK_SK = "LOCK"
 
 
 def control_table_name(table: str) -> str:
-    return f"{table}{CONTROL_SUFFIX}"
+    return f"{table}{CONTROL_TABLE_SUFFIX}"
 
 
 def _lock_pk(table: str) -> str:
@@ -190,6 +190,10 @@ class ControlTable:
             checkpoint.model_dump_json(by_alias=True),
         )
 
+    def checkpoint(self, run_id: str, segment: int) -> Checkpoint | None:
+        body = self._get(_run_pk(run_id), f"SEGMENT#{segment:06d}")
+        return None if body is None else Checkpoint.model_validate_json(body)
+
     def checkpoints(self, run_id: str) -> dict[int, Checkpoint]:
         found = (Checkpoint.model_validate_json(body) for body in self._query(_run_pk(run_id)))
         return {checkpoint.segment: checkpoint for checkpoint in found}
@@ -201,6 +205,10 @@ class ControlTable:
             f"{entry.started_at}#{entry.run_id}",
             entry.model_dump_json(by_alias=True),
         )
+
+    def run_entry(self, table: str, started_at: str, run_id: str) -> RunHistoryEntry | None:
+        body = self._get(_history_pk(table), f"{started_at}#{run_id}")
+        return None if body is None else RunHistoryEntry.model_validate_json(body)
 
     def history(self, table: str) -> list[RunHistoryEntry]:
         """Every recorded run of ``table``, newest first."""

@@ -11,21 +11,30 @@ import logging
 import math
 import random
 import tempfile
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from profile_migrations.clock import iso_timestamp
+from profile_migrations.clock import iso_timestamp, now_timestamp
 from profile_migrations.codec import decode_key, encode_key
 from profile_migrations.errors import (
     InvalidRequestError,
     MigrationInputError,
     RequestRefusedError,
+    RunLockedError,
     StoreUnavailableError,
 )
+from profile_migrations.logic.guard import (
+    check_steps,
+    finish_entry,
+    history_entry,
+    record_applied_steps,
+    resumable_run,
+)
 from profile_migrations.logic.report import JsonLinesWriter
-from profile_migrations.logic.segment import MigrationJob, migrate_segment
+from profile_migrations.logic.segment import MigrationJob, SegmentRun, migrate_segment
 from profile_migrations.logic.summary import (
     build_response,
     first_by_key,
@@ -36,6 +45,9 @@ from profile_migrations.logic.summary import (
 from profile_migrations.logic.verify import verify_segment
 from profile_migrations.models import (
     MAX_PIPELINE_SEGMENTS,
+    BackupResult,
+    Checkpoint,
+    LockInfo,
     MigrateRecord,
     PipelineRequest,
     RunPlan,
@@ -48,13 +60,16 @@ from profile_migrations.models import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
+    from profile_migrations.dal.dynamodb import TableInfo
     from profile_migrations.dal.s3 import RunRecords
-    from profile_migrations.logic.ports import DescribableStore, ProfileStore
+    from profile_migrations.logic.guard import ControlStore
+    from profile_migrations.logic.ports import ProfileStore, ProtectableStore
     from profile_migrations.models import (
         InvalidProfile,
         MigrationResponse,
         PlanEvent,
         ProfileResult,
+        RunOutcome,
         Summary,
         Verification,
     )
@@ -66,6 +81,9 @@ BYTES_PER_SEGMENT = 256 * 1024 * 1024
 DEFAULT_MAX_CONCURRENCY = 20
 MAX_OUTPUT_BYTES = 200 * 1024
 REPORT_SPOOL_BYTES = 8 * 1024 * 1024
+# Longer than one turn (15 minutes at most): every turn renews it, and a dead execution's
+# lock expires within this time.
+PIPELINE_LEASE_SECONDS = 20 * 60
 
 
 def default_pipeline_segments(size_bytes: int) -> int:
@@ -76,12 +94,17 @@ def default_pipeline_segments(size_bytes: int) -> int:
 
 
 def plan_run(
-    event: PlanEvent, registry: Registry, store: DescribableStore, max_concurrency_limit: int
+    event: PlanEvent,
+    registry: Registry,
+    store: ProtectableStore,
+    control: ControlStore,
+    max_concurrency_limit: int,
 ) -> RunPlan:
-    """Validate the execution input and lay out the segments; reads only DescribeTable.
+    """Validate the execution input and lay out the segments; for a real run, also check
+    step checksums, take the table's lock, protect the table and record the run.
 
     Every refusal raises :class:`RequestRefusedError` (naming the reason), before any
-    profile is read or written.
+    profile is written.
     """
     try:
         request = PipelineRequest.model_validate(event.request)
@@ -100,33 +123,118 @@ def plan_run(
             )
         started_at = iso_timestamp(datetime.fromisoformat(event.started_at))
         table = store.describe()
+        plan = _lay_out(event.run_id, request, target, table, segments, concurrency, started_at)
+        if not request.dry_run and not request.verify_only:
+            plan = _guard(plan, request, registry, store, control)
     except ValidationError as exc:
         raise RequestRefusedError(f"invalid input: {exc}") from exc
     except (MigrationInputError, ValueError) as exc:
         raise RequestRefusedError(f"{type(exc).__name__}: {exc}") from exc
+    logger.info(
+        "run planned",
+        extra={"run_id": plan.run_id, "segments": plan.total_segments, "target_version": target},
+    )
+    return plan
+
+
+def _lay_out(
+    run_id: str,
+    request: PipelineRequest,
+    target: int,
+    table: TableInfo,
+    segments: int | None,
+    concurrency: int,
+    started_at: str,
+) -> RunPlan:
     total = segments or default_pipeline_segments(table.size_bytes)
-    order = list(range(total))
-    # Shuffled, as AWS's bulk-update reference does, so concurrent segments spread over
-    # partitions; seeded by the run id so a redriven execution gets the same plan.
-    random.Random(event.run_id).shuffle(order)  # noqa: S311 - load spreading, not secrecy
-    plan = RunPlan(
-        run_id=event.run_id,
+    return RunPlan(
+        run_id=run_id,
+        checkpoint_run_id=run_id,
         table_name=table.name,
         target_version=target,
         dry_run=request.dry_run,
         verify_only=request.verify_only,
         started_at=started_at,
         total_segments=total,
-        segments=order,
+        segments=_shuffled(total, run_id),
         max_concurrency=concurrency,
         page_size=request.page_size,
         key_attributes=list(table.key_attributes),
     )
-    logger.info(
-        "run planned",
-        extra={"run_id": plan.run_id, "segments": total, "target_version": target},
+
+
+def _guard(
+    plan: RunPlan,
+    request: PipelineRequest,
+    registry: Registry,
+    store: ProtectableStore,
+    control: ControlStore,
+) -> RunPlan:
+    """What logic/guard.py does for a local run, for an execution: lock, checksums,
+    backup, history; or, with ``resume``, continue the table's unfinished run."""
+    checksums = check_steps(
+        control, plan.table_name, registry.chain, plan.target_version, request.allow_changed
     )
+    resumed = resumable_run(control, plan.table_name) if request.resume else None
+    if resumed is not None and resumed.target_version != plan.target_version:
+        raise InvalidRequestError(
+            f"the unfinished run {resumed.run_id} targets version {resumed.target_version}, "
+            f"not {plan.target_version}"
+        )
+    control.acquire_lock(
+        LockInfo(
+            table=plan.table_name,
+            run_id=plan.run_id,
+            owner=f"execution {plan.run_id}",
+            acquired_at=now_timestamp(),
+            expires_at=time.time() + PIPELINE_LEASE_SECONDS,
+        )
+    )
+    if resumed is not None:
+        plan = plan.model_copy(
+            update={
+                "checkpoint_run_id": resumed.run_id,
+                "started_at": resumed.started_at,
+                "total_segments": resumed.total_segments,
+                "segments": _shuffled(resumed.total_segments, resumed.run_id),
+                "backup": BackupResult(
+                    skipped=f"resumed run; protected before it began: {resumed.backup}"
+                ),
+                "note": f"Resumed run {resumed.run_id}.",
+            }
+        )
+        control.record_run(resumed.model_copy(update={"outcome": "resumed"}))
+    elif request.resume:
+        plan = plan.model_copy(update={"note": "Nothing to resume; started a new run."})
+    if resumed is None:
+        backup = (
+            store.protect(f"{plan.table_name}-before-{plan.run_id}"[:255])
+            if request.backup
+            else BackupResult(skipped='opted out ("backup": false)')
+        )
+        plan = plan.model_copy(update={"backup": backup})
+    entry = history_entry(
+        plan.run_id,
+        plan.table_name,
+        f"execution {plan.run_id}",
+        "aws:step-functions",
+        plan.target_version,
+        plan.total_segments,
+        plan.started_at,
+        checksums,
+        plan.backup,
+    )
+    control.record_run(entry)
+    record_applied_steps(control, plan.table_name, checksums, plan.run_id)
     return plan
+
+
+def _shuffled(total: int, seed: str) -> list[int]:
+    """Segments in random order, as AWS's bulk-update reference does, so concurrent
+    segments spread over partitions; seeded, so a redriven execution gets the same plan."""
+    order = list(range(total))
+    random.Random(seed).shuffle(order)  # noqa: S311 - load spreading, not secrecy
+    return order
 
 
 def migrate_pages(
@@ -134,15 +242,22 @@ def migrate_pages(
     registry: Registry,
     store: ProfileStore,
     records: RunRecords,
+    control: ControlStore,
     should_continue: Callable[[], bool],
 ) -> tuple[SegmentTask, MigrateRecord]:
     """Migrate a segment from the task's cursor until it ends or time runs short.
 
-    Stores this invocation's report and record, then returns the next turn's task. A
-    DynamoDB outage before any page finished raises :class:`StoreUnavailableError` so the
-    state machine retries the turn with backoff; after some progress, the turn ends early
-    and the next one resumes from the cursor.
+    A segment's first turn starts from the run's checkpoint when one exists (a resumed
+    run); every page then moves the checkpoint. Stores this turn's report and record,
+    renews the table's lock, and returns the next turn's task. A DynamoDB outage before
+    any page finished raises :class:`StoreUnavailableError` so the state machine retries
+    the turn with backoff; after some progress, the turn ends early and the next resumes.
     """
+    if not task.dry_run and not control.renew_lock(
+        task.table_name, task.run_id, time.time() + PIPELINE_LEASE_SECONDS
+    ):
+        raise RunLockedError(f"run {task.run_id} no longer holds the lock of {task.table_name!r}")
+    task, base = _from_checkpoint(task, control)
     job = MigrationJob(
         chain=registry.chain,
         target_version=task.target_version,
@@ -150,27 +265,48 @@ def migrate_pages(
         dry_run=task.dry_run,
         started_at=task.started_at,
     )
-    with tempfile.SpooledTemporaryFile(max_size=REPORT_SPOOL_BYTES) as spool:
-        report = JsonLinesWriter(spool)
-        run = migrate_segment(
-            store,
-            job,
-            report,
-            task.segment,
-            task.total_segments,
-            start_key=decode_key(task.cursor) if task.cursor else None,
-            page_limit=task.page_size,
-            should_continue=should_continue,
+
+    def checkpoint(run: SegmentRun, page: SegmentCounters) -> None:
+        if task.dry_run:
+            return
+        total = task.counters.model_copy()
+        total.add(run.counters)
+        control.save_checkpoint(
+            task.checkpoint_run_id,
+            Checkpoint(
+                segment=task.segment,
+                cursor=encode_key(run.cursor) if run.cursor else None,
+                done=run.done,
+                counters=total,
+            ),
         )
+
+    with tempfile.SpooledTemporaryFile(max_size=REPORT_SPOOL_BYTES) as spool:
+        if task.done:
+            run = SegmentRun(segment=task.segment, done=True)
+        else:
+            run = migrate_segment(
+                store,
+                job,
+                JsonLinesWriter(spool),
+                task.segment,
+                task.total_segments,
+                start_key=decode_key(task.cursor) if task.cursor else None,
+                page_limit=task.page_size,
+                should_continue=should_continue,
+                on_page=checkpoint,
+            )
         if run.error is not None and run.counters.scanned == 0:
             raise StoreUnavailableError(run.error)
         spool.seek(0)
         records.put_report(task.run_id, task.segment, task.invocation, spool)
+    this_turn = base.model_copy()
+    this_turn.add(run.counters)
     record = MigrateRecord(
         segment=task.segment,
         invocation=task.invocation,
         done=run.done,
-        counters=run.counters,
+        counters=this_turn,
         failures=[failure.to_result() for failure in run.failures],
     )
     records.put_migrate_record(task.run_id, record)
@@ -187,10 +323,37 @@ def migrate_pages(
     return next_task, record
 
 
+def _from_checkpoint(
+    task: SegmentTask, control: ControlStore
+) -> tuple[SegmentTask, SegmentCounters]:
+    """A resumed run's segment starts where its checkpoint says; the checkpoint's counters
+    are this turn's base, so the run's totals cover the whole run."""
+    if task.invocation > 0 or task.dry_run:
+        return task, SegmentCounters()
+    checkpoint = control.checkpoint(task.checkpoint_run_id, task.segment)
+    if checkpoint is None:
+        return task, SegmentCounters()
+    resumed = task.model_copy(
+        update={
+            "cursor": checkpoint.cursor,
+            "done": checkpoint.done,
+            "counters": checkpoint.counters,
+        }
+    )
+    return resumed, checkpoint.counters
+
+
 def verify_pages(
-    task: VerifyTask, store: ProfileStore, records: RunRecords, should_continue: Callable[[], bool]
+    task: VerifyTask,
+    store: ProfileStore,
+    records: RunRecords,
+    control: ControlStore,
+    should_continue: Callable[[], bool],
 ) -> VerifyTask:
-    """Verify a segment from the task's cursor; same turn-taking as :func:`migrate_pages`."""
+    """Verify a segment from the task's cursor; same turn-taking as :func:`migrate_pages`.
+
+    Renews the run's lock when it holds one (a verify-only run holds none)."""
+    control.renew_lock(task.table_name, task.run_id, time.time() + PIPELINE_LEASE_SECONDS)
     run = verify_segment(
         store,
         task.target_version,
@@ -263,7 +426,7 @@ def _verification(plan: RunPlan, records: RunRecords) -> tuple[Verification, lis
     return verification_of(checked, invalid_count, kept), _unfinished(done, plan.total_segments)
 
 
-def aggregate_run(plan: RunPlan, records: RunRecords) -> MigrationResponse:
+def aggregate_run(plan: RunPlan, records: RunRecords, control: ControlStore) -> MigrationResponse:
     """The run's response document, from every invocation's record; under 200 KiB.
 
     A segment with no final record (its loop was caught after exhausting retries) makes
@@ -284,8 +447,35 @@ def aggregate_run(plan: RunPlan, records: RunRecords) -> MigrationResponse:
             f"SegmentsUnfinished: segments {shown}{more} of {plan.total_segments} did not "
             "finish; see the execution's Map Run for their errors, then run again"
         )
+    response.run_id = plan.run_id
+    response.backup = plan.backup
+    if plan.note:
+        response.message = f"{plan.note} {response.message}"
+    if not plan.dry_run and not plan.verify_only:
+        _finish(plan, response, control)
     logger.info(
         "run aggregated",
         extra={"run_id": plan.run_id, "success": response.success, "unfinished": len(unfinished)},
     )
     return fit_within(response, MAX_OUTPUT_BYTES)
+
+
+def _finish(plan: RunPlan, response: MigrationResponse, control: ControlStore) -> None:
+    """Record the run's outcome in the history and release the table's lock."""
+    entry = control.run_entry(plan.table_name, plan.started_at, plan.run_id)
+    if entry is not None:
+        summary = response.summary
+        counters = SegmentCounters(
+            scanned=summary.total_profiles if summary else 0,
+            migrated=summary.success_count if summary else 0,
+            failed=summary.failure_count if summary else 0,
+            skipped=summary.skipped_count if summary else 0,
+            conflicts=summary.conflict_count if summary else 0,
+            throttle_retries=summary.throttle_retry_count if summary else 0,
+            from_versions=summary.from_versions if summary else [],
+        )
+        outcome: RunOutcome = (
+            "stopped" if response.error else "succeeded" if response.success else "failed"
+        )
+        control.record_run(finish_entry(entry, outcome, counters))
+    control.release_lock(plan.table_name, plan.run_id)

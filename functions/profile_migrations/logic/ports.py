@@ -9,6 +9,7 @@ if TYPE_CHECKING:
 
     from profile_migrations.dal.dynamodb import ScanPage, TableInfo
     from profile_migrations.logic.outcomes import ProfileOutcome
+    from profile_migrations.models import BackupResult
     from profile_migrations.writes import ProfileWrite, RawItem, WriteBatchResult
 
 
@@ -28,6 +29,10 @@ class ProfileStore(Protocol):
 
 class DescribableStore(ProfileStore, Protocol):
     def describe(self) -> TableInfo: ...
+
+
+class ProtectableStore(DescribableStore, Protocol):
+    def protect(self, backup_name: str) -> BackupResult: ...
 
 
 class OutcomeSink(Protocol):

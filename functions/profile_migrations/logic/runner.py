@@ -29,7 +29,6 @@ from profile_migrations.logic.guard import (
     record_applied_steps,
     resumable_run,
 )
-from profile_migrations.logic.ports import DescribableStore
 from profile_migrations.logic.segment import MigrationJob, SegmentRun, migrate_segment
 from profile_migrations.logic.summary import build_response, summarize, verification_of
 from profile_migrations.logic.verify import VerifyRun, verify_segment
@@ -40,7 +39,12 @@ if TYPE_CHECKING:
 
     from profile_migrations.dal.dynamodb import TableInfo
     from profile_migrations.logic.guard import ControlStore
-    from profile_migrations.logic.ports import OutcomeSink, ProfileStore
+    from profile_migrations.logic.ports import (
+        DescribableStore,
+        OutcomeSink,
+        ProfileStore,
+        ProtectableStore,
+    )
     from profile_migrations.models import (
         MigrationResponse,
         RunHistoryEntry,
@@ -71,10 +75,6 @@ class RunListener(Protocol):
     def page_done(self, phase: str, segment: int, items: int) -> None: ...
 
     def phase_finished(self, phase: str) -> None: ...
-
-
-class ProtectableStore(DescribableStore, Protocol):
-    def protect(self, backup_name: str) -> BackupResult: ...
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,71 @@
+"""In-memory stand-ins for the stores, for unit tests that must not touch a network."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from profile_migrations.errors import RunLockedError
+
+if TYPE_CHECKING:
+    from profile_migrations.models import AppliedStep, Checkpoint, LockInfo, RunHistoryEntry
+
+
+@dataclass
+class MemoryControl:
+    """The control table's behaviour (logic/guard.py's ControlStore) in a few dicts."""
+
+    lock: LockInfo | None = None
+    saved: dict[tuple[str, int], Checkpoint] = field(default_factory=dict)
+    runs: dict[tuple[str, str], RunHistoryEntry] = field(default_factory=dict)
+    steps: dict[str, dict[str, AppliedStep]] = field(default_factory=dict)
+
+    def ensure_exists(self) -> bool:
+        return False
+
+    def acquire_lock(self, lock: LockInfo) -> None:
+        held = self.lock
+        if held is not None and held.expires_at >= time.time() and held.run_id != lock.run_id:
+            raise RunLockedError(f"table {lock.table!r} is locked by run {held.run_id}")
+        self.lock = lock
+
+    def renew_lock(self, table: str, run_id: str, expires_at: float) -> bool:
+        if self.lock is None or self.lock.run_id != run_id:
+            return False
+        self.lock = self.lock.model_copy(update={"expires_at": expires_at})
+        return True
+
+    def release_lock(self, table: str, run_id: str | None = None) -> LockInfo | None:
+        held = self.lock
+        if held is None or (run_id is not None and held.run_id != run_id):
+            return None
+        self.lock = None
+        return held
+
+    def read_lock(self, table: str) -> LockInfo | None:
+        return self.lock
+
+    def save_checkpoint(self, run_id: str, checkpoint: Checkpoint) -> None:
+        self.saved[(run_id, checkpoint.segment)] = checkpoint
+
+    def checkpoint(self, run_id: str, segment: int) -> Checkpoint | None:
+        return self.saved.get((run_id, segment))
+
+    def checkpoints(self, run_id: str) -> dict[int, Checkpoint]:
+        return {segment: cp for (run, segment), cp in self.saved.items() if run == run_id}
+
+    def record_run(self, entry: RunHistoryEntry) -> None:
+        self.runs[(entry.table, f"{entry.started_at}#{entry.run_id}")] = entry
+
+    def run_entry(self, table: str, started_at: str, run_id: str) -> RunHistoryEntry | None:
+        return self.runs.get((table, f"{started_at}#{run_id}"))
+
+    def history(self, table: str) -> list[RunHistoryEntry]:
+        return [entry for (t, _), entry in sorted(self.runs.items(), reverse=True) if t == table]
+
+    def applied_steps(self, table: str) -> dict[str, AppliedStep]:
+        return dict(self.steps.get(table, {}))
+
+    def record_step(self, table: str, step: AppliedStep) -> None:
+        self.steps.setdefault(table, {})[step.label] = step
