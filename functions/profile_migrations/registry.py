@@ -258,7 +258,8 @@ def load_registry(reference: str | None = None) -> Registry:
             module = importlib.import_module(reference)
     except RegistryLoadError:
         raise
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
+        # SystemExit too: a registry file calling exit() must not end the CLI with status 0.
         raise RegistryLoadError(
             f"cannot import migrations from {reference!r}: {type(exc).__name__}: {exc}"
         ) from exc
@@ -276,7 +277,7 @@ def _import_file(path: Path) -> ModuleType:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except BaseException:
+    except (Exception, SystemExit):
         sys.modules.pop(module_name, None)
         raise
     return module

@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 MAX_STATEMENTS_PER_BATCH = 25
 MAX_ITEMS_PER_BATCH_WRITE = 25
 MAX_STATEMENT_LENGTH = 8192
-SDK_MAX_ATTEMPTS = 10
+SDK_MAX_RETRIES = 10
 MAX_THROTTLE_ROUNDS = 10
 BACKOFF_BASE_SECONDS = 0.05
 BACKOFF_CAP_SECONDS = 5.0
@@ -86,7 +86,7 @@ def make_dynamodb_client(
     """A client with adaptive SDK retries; credentials come from the standard AWS chain
     unless the caller owns the engine and passes its own."""
     config = Config(
-        retries={"mode": "adaptive", "max_attempts": SDK_MAX_ATTEMPTS},
+        retries={"mode": "adaptive", "max_attempts": SDK_MAX_RETRIES},
         max_pool_connections=max_connections,
         # Requests are built here, never from user input; botocore's per-attribute
         # validation of them cost 40 % of the client's CPU per profile.
@@ -105,6 +105,8 @@ def make_dynamodb_client(
         raise InvalidRequestError(
             "no AWS region is configured: pass --region or set AWS_DEFAULT_REGION"
         ) from exc
+    except ValueError as exc:
+        raise InvalidRequestError(f"invalid endpoint URL or region: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -417,7 +419,7 @@ class ProfileTable:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in THROTTLING_CALL_ERRORS:
                 raise StoreUnavailableError(
-                    f"DynamoDB kept answering {code} after {SDK_MAX_ATTEMPTS} attempts"
+                    f"DynamoDB kept answering {code} after {SDK_MAX_RETRIES} retries"
                 ) from exc
             if code == "ResourceNotFoundException":
                 raise TableNotFoundError(f"table {self.table_name!r} does not exist") from exc

@@ -6,6 +6,8 @@ import json
 import threading
 from typing import IO, TYPE_CHECKING
 
+from profile_migrations.errors import InvalidRequestError
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
@@ -31,10 +33,10 @@ class JsonLinesWriter:
 
 
 class JsonLinesReport:
-    """A report file shared by a local run's threads; created on first use.
+    """A report file shared by a local run's threads.
 
-    A run that finished without outcomes still leaves an empty report; a run refused
-    before it started leaves none.
+    Opened on entry, so an unusable path is refused before the run reads or writes
+    anything; a run refused before its first outcome leaves no file behind.
     """
 
     def __init__(self, path: Path) -> None:
@@ -47,6 +49,11 @@ class JsonLinesReport:
         return self.path.as_uri()
 
     def __enter__(self) -> JsonLinesReport:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("wb")
+        except OSError as exc:
+            raise InvalidRequestError(f"cannot write the report to {self.path}: {exc}") from exc
         return self
 
     def __exit__(
@@ -56,20 +63,19 @@ class JsonLinesReport:
         tb: TracebackType | None,
     ) -> None:
         with self._lock:
-            if self._file is None and exc is None:
-                self._open()
-            if self._file is not None:
-                self._file.close()
-                self._file = None
-
-    def _open(self) -> IO[bytes]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("wb")
-        return self._file
+            if self._file is None:
+                return
+            empty = self._file.tell() == 0
+            self._file.close()
+            self._file = None
+        if exc is not None and empty:
+            self.path.unlink(missing_ok=True)
 
     def record(self, outcomes: Sequence[ProfileOutcome]) -> None:
         if not outcomes:
             return
         lines = render_lines(outcomes)
         with self._lock:
-            (self._file or self._open()).write(lines)
+            if self._file is None:
+                raise RuntimeError("the report is not open")
+            self._file.write(lines)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from profile_migrations.clock import now_timestamp
@@ -143,7 +143,7 @@ def _plan(
     safety.control.ensure_exists()
     resumed = resumable_run(safety.control, table.name)
     if resumed is None:
-        return _Plan(**{**fresh.__dict__, "note": "Nothing to resume; started a new run."})
+        return replace(fresh, note="Nothing to resume; started a new run.")
     if resumed.target_version != target:
         raise InvalidRequestError(
             f"the unfinished run {resumed.run_id} targets version {resumed.target_version}, "

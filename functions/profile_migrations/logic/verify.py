@@ -51,7 +51,8 @@ def verify_segment(
 ) -> VerifyRun:
     """Count profiles not at ``target_version``; reads only keys and ``version``. Writes nothing."""
     run = VerifyRun(segment=segment, cursor=start_key)
-    projection = (*key_attributes, VERSION_ATTRIBUTE)
+    # A table keyed by `version` would name it twice; DynamoDB refuses overlapping paths.
+    projection = tuple(dict.fromkeys((*key_attributes, VERSION_ATTRIBUTE)))
     try:
         while True:
             page = store.scan_page(
