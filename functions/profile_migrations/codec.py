@@ -69,10 +69,29 @@ def _serialize_set(values: Set[Any]) -> AttributeValue:
 
 
 def serialize_value(value: Any) -> AttributeValue:
-    if isinstance(value, str):
+    # Exact-type checks first: they cover what deserialize_value produces and cost a
+    # fraction of isinstance chains on the per-profile hot path.
+    kind = type(value)
+    if kind is str:
         return {"S": value}
-    if isinstance(value, bool):
+    if kind is dict:
+        return {"M": {str(name): serialize_value(inner) for name, inner in value.items()}}
+    if kind is Decimal:
+        return {"N": _number_text(value)}
+    if kind is list:
+        return {"L": [serialize_value(inner) for inner in value]}
+    if kind is bool:
         return {"BOOL": value}
+    if kind is int:
+        return {"N": str(value)}
+    return _serialize_other(value)
+
+
+def _serialize_other(value: Any) -> AttributeValue:
+    if isinstance(value, str):
+        return {"S": str(value)}
+    if isinstance(value, bool):
+        return {"BOOL": bool(value)}
     if isinstance(value, (int, Decimal)):
         return {"N": _number_text(value)}
     if isinstance(value, Mapping):

@@ -107,9 +107,12 @@ class _Plan:
     note: str | None = None
 
 
-def default_local_segments(item_count: int) -> int:
-    """About 5,000 items a segment, at most 16: enough to keep the thread pool busy."""
-    return max(1, min(MAX_LOCAL_SEGMENTS, math.ceil(item_count / ITEMS_PER_LOCAL_SEGMENT)))
+def default_local_segments(item_count: int, workers: int) -> int:
+    """About 5,000 items a segment, at least one per worker and at most 16 (or one per
+    worker, if more): every worker stays busy, so throughput and peak memory depend on
+    the number of workers, not on the table's size."""
+    wanted = math.ceil(item_count / ITEMS_PER_LOCAL_SEGMENT)
+    return max(workers, min(max(MAX_LOCAL_SEGMENTS, workers), wanted))
 
 
 def _each_segment(
@@ -133,10 +136,11 @@ def _plan(
     request: RunRequest,
     target: int,
     table: TableInfo,
+    workers: int,
     safety: SafetyOptions | None,
     started_at: str | None,
 ) -> _Plan:
-    segments = request.total_segments or default_local_segments(table.item_count)
+    segments = request.total_segments or default_local_segments(table.item_count, workers)
     fresh = _Plan(new_local_run_id(), started_at or now_timestamp(), segments, {}, None)
     if safety is None or not safety.resume:
         return fresh
@@ -185,7 +189,9 @@ def run_local(
     target = request.target_version or registry.current_version
     registry.chain.check_target(target)
     table = store.describe()
-    plan = _plan(request, target, table, safety if _writes(request) else None, started_at)
+    plan = _plan(
+        request, target, table, options.workers, safety if _writes(request) else None, started_at
+    )
     logger.info(
         "run started",
         extra={
