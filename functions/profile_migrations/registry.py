@@ -187,7 +187,17 @@ class MigrationChain:
 
 
 def _clone(value: Any) -> Any:
-    """Deep copy of the shapes a deserialized item holds; leaves are immutable, so shared."""
+    """Deep copy of the shapes a deserialized item holds; leaves are immutable, so shared.
+
+    Exact type checks: ``isinstance`` against ``Mapping`` is an ABC check, and this runs
+    for every value of every profile."""
+    kind = type(value)
+    if kind is dict:
+        return {name: _clone(inner) for name, inner in value.items()}
+    if kind is list:
+        return [_clone(inner) for inner in value]
+    if kind is set or kind is bytearray:
+        return value.copy()
     if isinstance(value, Mapping):
         return {name: _clone(inner) for name, inner in value.items()}
     if isinstance(value, list):

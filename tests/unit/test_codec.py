@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from profile_migrations.codec import (
     deserialize_item,
     deserialize_value,
+    serialize_changed,
     serialize_item,
     serialize_value,
     to_json_compatible,
@@ -367,3 +368,25 @@ def test_any_deserialized_item_renders_as_json(item: dict[str, dict[str, Any]]) 
 
     # Then
     assert set(json.loads(rendered)) == set(item)
+
+
+def test_serialize_changed_reuses_the_stored_form_of_unchanged_members() -> None:
+    stored = {"M": {"score": {"N": "1.50"}, "tags": {"SS": ["b", "a"]}, "name": {"S": "old"}}}
+    old = deserialize_value(stored)
+    new = {**old, "name": "new", "level": Decimal(2)}
+
+    wire = serialize_changed(new, old, stored)
+
+    assert wire["M"]["score"] is stored["M"]["score"]
+    assert wire["M"]["tags"] is stored["M"]["tags"]
+    assert wire["M"]["name"] == {"S": "new"}
+    assert wire["M"]["level"] == {"N": "2"}
+
+
+def test_serialize_changed_rewrites_a_member_whose_type_changed() -> None:
+    stored = {"M": {"flag": {"N": "1"}}}
+    old = deserialize_value(stored)
+
+    wire = serialize_changed({"flag": True}, old, stored)
+
+    assert wire == {"M": {"flag": {"BOOL": True}}}

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from profile_migrations.clock import run_clock
 from profile_migrations.codec import (
     deserialize_item,
     deserialize_value,
+    same_value,
+    serialize_changed,
     serialize_value,
     to_json_compatible,
 )
@@ -73,24 +74,7 @@ class SegmentRun:
     def keep_failures(self, outcomes: list[ProfileOutcome]) -> None:
         room = RESULTS_CAP - len(self.failures)
         if room > 0:
-            self.failures.extend(outcome for outcome in outcomes[:room])
-
-
-def _same(old: Any, new: Any) -> bool:
-    """Equality that tells DynamoDB types apart (``True == 1`` in Python, not in DynamoDB)."""
-    if old is new:
-        return True
-    if type(old) is not type(new):
-        return _is_number(old) and _is_number(new) and old == new
-    if isinstance(old, dict):
-        return old.keys() == new.keys() and all(_same(old[name], new[name]) for name in old)
-    if isinstance(old, list):
-        return len(old) == len(new) and all(_same(a, b) for a, b in zip(old, new, strict=True))
-    return bool(old == new)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, Decimal)) and not isinstance(value, bool)
+            self.failures.extend(outcomes[:room])
 
 
 class PageMigrator:
@@ -185,12 +169,14 @@ class PageMigrator:
 
     def _diff(self, raw: RawItem, old: dict[str, Any], new: dict[str, Any]) -> ProfileWrite:
         for name in self._job.key_attributes:
-            if name not in new or not _same(old[name], new[name]):
+            if name not in new or not same_value(old[name], new[name]):
                 raise KeyChangedError(f"a step changed or removed key attribute {name!r}")
         set_values = {
-            name: serialize_value(value)
+            name: serialize_changed(value, old[name], raw[name])
+            if name in old
+            else serialize_value(value)
             for name, value in new.items()
-            if name not in old or not _same(old[name], value)
+            if name not in old or not same_value(old[name], value)
         }
         removed = tuple(name for name in old if name not in new)
         expected = {name: raw.get(name) for name in (*set_values, *removed)}
