@@ -112,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--page-size",
         type=_positive_int,
-        help="items per scan page (default: DynamoDB's 1 MB pages)",
+        default=LocalRunOptions.page_limit,
+        help="items per scan page, at most 1 MB of them (default: 500)",
     )
     run.add_argument(
         "--report", type=Path, help="JSON Lines report path (default: profile-migrate-reports/...)"

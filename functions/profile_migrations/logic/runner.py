@@ -60,6 +60,7 @@ logger = logging.getLogger(__name__)
 ITEMS_PER_LOCAL_SEGMENT = 5_000
 MAX_LOCAL_SEGMENTS = 16
 DEFAULT_LOCAL_WORKERS = 4
+DEFAULT_LOCAL_PAGE_LIMIT = 500
 MIGRATE_PHASE = "migrate"
 DRY_RUN_PHASE = "dry run"
 VERIFY_PHASE = "verify"
@@ -79,8 +80,12 @@ class RunListener(Protocol):
 
 @dataclass(frozen=True)
 class LocalRunOptions:
+    """``page_limit`` bounds a scan page below DynamoDB's 1 MB, so even a small table's
+    segments fill whole pages: peak memory is then workers x one page, whatever the
+    table's size, and checkpoints come every 500 profiles."""
+
     workers: int = DEFAULT_LOCAL_WORKERS
-    page_limit: int | None = None
+    page_limit: int | None = DEFAULT_LOCAL_PAGE_LIMIT
 
 
 @dataclass(frozen=True)
