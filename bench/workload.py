@@ -17,6 +17,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from profile_migrations.clock import run_clock
+from profile_migrations.dal.dynamodb import update_item_arguments
 from profile_migrations.devtools.sample_profiles import sample_profiles
 from profile_migrations.logic.segment import MigrationJob, PageMigrator
 from profile_migrations.registry import load_registry
@@ -99,43 +100,6 @@ def migration_job(dry_run: bool) -> MigrationJob:
     )
 
 
-def update_arguments(write: ProfileWrite) -> dict[str, Any]:
-    """``UpdateItem`` arguments with the runner's condition: the item exists and every
-    attribute the write sets or removes still holds the value read."""
-    names: dict[str, str] = {}
-    values: dict[str, Any] = {}
-
-    def name_token(name: str) -> str:
-        token = f"#n{len(names)}"
-        names[token] = name
-        return token
-
-    def value_token(value: Any) -> str:
-        token = f":v{len(values)}"
-        values[token] = value
-        return token
-
-    assignments = [f"{name_token(n)} = {value_token(v)}" for n, v in write.set_values.items()]
-    expression = "SET " + ", ".join(assignments) if assignments else ""
-    if write.removed:
-        expression += " REMOVE " + ", ".join(name_token(name) for name in write.removed)
-    conditions = [f"attribute_exists({name_token(name)})" for name in write.key]
-    for name, expected in write.expected.items():
-        if expected is None:
-            conditions.append(f"attribute_not_exists({name_token(name)})")
-        else:
-            conditions.append(f"{name_token(name)} = {value_token(expected)}")
-    arguments: dict[str, Any] = {
-        "Key": write.key,
-        "UpdateExpression": expression.strip(),
-        "ConditionExpression": " AND ".join(conditions),
-        "ExpressionAttributeNames": names,
-    }
-    if values:
-        arguments["ExpressionAttributeValues"] = values
-    return arguments
-
-
 def plan_writes(profiles: int) -> dict[ItemKey, PlannedWrite]:
     """Every sample profile's write, as the runner computes it (all are version 1)."""
     store = CapturingStore()
@@ -150,7 +114,7 @@ def plan_writes(profiles: int) -> dict[ItemKey, PlannedWrite]:
                 old = by_key[item_key(write.key)]
                 new_item = {name: value for name, value in old.items() if name not in write.removed}
                 new_item.update(write.set_values)
-                planned[item_key(write.key)] = PlannedWrite(update_arguments(write), new_item)
+                planned[item_key(write.key)] = PlannedWrite(update_item_arguments(write), new_item)
     if len(planned) != profiles:
         raise RuntimeError(f"expected {profiles} writes, the chain produced {len(planned)}")
     return planned

@@ -93,6 +93,17 @@ class Summary(WireModel):
     report_uri: str | None = None
     dry_run: bool = False
 
+    def counters(self) -> SegmentCounters:
+        return SegmentCounters(
+            scanned=self.total_profiles,
+            migrated=self.success_count,
+            failed=self.failure_count,
+            skipped=self.skipped_count,
+            conflicts=self.conflict_count,
+            throttle_retries=self.throttle_retry_count,
+            from_versions=self.from_versions,
+        )
+
 
 class Verification(WireModel):
     valid: bool

@@ -170,6 +170,45 @@ def _json_error(content: bytes, status: int) -> dict[str, str]:
     return {"Code": code, "Message": str(payload.get("message") or payload.get("Message") or "")}
 
 
+def update_item_arguments(write: ProfileWrite) -> dict[str, Any]:
+    """``UpdateItem`` arguments for a write, with the same condition as its PartiQL form:
+    the item exists and every attribute it sets or removes still holds the value read."""
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+
+    def name_token(name: str) -> str:
+        token = f"#n{len(names)}"
+        names[token] = name
+        return token
+
+    def value_token(value: Any) -> str:
+        token = f":v{len(values)}"
+        values[token] = value
+        return token
+
+    assignments = [
+        f"{name_token(name)} = {value_token(value)}" for name, value in write.set_values.items()
+    ]
+    expression = "SET " + ", ".join(assignments) if assignments else ""
+    if write.removed:
+        expression += " REMOVE " + ", ".join(name_token(name) for name in write.removed)
+    conditions = [f"attribute_exists({name_token(name)})" for name in write.key]
+    for name, expected in write.expected.items():
+        if expected is None:
+            conditions.append(f"attribute_not_exists({name_token(name)})")
+        else:
+            conditions.append(f"{name_token(name)} = {value_token(expected)}")
+    arguments: dict[str, Any] = {
+        "Key": write.key,
+        "UpdateExpression": expression.strip(),
+        "ConditionExpression": " AND ".join(conditions),
+        "ExpressionAttributeNames": names,
+    }
+    if values:
+        arguments["ExpressionAttributeValues"] = values
+    return arguments
+
+
 class ProfileTable:
     """Reads and conditionally updates the items of one table."""
 
@@ -379,41 +418,11 @@ class ProfileTable:
         }
 
     def _update_item(self, write: ProfileWrite) -> WriteOutcome:
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {}
-
-        def name_token(name: str) -> str:
-            token = f"#n{len(names)}"
-            names[token] = name
-            return token
-
-        def value_token(value: Any) -> str:
-            token = f":v{len(values)}"
-            values[token] = value
-            return token
-
-        assignments = [
-            f"{name_token(name)} = {value_token(value)}" for name, value in write.set_values.items()
-        ]
-        expression = "SET " + ", ".join(assignments) if assignments else ""
-        if write.removed:
-            expression += " REMOVE " + ", ".join(name_token(name) for name in write.removed)
-        conditions = [f"attribute_exists({name_token(name)})" for name in write.key]
-        for name, expected in write.expected.items():
-            if expected is None:
-                conditions.append(f"attribute_not_exists({name_token(name)})")
-            else:
-                conditions.append(f"{name_token(name)} = {value_token(expected)}")
         request: dict[str, Any] = {
             "TableName": self.table_name,
-            "Key": write.key,
-            "UpdateExpression": expression.strip(),
-            "ConditionExpression": " AND ".join(conditions),
-            "ExpressionAttributeNames": names,
+            **update_item_arguments(write),
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
-        if values:
-            request["ExpressionAttributeValues"] = values
         try:
             self._call_with_throttle_guard(self._client.update_item, request)
         except ClientError as exc:

@@ -46,7 +46,6 @@ from profile_migrations.logic.verify import verify_segment
 from profile_migrations.models import (
     MAX_PIPELINE_SEGMENTS,
     BackupResult,
-    Checkpoint,
     LockInfo,
     MigrateRecord,
     PipelineRequest,
@@ -267,19 +266,8 @@ def migrate_pages(
     )
 
     def checkpoint(run: SegmentRun, page: SegmentCounters) -> None:
-        if task.dry_run:
-            return
-        total = task.counters.model_copy()
-        total.add(run.counters)
-        control.save_checkpoint(
-            task.checkpoint_run_id,
-            Checkpoint(
-                segment=task.segment,
-                cursor=encode_key(run.cursor) if run.cursor else None,
-                done=run.done,
-                counters=total,
-            ),
-        )
+        if not task.dry_run:
+            control.save_checkpoint(task.checkpoint_run_id, run.checkpoint(task.counters))
 
     with tempfile.SpooledTemporaryFile(max_size=REPORT_SPOOL_BYTES) as spool:
         if task.done:
@@ -464,16 +452,7 @@ def _finish(plan: RunPlan, response: MigrationResponse, control: ControlStore) -
     """Record the run's outcome in the history and release the table's lock."""
     entry = control.run_entry(plan.table_name, plan.started_at, plan.run_id)
     if entry is not None:
-        summary = response.summary
-        counters = SegmentCounters(
-            scanned=summary.total_profiles if summary else 0,
-            migrated=summary.success_count if summary else 0,
-            failed=summary.failure_count if summary else 0,
-            skipped=summary.skipped_count if summary else 0,
-            conflicts=summary.conflict_count if summary else 0,
-            throttle_retries=summary.throttle_retry_count if summary else 0,
-            from_versions=summary.from_versions if summary else [],
-        )
+        counters = response.summary.counters() if response.summary else SegmentCounters()
         outcome: RunOutcome = (
             "stopped" if response.error else "succeeded" if response.success else "failed"
         )

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from profile_migrations.clock import now_timestamp
-from profile_migrations.codec import decode_key, encode_key
+from profile_migrations.codec import decode_key
 from profile_migrations.errors import InvalidRequestError
 from profile_migrations.logic.guard import (
     DEFAULT_LEASE_SECONDS,
@@ -287,7 +287,7 @@ def _guarded(
             _Checkpointing(control, plan.run_id, lambda: not guard.lost.is_set()),
         )
         response.backup = backup
-        counters = _totals(response)
+        counters = response.summary.counters() if response.summary else SegmentCounters()
         if guard.lost.is_set():
             response.success = False
             response.error = (
@@ -312,21 +312,6 @@ def _protect(
     return result
 
 
-def _totals(response: MigrationResponse) -> SegmentCounters:
-    summary = response.summary
-    if summary is None:
-        return SegmentCounters()
-    return SegmentCounters(
-        scanned=summary.total_profiles,
-        migrated=summary.success_count,
-        failed=summary.failure_count,
-        skipped=summary.skipped_count,
-        conflicts=summary.conflict_count,
-        throttle_retries=summary.throttle_retry_count,
-        from_versions=summary.from_versions,
-    )
-
-
 @dataclass(frozen=True)
 class _Checkpointing:
     control: ControlStore
@@ -334,17 +319,7 @@ class _Checkpointing:
     should_continue: Callable[[], bool]
 
     def save(self, run: SegmentRun, base: SegmentCounters) -> None:
-        counters = base.model_copy()
-        counters.add(run.counters)
-        self.control.save_checkpoint(
-            self.run_id,
-            Checkpoint(
-                segment=run.segment,
-                cursor=encode_key(run.cursor) if run.cursor else None,
-                done=run.done,
-                counters=counters,
-            ),
-        )
+        self.control.save_checkpoint(self.run_id, run.checkpoint(base))
 
 
 def _execute(
@@ -420,7 +395,7 @@ def _migrate_all(
             should_continue=checkpointing.should_continue if checkpointing else None,
             on_page=on_page,
         )
-        run.counters = _plus(base, run.counters)
+        run.counters = run.checkpoint(base).counters
         return run
 
     runs = _each_segment(plan.segments, options.workers, work, phase, listener, table.item_count)
@@ -434,12 +409,6 @@ def _migrate_all(
     if unfinished:
         errors.append(f"segments {unfinished} stopped before the end")
     return summary, errors
-
-
-def _plus(base: SegmentCounters, more: SegmentCounters) -> SegmentCounters:
-    total = base.model_copy()
-    total.add(more)
-    return total
 
 
 def _verify_all(

@@ -21,6 +21,7 @@ from profile_migrations.clock import run_clock
 from profile_migrations.codec import (
     deserialize_item,
     deserialize_value,
+    encode_key,
     same_value,
     serialize_changed,
     serialize_value,
@@ -33,7 +34,7 @@ from profile_migrations.errors import (
     StoreUnavailableError,
 )
 from profile_migrations.logic.outcomes import FAILED, SKIPPED, SUCCESS, ProfileOutcome
-from profile_migrations.models import RESULTS_CAP, ProfileStatus, SegmentCounters
+from profile_migrations.models import RESULTS_CAP, Checkpoint, ProfileStatus, SegmentCounters
 from profile_migrations.versions import profile_version
 from profile_migrations.writes import ProfileWrite, RawItem, WriteStatus
 
@@ -70,6 +71,18 @@ class SegmentRun:
     cursor: RawItem | None = None
     done: bool = False
     error: str | None = None
+
+    def checkpoint(self, before: SegmentCounters) -> Checkpoint:
+        """Where to resume this segment, with its totals including ``before`` (what earlier
+        turns or runs counted)."""
+        totals = before.model_copy()
+        totals.add(self.counters)
+        return Checkpoint(
+            segment=self.segment,
+            cursor=encode_key(self.cursor) if self.cursor else None,
+            done=self.done,
+            counters=totals,
+        )
 
     def keep_failures(self, outcomes: list[ProfileOutcome]) -> None:
         room = RESULTS_CAP - len(self.failures)
