@@ -341,7 +341,7 @@ class ProfileTable:
                 statements.append((index, statement))
         for start in range(0, len(statements), MAX_STATEMENTS_PER_BATCH):
             chunk = statements[start : start + MAX_STATEMENTS_PER_BATCH]
-            throttle_retries += self._execute_chunk(chunk, writes, outcomes)
+            throttle_retries += self._execute_chunk(chunk, outcomes)
         answered = [outcome for outcome in outcomes if outcome is not None]
         if len(answered) != len(writes):
             raise RuntimeError("DynamoDB left a write without an answer")
@@ -350,7 +350,6 @@ class ProfileTable:
     def _execute_chunk(
         self,
         chunk: list[tuple[int, BatchStatementRequestTypeDef]],
-        writes: Sequence[ProfileWrite],
         outcomes: list[WriteOutcome | None],
     ) -> int:
         retries = 0
@@ -369,10 +368,6 @@ class ProfileTable:
                     outcomes[index] = WriteOutcome(WriteStatus.CONFLICT, current=error.get("Item"))
                 elif error.get("Code") in RETRYABLE_STATEMENT_ERRORS:
                     still_pending.append((index, statement))
-                elif error.get("Code") == "ValidationError" and "well formed" in error.get(
-                    "Message", ""
-                ):
-                    outcomes[index] = self._update_item(writes[index])
                 else:
                     outcomes[index] = WriteOutcome(
                         WriteStatus.REJECTED,
