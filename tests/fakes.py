@@ -6,10 +6,16 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from profile_migrations.errors import RunLockedError
+from profile_migrations.dal.dynamodb import ScanPage, TableInfo
+from profile_migrations.errors import RunLockedError, StoreUnavailableError
+from profile_migrations.models import BackupResult
+from profile_migrations.writes import WriteBatchResult, WriteOutcome, WriteStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from profile_migrations.models import AppliedStep, Checkpoint, LockInfo, RunHistoryEntry
+    from profile_migrations.writes import ProfileWrite, RawItem
 
 
 @dataclass
@@ -69,3 +75,48 @@ class MemoryControl:
 
     def record_step(self, table: str, step: AppliedStep) -> None:
         self.steps.setdefault(table, {})[step.label] = step
+
+
+MiB = 1024 * 1024
+
+
+@dataclass
+class PagedStore:
+    """A table served from a list of pages (the cursor is the next page's number); writes
+    are recorded and answered from ``answers`` once, then as written."""
+
+    pages: list[list[RawItem]] = field(default_factory=list)
+    answers: list[WriteOutcome] | None = None
+    writes: list[ProfileWrite] = field(default_factory=list)
+    unavailable: bool = False
+    fail_writes: bool = False
+    size_bytes: int = 10 * MiB
+
+    def describe(self) -> TableInfo:
+        return TableInfo("UserProfiles", ("userId", "profileId"), 1000, self.size_bytes)
+
+    def protect(self, backup_name: str) -> BackupResult:
+        return BackupResult(backup_arn=f"arn:aws:dynamodb:backup/{backup_name}")
+
+    def scan_page(
+        self,
+        segment: int,
+        total_segments: int,
+        start_key: RawItem | None = None,
+        limit: int | None = None,
+        projection: Sequence[str] | None = None,
+        consistent_read: bool = False,
+    ) -> ScanPage:
+        if self.unavailable:
+            raise StoreUnavailableError("throttled")
+        index = 0 if start_key is None else int(start_key["page"]["N"])
+        more = index + 1 < len(self.pages)
+        return ScanPage(self.pages[index], {"page": {"N": str(index + 1)}} if more else None)
+
+    def conditional_update(self, writes: Sequence[ProfileWrite]) -> WriteBatchResult:
+        if self.fail_writes:
+            raise StoreUnavailableError("throttled")
+        self.writes.extend(writes)
+        answers = self.answers or [WriteOutcome(WriteStatus.WRITTEN)] * len(writes)
+        self.answers = None
+        return WriteBatchResult(outcomes=answers[: len(writes)], throttle_retries=0)

@@ -10,7 +10,6 @@ from typing import IO, TYPE_CHECKING, Any
 import pytest
 
 from profile_migrations.codec import serialize_item
-from profile_migrations.dal.dynamodb import ScanPage, TableInfo
 from profile_migrations.errors import RequestRefusedError, StoreUnavailableError
 from profile_migrations.logic.pipeline import (
     aggregate_run,
@@ -32,46 +31,12 @@ from profile_migrations.models import (
     VerifyRecord,
 )
 from profile_migrations.registry import load_registry
-from profile_migrations.writes import WriteBatchResult, WriteOutcome, WriteStatus
-from tests.fakes import MemoryControl
+from tests.fakes import MemoryControl, MiB, PagedStore
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Iterator
 
-    from profile_migrations.writes import ProfileWrite, RawItem
-
-MiB = 1024 * 1024
-
-
-@dataclass
-class FakeTable:
-    size_bytes: int = 10 * MiB
-    pages: list[list[RawItem]] = field(default_factory=list)
-    unavailable: bool = False
-
-    def describe(self) -> TableInfo:
-        return TableInfo("UserProfiles", ("userId", "profileId"), 1000, self.size_bytes)
-
-    def protect(self, backup_name: str) -> BackupResult:
-        return BackupResult(backup_arn=f"arn:aws:dynamodb:backup/{backup_name}")
-
-    def scan_page(
-        self,
-        segment: int,
-        total_segments: int,
-        start_key: RawItem | None = None,
-        limit: int | None = None,
-        projection: Sequence[str] | None = None,
-        consistent_read: bool = False,
-    ) -> ScanPage:
-        if self.unavailable:
-            raise StoreUnavailableError("throttled")
-        index = 0 if start_key is None else int(start_key["page"]["N"])
-        more = index + 1 < len(self.pages)
-        return ScanPage(self.pages[index], {"page": {"N": str(index + 1)}} if more else None)
-
-    def conditional_update(self, writes: Sequence[ProfileWrite]) -> WriteBatchResult:
-        return WriteBatchResult([WriteOutcome(WriteStatus.WRITTEN)] * len(writes), 0)
+    from profile_migrations.writes import RawItem
 
 
 @dataclass
@@ -104,7 +69,7 @@ def plan_event(**request: Any) -> PlanEvent:
 
 
 def test_an_empty_input_plans_a_migration_to_the_current_version() -> None:
-    plan = plan_run(plan_event(), load_registry(), FakeTable(), MemoryControl(), 100)
+    plan = plan_run(plan_event(), load_registry(), PagedStore(), MemoryControl(), 100)
 
     assert (plan.target_version, plan.dry_run, plan.verify_only) == (5, False, False)
     assert plan.key_attributes == ["userId", "profileId"]
@@ -115,10 +80,10 @@ def test_an_empty_input_plans_a_migration_to_the_current_version() -> None:
 
 def test_segments_are_shuffled_deterministically_per_run() -> None:
     first = plan_run(
-        plan_event(totalSegments=50), load_registry(), FakeTable(), MemoryControl(), 100
+        plan_event(totalSegments=50), load_registry(), PagedStore(), MemoryControl(), 100
     )
     again = plan_run(
-        plan_event(totalSegments=50), load_registry(), FakeTable(), MemoryControl(), 100
+        plan_event(totalSegments=50), load_registry(), PagedStore(), MemoryControl(), 100
     )
 
     assert sorted(first.segments) == list(range(50))
@@ -149,7 +114,7 @@ def test_bad_input_is_refused_under_one_error_name(
     request_fields: dict[str, Any], reason: str
 ) -> None:
     with pytest.raises(RequestRefusedError, match=reason):
-        plan_run(plan_event(**request_fields), load_registry(), FakeTable(), MemoryControl(), 100)
+        plan_run(plan_event(**request_fields), load_registry(), PagedStore(), MemoryControl(), 100)
 
 
 def locked(run_id: str = "exec-1") -> MemoryControl:
@@ -186,7 +151,7 @@ def item(user: str) -> RawItem:
 
 
 def test_a_turn_stops_early_returns_its_cursor_and_accumulates_counters() -> None:
-    table = FakeTable(pages=[[item("a")], [item("b")], [item("c")]])
+    table = PagedStore(pages=[[item("a")], [item("b")], [item("c")]])
     records = FakeRecords()
     task = segment_task(counters=SegmentCounters(scanned=10, migrated=10))
 
@@ -204,7 +169,7 @@ def test_a_turn_stops_early_returns_its_cursor_and_accumulates_counters() -> Non
 
 
 def test_a_turn_resumes_from_the_cursor_and_finishes_the_segment() -> None:
-    table = FakeTable(pages=[[item("a")], [item("b")], [item("c")]])
+    table = PagedStore(pages=[[item("a")], [item("b")], [item("c")]])
     records = FakeRecords()
 
     final, _ = migrate_pages(
@@ -226,7 +191,7 @@ def test_a_turn_that_made_no_progress_raises_so_the_state_machine_retries() -> N
         migrate_pages(
             segment_task(),
             load_registry(),
-            FakeTable(unavailable=True),
+            PagedStore(unavailable=True),
             FakeRecords(),
             locked(),
             lambda: True,
@@ -365,7 +330,7 @@ def test_the_output_stays_under_the_step_functions_limit_for_any_number_of_failu
 def test_a_real_run_takes_the_lock_backs_up_and_records_itself() -> None:
     control = MemoryControl()
 
-    plan = plan_run(plan_event(), load_registry(), FakeTable(), control, 100)
+    plan = plan_run(plan_event(), load_registry(), PagedStore(), control, 100)
 
     assert control.lock is not None
     assert control.lock.run_id == "exec-1"
@@ -381,13 +346,13 @@ def test_a_second_execution_on_a_locked_table_is_refused() -> None:
     control = locked("other-execution")
 
     with pytest.raises(RequestRefusedError, match="locked by run other-execution"):
-        plan_run(plan_event(), load_registry(), FakeTable(), control, 100)
+        plan_run(plan_event(), load_registry(), PagedStore(), control, 100)
 
 
 def test_dry_runs_take_no_lock_and_leave_no_history() -> None:
     control = MemoryControl()
 
-    plan_run(plan_event(dryRun=True), load_registry(), FakeTable(), control, 100)
+    plan_run(plan_event(dryRun=True), load_registry(), PagedStore(), control, 100)
 
     assert control.lock is None
     assert control.history("UserProfiles") == []
@@ -395,7 +360,7 @@ def test_dry_runs_take_no_lock_and_leave_no_history() -> None:
 
 def test_a_resumed_execution_continues_the_unfinished_run_from_its_checkpoints() -> None:
     control = MemoryControl()
-    first = plan_run(plan_event(totalSegments=2), load_registry(), FakeTable(), control, 100)
+    first = plan_run(plan_event(totalSegments=2), load_registry(), PagedStore(), control, 100)
     control.save_checkpoint(
         first.run_id,
         Checkpoint(
@@ -408,8 +373,8 @@ def test_a_resumed_execution_continues_the_unfinished_run_from_its_checkpoints()
     control.release_lock("UserProfiles")
     event = PlanEvent(request={"resume": True}, run_id="exec-2", started_at="2026-11-26T00:00:00Z")
 
-    plan = plan_run(event, load_registry(), FakeTable(), control, 100)
-    table = FakeTable(pages=[[item("a")], [item("b")]])
+    plan = plan_run(event, load_registry(), PagedStore(), control, 100)
+    table = PagedStore(pages=[[item("a")], [item("b")]])
     task = segment_task(
         run_id="exec-2", checkpoint_run_id=plan.checkpoint_run_id, started_at=plan.started_at
     )

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from profile_migrations.codec import serialize_item
-from profile_migrations.dal.dynamodb import ScanPage
-from profile_migrations.errors import StoreUnavailableError
 from profile_migrations.logic.segment import MigrationJob, PageMigrator, migrate_segment
 from profile_migrations.migrations import migrations
 from profile_migrations.registry import MigrationChain, ProfileMigration
 from profile_migrations.writes import WriteBatchResult, WriteOutcome, WriteStatus
+from tests.fakes import PagedStore
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -22,37 +20,6 @@ if TYPE_CHECKING:
     from profile_migrations.writes import ProfileWrite, RawItem
 
 KEYS = ("userId", "profileId")
-
-
-@dataclass
-class FakeStore:
-    """Pages served from a list; writes recorded and answered by a scripted policy."""
-
-    pages: list[list[RawItem]] = field(default_factory=list)
-    answers: list[WriteOutcome] | None = None
-    writes: list[ProfileWrite] = field(default_factory=list)
-    fail_writes: bool = False
-
-    def scan_page(
-        self,
-        segment: int,
-        total_segments: int,
-        start_key: RawItem | None = None,
-        limit: int | None = None,
-        projection: Sequence[str] | None = None,
-        consistent_read: bool = False,
-    ) -> ScanPage:
-        index = 0 if start_key is None else int(start_key["page"]["N"])
-        more = index + 1 < len(self.pages)
-        return ScanPage(self.pages[index], {"page": {"N": str(index + 1)}} if more else None)
-
-    def conditional_update(self, writes: Sequence[ProfileWrite]) -> WriteBatchResult:
-        if self.fail_writes:
-            raise StoreUnavailableError("throttled")
-        self.writes.extend(writes)
-        answers = self.answers or [WriteOutcome(WriteStatus.WRITTEN)] * len(writes)
-        self.answers = None
-        return WriteBatchResult(outcomes=answers[: len(writes)], throttle_retries=0)
 
 
 class ListSink:
@@ -80,7 +47,7 @@ def item(user: str, **fields: Any) -> RawItem:
 
 
 def test_a_write_sets_only_changed_attributes_and_expects_their_read_values() -> None:
-    store = FakeStore()
+    store = PagedStore()
     raw = item("u", profileData={"characterName": "A"}, updatedAt="t", email="e")
 
     PageMigrator(job(), store, ListSink()).migrate_page([raw])
@@ -98,7 +65,7 @@ def test_a_write_sets_only_changed_attributes_and_expects_their_read_values() ->
 
 def test_a_removed_attribute_is_removed_and_expected() -> None:
     drop = ProfileMigration(1, 2, "drop legacy", lambda p: {k: p[k] for k in p if k != "legacy"})
-    store = FakeStore()
+    store = PagedStore()
     raw = item("u", legacy="x", version=1)
 
     PageMigrator(job(MigrationChain([drop]), target=2), store, ListSink()).migrate_page([raw])
@@ -110,7 +77,7 @@ def test_a_removed_attribute_is_removed_and_expected() -> None:
 
 def test_a_number_turned_into_a_boolean_counts_as_a_change() -> None:
     to_bool = ProfileMigration(1, 2, "flag", lambda p: {**p, "active": True})
-    store = FakeStore()
+    store = PagedStore()
 
     PageMigrator(job(MigrationChain([to_bool]), target=2), store, ListSink()).migrate_page(
         [item("u", active=1)]
@@ -121,7 +88,7 @@ def test_a_number_turned_into_a_boolean_counts_as_a_change() -> None:
 
 def test_a_step_that_changes_the_key_fails_the_profile_without_a_write() -> None:
     rekey = ProfileMigration(1, 2, "rekey", lambda p: {**p, "profileId": "other"})
-    store = FakeStore()
+    store = PagedStore()
     sink = ListSink()
 
     counters, failures = PageMigrator(
@@ -134,7 +101,7 @@ def test_a_step_that_changes_the_key_fails_the_profile_without_a_write() -> None
 
 
 def test_a_dry_run_sends_no_write_and_counts_would_be_successes() -> None:
-    store = FakeStore()
+    store = PagedStore()
 
     counters, _ = PageMigrator(job(dry_run=True), store, ListSink()).migrate_page(
         [item("a", profileData={}), item("b", profileData={}, version=5)]
@@ -145,7 +112,7 @@ def test_a_dry_run_sends_no_write_and_counts_would_be_successes() -> None:
 
 
 def test_a_rejected_write_fails_the_profile_with_the_store_message() -> None:
-    store = FakeStore(answers=[WriteOutcome(WriteStatus.REJECTED, message="ValidationError: big")])
+    store = PagedStore(answers=[WriteOutcome(WriteStatus.REJECTED, message="ValidationError: big")])
 
     counters, failures = PageMigrator(job(), store, ListSink()).migrate_page(
         [item("a", profileData={})]
@@ -157,7 +124,7 @@ def test_a_rejected_write_fails_the_profile_with_the_store_message() -> None:
 
 
 def test_every_outcome_is_reported_once_per_profile() -> None:
-    store = FakeStore(
+    store = PagedStore(
         answers=[
             WriteOutcome(WriteStatus.WRITTEN),
             WriteOutcome(WriteStatus.CONFLICT, current=item("b", profileData={}, version=5)),
@@ -174,7 +141,7 @@ def test_every_outcome_is_reported_once_per_profile() -> None:
 
 
 def test_a_segment_walks_every_page_and_returns_no_cursor_when_done() -> None:
-    store = FakeStore(pages=[[item("a", profileData={})], [item("b", profileData={})], []])
+    store = PagedStore(pages=[[item("a", profileData={})], [item("b", profileData={})], []])
 
     run = migrate_segment(store, job(), ListSink(), segment=0, total_segments=1)
 
@@ -184,7 +151,7 @@ def test_a_segment_walks_every_page_and_returns_no_cursor_when_done() -> None:
 
 
 def test_a_segment_stops_between_pages_when_asked_and_resumes_from_its_cursor() -> None:
-    store = FakeStore(pages=[[item("a", profileData={})], [item("b", profileData={})]])
+    store = PagedStore(pages=[[item("a", profileData={})], [item("b", profileData={})]])
 
     first = migrate_segment(store, job(), ListSink(), 0, 1, should_continue=lambda: False)
     second = migrate_segment(store, job(), ListSink(), 0, 1, start_key=first.cursor)
@@ -195,7 +162,7 @@ def test_a_segment_stops_between_pages_when_asked_and_resumes_from_its_cursor() 
 
 
 def test_a_store_outage_stops_the_segment_without_failing_profiles() -> None:
-    store = FakeStore(pages=[[item("a", profileData={})]], fail_writes=True)
+    store = PagedStore(pages=[[item("a", profileData={})]], fail_writes=True)
 
     run = migrate_segment(store, job(), ListSink(), 0, 1)
 
@@ -207,7 +174,7 @@ def test_a_store_outage_stops_the_segment_without_failing_profiles() -> None:
 
 @pytest.mark.parametrize("retries", [0, 1, 3])
 def test_conflicts_are_retried_a_bounded_number_of_times(retries: int) -> None:
-    class AlwaysConflicting(FakeStore):
+    class AlwaysConflicting(PagedStore):
         def conditional_update(self, writes: Sequence[ProfileWrite]) -> WriteBatchResult:
             self.writes.extend(writes)
             current = item("a", profileData={"n": len(self.writes)})
