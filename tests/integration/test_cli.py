@@ -27,31 +27,6 @@ SEED_KEYS = {"success", "message", "summary", "verification", "targetVersion"}
 SUMMARY_KEYS = {"totalProfiles", "successCount", "failureCount", "skippedCount", "results"}
 
 
-@pytest.fixture
-def cli(
-    dynamodb_local: DynamoDBLocal,
-    aws_env: dict[str, str],
-    capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
-) -> Callable[..., tuple[int, Any]]:
-    """Run the CLI in process with --json; returns the exit status and the parsed stdout."""
-
-    def invoke(*args: str, endpoint: bool = True) -> tuple[int, Any]:
-        argv = list(args)
-        if endpoint and argv[0] == "run":
-            argv += [
-                "--endpoint-url",
-                dynamodb_local.endpoint_url,
-                "--report",
-                str(tmp_path / "r.jsonl"),
-            ]
-        status = main([*argv, "--json"])
-        out = capsys.readouterr().out
-        return status, json.loads(out)
-
-    return invoke
-
-
 def profile(user: str, **fields: Any) -> dict[str, Any]:
     return serialize_item({"userId": user, "profileId": "main", **fields})
 
@@ -215,7 +190,7 @@ def test_malformed_arguments_exit_2(arguments: list[str]) -> None:
 
 
 def test_plan_lists_the_steps_in_order(cli: Callable[..., tuple[int, Any]]) -> None:
-    status, document = cli("plan", "--target-version", "4", endpoint=False)
+    status, document = cli("plan", "--target-version", "4")
 
     assert status == 0
     assert [(s["fromVersion"], s["toVersion"]) for s in document["steps"]] == [

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from profile_migrations.cli import main
 from profile_migrations.dal.control import ControlTable, control_table_name
 from profile_migrations.devtools.sample_profiles import sample_profiles
 from profile_migrations.models import LockInfo
@@ -31,21 +30,22 @@ PROFILE_MIGRATE = str(Path(sys.executable).parent / "profile-migrate")
 COUNTING = str(Path(__file__).parent.parent / "registries" / "counting.py")
 
 
-@pytest.fixture
-def cli(
-    dynamodb_local: DynamoDBLocal,
-    aws_env: dict[str, str],
-    capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
-) -> Callable[..., tuple[int, Any]]:
-    def invoke(*args: str) -> tuple[int, Any]:
-        argv = [*args, "--endpoint-url", dynamodb_local.endpoint_url, "--json"]
-        if args[0] == "run":
-            argv += ["--report", str(tmp_path / f"report-{time.monotonic_ns()}.jsonl")]
-        status = main(argv)
-        return status, json.loads(capsys.readouterr().out)
-
-    return invoke
+def hold_lock(
+    client: DynamoDBClient, table: str, run_id: str, lease_left_seconds: float
+) -> ControlTable:
+    """Another host's run holding ``table``'s lock, its lease ending in the given time."""
+    control = ControlTable(client, control_table_name(table))
+    control.ensure_exists()
+    control.acquire_lock(
+        LockInfo(
+            table=table,
+            run_id=run_id,
+            owner="ops@elsewhere:1",
+            acquired_at="2026-11-25T00:00:00.000Z",
+            expires_at=time.time() + lease_left_seconds,
+        )
+    )
+    return control
 
 
 def test_a_real_run_is_recorded_in_the_history_with_its_step_checksums(
@@ -89,17 +89,7 @@ def test_a_second_run_on_a_locked_table_is_refused_with_exit_2_and_writes_nothin
     dynamodb_client: DynamoDBClient,
 ) -> None:
     table = make_table(items=list(sample_profiles(20)))
-    control = ControlTable(dynamodb_client, control_table_name(table.table_name))
-    control.ensure_exists()
-    control.acquire_lock(
-        LockInfo(
-            table=table.table_name,
-            run_id="other-run",
-            owner="ops@elsewhere:1",
-            acquired_at="2026-11-25T00:00:00.000Z",
-            expires_at=time.time() + 600,
-        )
-    )
+    hold_lock(dynamodb_client, table.table_name, "other-run", lease_left_seconds=600)
     before = dump_table(dynamodb_client, table.table_name)
 
     status, document = cli("run", "--table", table.table_name)
@@ -123,17 +113,7 @@ def test_an_expired_lease_does_not_block_the_next_run(
     dynamodb_client: DynamoDBClient,
 ) -> None:
     table = make_table(items=list(sample_profiles(5)))
-    control = ControlTable(dynamodb_client, control_table_name(table.table_name))
-    control.ensure_exists()
-    control.acquire_lock(
-        LockInfo(
-            table=table.table_name,
-            run_id="dead-run",
-            owner="ops@elsewhere:1",
-            acquired_at="2026-11-25T00:00:00.000Z",
-            expires_at=time.time() - 1,
-        )
-    )
+    control = hold_lock(dynamodb_client, table.table_name, "dead-run", lease_left_seconds=-1)
 
     status, _ = cli("run", "--table", table.table_name)
 
