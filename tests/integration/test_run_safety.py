@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from profile_migrations.cli import main
 from profile_migrations.dal.control import ControlTable, control_table_name
 from profile_migrations.devtools.sample_profiles import sample_profiles
 from profile_migrations.models import LockInfo
@@ -252,3 +253,16 @@ def test_a_run_killed_at_any_point_resumes_to_the_state_of_an_uninterrupted_run(
     after_resume = dump_profiles(dynamodb_client, killed.table_name)
     assert after_resume == dump_profiles(dynamodb_client, uninterrupted.table_name)
     assert all(item["appliedSteps"] == ["1->2", "2->3"] for item in after_resume.values())
+
+
+def test_a_control_command_against_an_unreachable_endpoint_exits_2(
+    aws_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `history` and `unlock` reach the control table the same way; the SDK's retries of a
+    # refused connection make each such test take seconds, so one stands for both.
+    status = main(
+        ["history", "--table", "UserProfiles", "--endpoint-url", "http://127.0.0.1:9", "--json"]
+    )
+
+    assert status == 2
+    assert "cannot reach DynamoDB" in json.loads(capsys.readouterr().out)["error"]

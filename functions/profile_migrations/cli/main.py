@@ -258,12 +258,16 @@ def _control(client: DynamoDBClient, args: argparse.Namespace) -> ControlTable:
     return ControlTable(client, args.control_table or control_table_name(args.table))
 
 
+def _ready_control(args: argparse.Namespace) -> ControlTable:
+    """The control table of ``--table``, created if missing (unlock and history)."""
+    control = _control(make_dynamodb_client(args.endpoint_url, args.region), args)
+    control.ensure_exists()
+    return control
+
+
 def command_unlock(args: argparse.Namespace, stderr: Console) -> int:
     try:
-        client = make_dynamodb_client(args.endpoint_url, args.region)
-        control = _control(client, args)
-        control.ensure_exists()
-        released = control.release_lock(args.table)
+        released = _ready_control(args).release_lock(args.table)
     except MigrationInputError as exc:
         return _refuse(exc, args.json, stderr)
     if args.json:
@@ -281,10 +285,7 @@ def command_unlock(args: argparse.Namespace, stderr: Console) -> int:
 
 def command_history(args: argparse.Namespace, stderr: Console) -> int:
     try:
-        client = make_dynamodb_client(args.endpoint_url, args.region)
-        control = _control(client, args)
-        control.ensure_exists()
-        entries = control.history(args.table)
+        entries = _ready_control(args).history(args.table)
     except MigrationInputError as exc:
         return _refuse(exc, args.json, stderr)
     if args.json:

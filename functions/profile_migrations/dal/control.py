@@ -11,10 +11,10 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from profile_migrations.environment import CONTROL_TABLE_SUFFIX
-from profile_migrations.errors import RunLockedError
+from profile_migrations.errors import InvalidRequestError, RunLockedError
 from profile_migrations.models import AppliedStep, Checkpoint, LockInfo, RunHistoryEntry
 
 if TYPE_CHECKING:
@@ -51,12 +51,20 @@ class ControlTable:
         self.name = name
 
     def ensure_exists(self) -> bool:
-        """Create the table if it is missing; True when this call created it."""
+        """Create the table if it is missing; True when this call created it. The first
+        call of every command that uses it, so a wrong endpoint, region or credentials is
+        reported here as bad input."""
         try:
             self._client.describe_table(TableName=self.name)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
-                raise
+            error = exc.response.get("Error", {})
+            if error.get("Code") != "ResourceNotFoundException":
+                raise InvalidRequestError(
+                    f"cannot use control table {self.name!r}: "
+                    f"{error.get('Code')}: {error.get('Message')}"
+                ) from exc
+        except BotoCoreError as exc:
+            raise InvalidRequestError(f"cannot reach DynamoDB: {exc}") from exc
         else:
             return False
         try:
