@@ -82,6 +82,9 @@ class CapturingStore:
     ) -> ScanPage:
         raise RuntimeError("the capturing store holds no table")
 
+    def get_item(self, key: RawItem) -> RawItem | None:
+        raise RuntimeError("the capturing store holds no table")
+
     def conditional_update(self, writes: Sequence[ProfileWrite]) -> WriteBatchResult:
         self.writes.extend(writes)
         return WriteBatchResult(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -80,6 +81,11 @@ class MemoryControl:
 MiB = 1024 * 1024
 
 
+def item_key_text(key: dict[str, object]) -> str:
+    """A key in wire format as canonical JSON, to find an item by its key."""
+    return json.dumps(key, sort_keys=True, default=repr)
+
+
 @dataclass
 class PagedStore:
     """A table served from a list of pages (the cursor is the next page's number); writes
@@ -91,6 +97,8 @@ class PagedStore:
     unavailable: bool = False
     fail_writes: bool = False
     size_bytes: int = 10 * MiB
+    current: dict[str, RawItem] = field(default_factory=dict)
+    reads: list[RawItem] = field(default_factory=list)
 
     def describe(self) -> TableInfo:
         return TableInfo("UserProfiles", ("userId", "profileId"), 1000, self.size_bytes)
@@ -112,6 +120,18 @@ class PagedStore:
         index = 0 if start_key is None else int(start_key["page"]["N"])
         more = index + 1 < len(self.pages)
         return ScanPage(self.pages[index], {"page": {"N": str(index + 1)}} if more else None)
+
+    def get_item(self, key: RawItem) -> RawItem | None:
+        """``current`` (by the key's JSON) first, else the item as the pages hold it."""
+        self.reads.append(key)
+        wanted = item_key_text(key)
+        if wanted in self.current:
+            return self.current[wanted]
+        for page in self.pages:
+            for item in page:
+                if item_key_text({name: item.get(name) for name in key}) == wanted:
+                    return item
+        return None
 
     def conditional_update(self, writes: Sequence[ProfileWrite]) -> WriteBatchResult:
         if self.fail_writes:

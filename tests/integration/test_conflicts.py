@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from profile_migrations.dal.dynamodb import ProfileTable, ScanPage, TableInfo
     from profile_migrations.models import MigrationResponse
-    from profile_migrations.writes import ProfileWrite, WriteBatchResult
+    from profile_migrations.writes import ProfileWrite, RawItem, WriteBatchResult
 
 Interference = Callable[[int, Sequence["ProfileWrite"]], None]
 
@@ -43,6 +43,9 @@ class RacingStore:
 
     def scan_page(self, *args: Any, **kwargs: Any) -> ScanPage:
         return self._table.scan_page(*args, **kwargs)
+
+    def get_item(self, key: RawItem) -> RawItem | None:
+        return self._table.get_item(key)
 
     def conditional_update(self, writes: Sequence[ProfileWrite]) -> WriteBatchResult:
         self.write_calls += 1

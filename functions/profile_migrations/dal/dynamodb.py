@@ -324,6 +324,17 @@ class ProfileTable:
             return stubbed
         return self._client._endpoint.http_session.send(prepared)  # type: ignore[attr-defined]
 
+    def get_item(self, key: RawItem) -> RawItem | None:
+        """The item's current value by a strongly consistent ``GetItem``; None when it does
+        not exist. A run re-reads an item this way when an answer it got for the item (a
+        scan page, a conflict's returned item) held a value it could not decode."""
+        response = self._call_with_throttle_guard(
+            self._client.get_item,
+            {"TableName": self.table_name, "Key": key, "ConsistentRead": True},
+        )
+        item: RawItem | None = response.get("Item")
+        return item
+
     def conditional_update(self, writes: Sequence[ProfileWrite]) -> WriteBatchResult:
         """Apply each write only if its expected values still hold; one outcome per write.
 
