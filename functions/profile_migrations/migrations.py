@@ -1,13 +1,28 @@
 """CICADA's profile schema chain: the seed's four example migrations, in order.
 
-Each step copies what it changes and keeps every value it does not own, so re-reading a
-profile an application updated mid-run never discards the application's data: an existing
-`characterType`, an existing `profileData.metadata` map and an existing `lastAccessedAt`
-are kept.
+Each step computes what the seed's TypeScript computes on the item as the application's
+DocumentClient hands it to JavaScript: where the seed writes ``a || b``, the step takes
+``b`` exactly when ``a`` is JavaScript-falsy (see :func:`is_js_falsy`).
+
+Four deliberate deviations keep what the application wrote, which the seed would discard
+or mangle:
+
+- 3->4 merges the moved fields into an existing ``profileData.metadata`` map instead of
+  replacing it (a JavaScript-truthy ``metadata`` that is not a map fails the profile);
+- 4->5 keeps an existing JavaScript-truthy ``lastAccessedAt``;
+- 2->3 keeps an existing ``name`` when ``characterName`` is absent (the seed would set
+  ``name: undefined``, deleting it);
+- 1->2, 2->3 and 3->4 fail a profile whose ``profileData`` is not a map (the seed would
+  spread a string into a map of its characters).
+
+Every step is pure, never mutates its input, keeps every value it does not own, and
+raises :class:`InvalidProfileError` for a shape it cannot handle.
 """
 
 from __future__ import annotations
 
+import math
+from decimal import Decimal
 from typing import Any
 
 from profile_migrations.clock import run_started_at
@@ -19,7 +34,41 @@ PROFILE_DATA = "profileData"
 UNKNOWN_CHARACTER_TYPE = "UNKNOWN"
 
 
+def is_js_falsy(value: object) -> bool:
+    """Whether JavaScript would hold ``value`` falsy once DocumentClient hands it over.
+
+    Falsy: an absent attribute (pass ``None``, as ``dict.get`` returns), NULL, ``""``,
+    ``False`` and a number equal to zero in any spelling (``0``, ``-0``, ``0.0``,
+    ``0E+3``), since DocumentClient turns every DynamoDB number into a JavaScript number.
+    ``bool`` is DynamoDB's BOOL here, never a number. Everything else is truthy, even when
+    empty: lists become arrays, maps objects, sets ``Set`` objects and binary
+    ``Uint8Array`` values, and JavaScript holds every object truthy.
+    """
+    if value is None or isinstance(value, bool | str):
+        return not value
+    if isinstance(value, Decimal):
+        # NaN is falsy in JavaScript; DynamoDB cannot store one, but a step may be handed one.
+        return value.is_zero() or value.is_nan()
+    if isinstance(value, int | float):
+        return value == 0 or math.isnan(value)
+    return False
+
+
+def _js_or(*operands: Any) -> Any:
+    """JavaScript's ``a || b || ...``: the first truthy operand, else the last one."""
+    for operand in operands[:-1]:
+        if not is_js_falsy(operand):
+            return operand
+    return operands[-1]
+
+
 def _profile_data(profile: Profile) -> dict[str, Any]:
+    """The ``profileData`` map a step rewrites.
+
+    A missing or NULL one fails the profile, as the seed's TypeError would. Any other value
+    that is not a map fails it too, where the seed would spread a string into a map of its
+    characters (or a number into an empty map) and write that back.
+    """
     data = profile.get(PROFILE_DATA)
     if data is None:
         raise InvalidProfileError("profileData is missing")
@@ -29,13 +78,23 @@ def _profile_data(profile: Profile) -> dict[str, Any]:
 
 
 def add_character_type(profile: Profile) -> Profile:
+    """1->2, the seed's ``characterType || 'UNKNOWN'``.
+
+    A JavaScript-truthy ``characterType`` is kept whatever its type (``"0"``, ``True``);
+    an absent, NULL, empty, zero or ``False`` one becomes ``"UNKNOWN"``.
+    """
     data = _profile_data(profile)
-    if data.get("characterType") in (None, ""):
-        data = {**data, "characterType": UNKNOWN_CHARACTER_TYPE}
-    return {**profile, PROFILE_DATA: data}
+    character_type = _js_or(data.get("characterType"), UNKNOWN_CHARACTER_TYPE)
+    return {**profile, PROFILE_DATA: {**data, "characterType": character_type}}
 
 
 def rename_character_name(profile: Profile) -> Profile:
+    """2->3, the seed's ``name: characterName, characterName: undefined``.
+
+    A present ``characterName`` moves to ``name`` as it is, even NULL or empty: the seed
+    applies no default here. When ``characterName`` is absent the profile comes back
+    unchanged, so an existing ``name`` survives where the seed would delete it.
+    """
     data = _profile_data(profile)
     if "characterName" not in data:
         return profile
@@ -45,24 +104,41 @@ def rename_character_name(profile: Profile) -> Profile:
 
 
 def nest_metadata(profile: Profile) -> Profile:
+    """3->4, the seed's ``metadata: {createdBy, tags: tags || []}``, merged.
+
+    A present ``createdBy`` moves as it is; ``tags`` moves when JavaScript-truthy (an empty
+    list, map or set included), else an existing truthy ``metadata.tags`` is kept, else it
+    becomes ``[]``. The moved fields are merged into an existing ``metadata`` map, whose
+    other keys the application may have written; a JavaScript-falsy ``metadata`` holds
+    nothing to merge and is replaced as the seed does, and any other non-map one fails the
+    profile rather than being overwritten.
+    """
     data = _profile_data(profile)
     existing = data.get("metadata")
-    if existing is not None and not isinstance(existing, dict):
+    if is_js_falsy(existing):
+        existing = {}
+    elif not isinstance(existing, dict):
         raise InvalidProfileError(f"profileData.metadata is a {type(existing).__name__}, not a map")
-    metadata: dict[str, Any] = dict(existing or {})
+    metadata: dict[str, Any] = dict(existing)
     if "createdBy" in data:
         metadata["createdBy"] = data["createdBy"]
-    metadata["tags"] = data.get("tags") or metadata.get("tags") or []
+    metadata["tags"] = _js_or(data.get("tags"), metadata.get("tags"), [])
     nested = {key: value for key, value in data.items() if key not in ("createdBy", "tags")}
     nested["metadata"] = metadata
     return {**profile, PROFILE_DATA: nested}
 
 
 def add_last_accessed_at(profile: Profile) -> Profile:
-    if profile.get("lastAccessedAt") is not None:
+    """4->5, the seed's ``updatedAt || new Date().toISOString()``, stamped with the run's
+    start time so every computation of one run agrees.
+
+    An existing JavaScript-truthy ``lastAccessedAt`` is kept. A falsy one (``""``, ``0``,
+    NULL, ``False``) records no access time the application can use (``new Date("")``
+    cannot be formatted), so it is replaced exactly as the seed would replace it.
+    """
+    if not is_js_falsy(profile.get("lastAccessedAt")):
         return profile
-    updated_at = profile.get("updatedAt")
-    return {**profile, "lastAccessedAt": updated_at if updated_at is not None else run_started_at()}
+    return {**profile, "lastAccessedAt": _js_or(profile.get("updatedAt"), run_started_at())}
 
 
 migrations: list[ProfileMigration] = [

@@ -1,7 +1,9 @@
 """CICADA's four example migrations, one at a time and as the whole 1->5 chain.
 
 The expected profiles are written out in full, so a step that adds, drops or renames an
-attribute it should not touch fails here.
+attribute it should not touch fails here. Where the seed writes `a || b`, each step is
+held to JavaScript's notion of falsy over the value tables below; test_seed_parity.py runs
+the same tables through the seed's own code in Node.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from profile_migrations.errors import (
     ProfileMigrationError,
     StepFailedError,
 )
-from profile_migrations.migrations import CURRENT_PROFILE_VERSION, migrations
+from profile_migrations.migrations import CURRENT_PROFILE_VERSION, is_js_falsy, migrations
 from profile_migrations.registry import MigrationChain, apply_migrations, load_registry
 
 Profile = dict[str, Any]
@@ -33,6 +35,148 @@ STEP = {step.label: step for step in migrations}
 def migrate_to(profile: Profile, target: int) -> Profile:
     with run_clock(RUN_STARTED):
         return apply_migrations(profile, migrations, target_version=target)
+
+
+# --- JavaScript's `||`, on values as DocumentClient hands them to the application ---------
+
+ABSENT: Any = object()
+"""Stands for an attribute the item does not hold."""
+
+JS_FALSY: list[tuple[str, Any]] = [
+    ("absent", ABSENT),
+    ("null", None),
+    ("empty-string", ""),
+    ("int-zero", 0),
+    ("decimal-zero", Decimal("0")),
+    ("decimal-negative-zero", Decimal("-0")),
+    ("decimal-zero-point-zero", Decimal("0.0")),
+    ("decimal-zero-exponent", Decimal("0E+3")),
+    ("false", False),
+]
+"""What the seed's `a || b` passes over: the step must take `b`."""
+
+JS_TRUTHY_LOOK_ALIKES: list[tuple[str, Any]] = [
+    ("string-zero", "0"),
+    ("string-false", "false"),
+    ("decimal-point-one", Decimal("0.1")),
+    ("true", True),
+    ("empty-list", []),
+    ("empty-map", {}),
+    ("empty-set", set()),
+    ("empty-binary", b""),
+]
+"""Empty or zero to Python, truthy to JavaScript (arrays, objects, Set, Uint8Array): kept.
+
+Every field gets every value: DynamoDB is schemaless, so an application bug can store any
+type under any name, and the seed keeps whatever is truthy."""
+
+ISSUE_9_PROFILES: list[tuple[str, Profile, Profile]] = [
+    (
+        "updated-at-empty-string",
+        {"version": 4, "userId": "u1", "updatedAt": "", "profileData": {"name": "A"}},
+        {
+            "version": 5,
+            "userId": "u1",
+            "updatedAt": "",
+            "lastAccessedAt": RUN_STARTED,
+            "profileData": {"name": "A"},
+        },
+    ),
+    (
+        "updated-at-zero",
+        {"version": 4, "userId": "u2", "updatedAt": Decimal("0"), "profileData": {"name": "B"}},
+        {
+            "version": 5,
+            "userId": "u2",
+            "updatedAt": Decimal("0"),
+            "lastAccessedAt": RUN_STARTED,
+            "profileData": {"name": "B"},
+        },
+    ),
+    (
+        "character-type-false",
+        {"version": 1, "userId": "u3", "profileData": {"characterType": False}},
+        {"version": 2, "userId": "u3", "profileData": {"characterType": "UNKNOWN"}},
+    ),
+    (
+        "character-type-zero",
+        {"version": 1, "userId": "u4", "profileData": {"characterType": Decimal("0")}},
+        {"version": 2, "userId": "u4", "profileData": {"characterType": "UNKNOWN"}},
+    ),
+    (
+        "tags-empty-map",
+        {
+            "version": 3,
+            "userId": "u5",
+            "profileData": {"name": "E", "createdBy": "admin", "tags": {}},
+        },
+        {
+            "version": 4,
+            "userId": "u5",
+            "profileData": {"name": "E", "metadata": {"createdBy": "admin", "tags": {}}},
+        },
+    ),
+]
+"""The exact shapes issue 9 reported, with what the seed computes for them."""
+
+
+def with_value(mapping: Profile, name: str, value: Any) -> Profile:
+    """A copy of `mapping` holding `value` under `name`, or without `name` for ABSENT."""
+    copied = {key: item for key, item in mapping.items() if key != name}
+    if value is not ABSENT:
+        copied[name] = copy.deepcopy(value)
+    return copied
+
+
+def js_or(default: Any) -> list[Any]:
+    """(value, expected) parameters for the seed's `value || default`."""
+    return [pytest.param(value, default, id=name) for name, value in JS_FALSY] + [
+        pytest.param(value, value, id=name) for name, value in JS_TRUTHY_LOOK_ALIKES
+    ]
+
+
+def js_values() -> list[Any]:
+    """Every value of both tables, for a field the seed copies without a default."""
+    return [pytest.param(value, id=name) for name, value in [*JS_FALSY, *JS_TRUTHY_LOOK_ALIKES]]
+
+
+def assert_same_value(actual: Any, expected: Any) -> None:
+    # `==` alone holds True == Decimal("1") and False == Decimal("0"): the type must match too.
+    assert actual == expected
+    assert type(actual) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("value", "falsy"),
+    [pytest.param(None if v is ABSENT else v, True, id=n) for n, v in JS_FALSY]
+    + [pytest.param(v, False, id=n) for n, v in JS_TRUTHY_LOOK_ALIKES]
+    + [
+        pytest.param(Decimal("NaN"), True, id="decimal-nan"),
+        pytest.param(Decimal("1E-130"), False, id="smallest-dynamodb-number"),
+        pytest.param(frozenset({"x"}), False, id="string-set"),
+        pytest.param(" ", False, id="blank-string"),
+    ],
+)
+def test_is_js_falsy_holds_what_javascript_holds(value: Any, *, falsy: bool) -> None:
+    assert is_js_falsy(value) is falsy
+
+
+@pytest.mark.parametrize(
+    ("profile", "expected"),
+    [pytest.param(profile, expected, id=name) for name, profile, expected in ISSUE_9_PROFILES],
+)
+def test_issue_9_reported_profiles_migrate_as_the_seed_does(
+    profile: Profile, expected: Profile
+) -> None:
+    # Given
+    before = copy.deepcopy(profile)
+
+    # When
+    result = migrate_to(profile, profile["version"] + 1)
+
+    # Then
+    assert result == expected
+    assert profile == before
 
 
 # --- the registry itself -------------------------------------------------------------------
@@ -103,6 +247,24 @@ def test_1_to_2_keeps_an_existing_non_empty_character_type(
     assert result == {"version": 2, "profileData": {"characterType": expected, "bio": "b"}}
 
 
+@pytest.mark.parametrize(("character_type", "expected"), js_or("UNKNOWN"))
+def test_1_to_2_character_type_is_the_seeds_character_type_or_unknown(
+    character_type: Any, expected: Any
+) -> None:
+    # Given
+    data = with_value({"bio": "b"}, "characterType", character_type)
+    profile = {"version": 1, "profileData": data}
+    before = copy.deepcopy(profile)
+
+    # When
+    result = migrate_to(profile, 2)
+
+    # Then
+    assert result == {"version": 2, "profileData": {"bio": "b", "characterType": expected}}
+    assert_same_value(result["profileData"]["characterType"], expected)
+    assert profile == before
+
+
 # --- 2->3: characterName -> name ----------------------------------------------------------
 
 
@@ -145,6 +307,25 @@ def test_2_to_3_character_name_wins_over_a_stale_name() -> None:
 
     # Then
     assert result["profileData"] == {"name": "new"}
+
+
+@pytest.mark.parametrize("character_name", js_values())
+@pytest.mark.parametrize("name", [ABSENT, "Old"], ids=["no-name", "stale-name"])
+def test_2_to_3_moves_any_present_character_name_as_it_is(character_name: Any, name: Any) -> None:
+    # Given: the seed's `name: profileData.characterName` applies no default
+    data = with_value(with_value({"bio": "b"}, "name", name), "characterName", character_name)
+    profile = {"version": 2, "profileData": data}
+    before = copy.deepcopy(profile)
+
+    # When
+    result = migrate_to(profile, 3)
+
+    # Then: an absent characterName keeps the existing name (the seed would delete it)
+    expected_name = name if character_name is ABSENT else character_name
+    assert result == {"version": 3, "profileData": with_value({"bio": "b"}, "name", expected_name)}
+    if expected_name is not ABSENT:
+        assert_same_value(result["profileData"]["name"], expected_name)
+    assert profile == before
 
 
 # --- 3->4: metadata -------------------------------------------------------------------------
@@ -235,6 +416,76 @@ def test_3_to_4_keeps_existing_metadata_tags_when_the_old_field_is_absent() -> N
     assert result["profileData"]["metadata"] == {"createdBy": "app", "tags": ["x"]}
 
 
+@pytest.mark.parametrize(("tags", "expected"), js_or([]))
+def test_3_to_4_tags_are_the_seeds_tags_or_an_empty_list(tags: Any, expected: Any) -> None:
+    # Given
+    data = with_value({"name": "n", "createdBy": "admin"}, "tags", tags)
+    profile = {"version": 3, "profileData": data}
+    before = copy.deepcopy(profile)
+
+    # When
+    result = migrate_to(profile, 4)
+
+    # Then
+    assert result == {
+        "version": 4,
+        "profileData": {"name": "n", "metadata": {"createdBy": "admin", "tags": expected}},
+    }
+    assert_same_value(result["profileData"]["metadata"]["tags"], expected)
+    assert profile == before
+
+
+@pytest.mark.parametrize(("existing_tags", "expected"), js_or([]))
+def test_3_to_4_without_tags_keeps_a_truthy_existing_metadata_tags(
+    existing_tags: Any, expected: Any
+) -> None:
+    # Given: the application already wrote metadata while the profile is still at v3
+    metadata = with_value({"source": "app"}, "tags", existing_tags)
+    profile = {"version": 3, "profileData": {"tags": None, "metadata": metadata}}
+
+    # When
+    result = migrate_to(profile, 4)
+
+    # Then: `tags || metadata.tags || []`
+    assert result == {
+        "version": 4,
+        "profileData": {"metadata": {"source": "app", "tags": expected}},
+    }
+    assert_same_value(result["profileData"]["metadata"]["tags"], expected)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "refused"),
+    [pytest.param(value, False, id=name) for name, value in JS_FALSY]
+    + [
+        pytest.param(value, not isinstance(value, dict), id=name)
+        for name, value in JS_TRUTHY_LOOK_ALIKES
+    ],
+)
+def test_3_to_4_replaces_a_falsy_metadata_and_refuses_a_truthy_one_that_is_not_a_map(
+    metadata: Any, *, refused: bool
+) -> None:
+    # Given
+    data = with_value({"createdBy": "admin", "tags": ["a"]}, "metadata", metadata)
+    profile = {"version": 3, "profileData": data}
+
+    if refused:
+        # When / Then: merging into it is impossible, and replacing it would discard what
+        # the application wrote
+        with pytest.raises(StepFailedError, match=r"metadata is a \w+, not a map"):
+            migrate_to(profile, 4)
+        return
+
+    # When
+    result = migrate_to(profile, 4)
+
+    # Then: nothing to merge, so exactly the seed's metadata
+    assert result == {
+        "version": 4,
+        "profileData": {"metadata": {"createdBy": "admin", "tags": ["a"]}},
+    }
+
+
 # --- 4->5: lastAccessedAt ---------------------------------------------------------------------
 
 
@@ -276,6 +527,39 @@ def test_4_to_5_keeps_an_existing_last_accessed_at() -> None:
     # Then
     assert result["lastAccessedAt"] == "2025-12-31T00:00:00.000Z"
     assert result["version"] == 5
+
+
+@pytest.mark.parametrize(("updated_at", "expected"), js_or(RUN_STARTED))
+def test_4_to_5_last_accessed_at_is_the_seeds_updated_at_or_the_run_start(
+    updated_at: Any, expected: Any
+) -> None:
+    # Given
+    profile = with_value({"version": 4, "profileData": {}}, "updatedAt", updated_at)
+    before = copy.deepcopy(profile)
+
+    # When
+    result = migrate_to(profile, 5)
+
+    # Then
+    assert result == {**before, "version": 5, "lastAccessedAt": expected}
+    assert_same_value(result["lastAccessedAt"], expected)
+    assert profile == before
+
+
+@pytest.mark.parametrize(("last_accessed_at", "expected"), js_or(UPDATED_AT))
+def test_4_to_5_keeps_a_truthy_last_accessed_at_and_replaces_a_falsy_one(
+    last_accessed_at: Any, expected: Any
+) -> None:
+    # Given: a falsy one records no access time (`new Date("")` cannot be formatted)
+    base = {"version": 4, "updatedAt": UPDATED_AT, "profileData": {}}
+    profile = with_value(base, "lastAccessedAt", last_accessed_at)
+
+    # When
+    result = migrate_to(profile, 5)
+
+    # Then
+    assert result == {**base, "version": 5, "lastAccessedAt": expected}
+    assert_same_value(result["lastAccessedAt"], expected)
 
 
 # --- the whole chain ----------------------------------------------------------------------------
