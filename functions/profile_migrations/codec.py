@@ -2,58 +2,130 @@
 
 Numbers become :class:`decimal.Decimal` built from the wire text, so all 38 significant
 digits survive; binary values become ``bytes``; string, number and binary sets become
-``set``/``frozenset``; NULL becomes ``None``. Serializing refuses what DynamoDB cannot
-store instead of guessing: floats (binary floats lose decimal digits), empty sets, and
-sets of mixed types.
+``set``/``frozenset``; NULL becomes ``None``. Reading refuses anything that is not a
+well-formed attribute value with :class:`MalformedValueError`, never another exception.
+Serializing refuses what DynamoDB cannot store instead of guessing: floats (binary floats
+lose decimal digits), numbers DynamoDB would round or reject (profile_migrations.numbers),
+empty sets and sets of mixed types; the error names the attribute's path.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Mapping, Set
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from profile_migrations.errors import UnsupportedValueError
+from profile_migrations.errors import MalformedValueError, UnsupportedValueError
+from profile_migrations.numbers import MAX_SIGNIFICANT_DIGITS, unstorable_reason
 
 AttributeValue = dict[str, Any]
 RawItem = dict[str, AttributeValue]
 Profile = dict[str, Any]
 
+_BINARY = (bytes, bytearray)
+
+
+def _wire_number(text: Any) -> Decimal:
+    if type(text) is str:
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            pass
+        else:
+            if number.is_finite():
+                return number
+    raise MalformedValueError(f"the number text {_shape(text)} is not a number")
+
 
 def deserialize_value(value: AttributeValue) -> Any:
+    """One attribute value as Python; raises :class:`MalformedValueError` for anything that is
+    not exactly one known type tag with a payload of that tag's type."""
+    if type(value) is not dict or len(value) != 1:
+        raise MalformedValueError(f"{_shape(value)} is not a DynamoDB attribute value")
     ((tag, payload),) = value.items()
-    if tag == "S":
+    kind = type(payload)
+    if tag == "S" and kind is str:
         return payload
     if tag == "N":
-        return Decimal(payload)
-    if tag == "M":
+        return _wire_number(payload)
+    if tag == "M" and kind is dict:
         return {name: deserialize_value(inner) for name, inner in payload.items()}
-    if tag == "L":
+    if tag == "L" and kind is list:
         return [deserialize_value(inner) for inner in payload]
-    if tag == "BOOL":
+    if tag == "BOOL" and kind is bool:
         return payload
-    if tag == "NULL":
+    if tag == "NULL" and payload is True:
         return None
-    if tag == "B":
+    if tag == "B" and kind in _BINARY:
         return bytes(payload)
-    if tag == "SS":
-        return set(payload)
-    if tag == "NS":
-        return {Decimal(number) for number in payload}
-    if tag == "BS":
-        return {bytes(blob) for blob in payload}
-    raise UnsupportedValueError(f"unknown DynamoDB attribute type {tag!r}")
+    if kind is list and payload:
+        if tag == "SS" and all(type(text) is str for text in payload):
+            return set(payload)
+        if tag == "NS":
+            return {_wire_number(number) for number in payload}
+        if tag == "BS" and all(type(blob) in _BINARY for blob in payload):
+            return {bytes(blob) for blob in payload}
+    raise MalformedValueError(f"{_shape(value)} is not a DynamoDB attribute value")
+
+
+def _shape(value: Any) -> str:
+    """What a malformed value looks like, without its contents (logs never hold profile data)."""
+    if type(value) is dict:
+        tags = ", ".join(repr(str(tag))[:20] for tag in list(value)[:3])
+        return f"a map with {len(value)} entries ({tags})" if value else "an empty map {}"
+    if type(value) is list:
+        return f"a list of {len(value)}"
+    return f"a {type(value).__name__}"
+
+
+def _malformed_path(value: Any, path: str) -> str:
+    """The path of the first malformed value inside ``value`` (error reporting only)."""
+    if type(value) is dict and len(value) == 1:
+        ((tag, payload),) = value.items()
+        if tag == "M" and type(payload) is dict:
+            for name, inner in payload.items():
+                try:
+                    deserialize_value(inner)
+                except MalformedValueError:
+                    return _malformed_path(inner, f"{path}.{name}")
+        if tag == "L" and type(payload) is list:
+            for index, inner in enumerate(payload):
+                try:
+                    deserialize_value(inner)
+                except MalformedValueError:
+                    return _malformed_path(inner, f"{path}[{index}]")
+    return path
 
 
 def deserialize_item(item: RawItem) -> Profile:
-    return {name: deserialize_value(value) for name, value in item.items()}
+    """A whole item as Python; :class:`MalformedValueError` names the first malformed
+    attribute's path (``profileData.prefs``)."""
+    try:
+        return {name: deserialize_value(value) for name, value in item.items()}
+    except (MalformedValueError, AttributeError):
+        pass
+    if type(item) is not dict:
+        raise MalformedValueError(f"the item is {_shape(item)}, not a map of attributes")
+    for name, value in item.items():
+        try:
+            deserialize_value(value)
+        except MalformedValueError as exc:
+            raise MalformedValueError(f"attribute {_malformed_path(value, name)!r}: {exc}") from exc
+    raise AssertionError("deserialize_item failed on an item whose every attribute reads")
 
 
 def _number_text(number: int | Decimal) -> str:
-    if isinstance(number, Decimal) and not number.is_finite():
-        raise UnsupportedValueError(f"DynamoDB cannot store the number {number}")
-    return str(number)
+    text = str(number)
+    # Plain notation in at most 38 characters means at most 38 digits and a magnitude far
+    # inside DynamoDB's range: the common case, checked without building a digit tuple.
+    if len(text) <= MAX_SIGNIFICANT_DIGITS and "E" not in text and text[-1].isdigit():
+        return text
+    reason = unstorable_reason(number if type(number) is Decimal else Decimal(number))
+    if reason is not None:
+        raise UnsupportedValueError(reason)
+    return text
 
 
 def _serialize_set(values: Set[Any]) -> AttributeValue:
@@ -83,7 +155,7 @@ def serialize_value(value: Any) -> AttributeValue:
     if kind is bool:
         return {"BOOL": value}
     if kind is int:
-        return {"N": str(value)}
+        return {"N": _number_text(value)}
     return _serialize_other(value)
 
 
@@ -106,7 +178,8 @@ def _serialize_other(value: Any) -> AttributeValue:
         return _serialize_set(value)
     if isinstance(value, float):
         raise UnsupportedValueError(
-            "floats lose precision in DynamoDB; use decimal.Decimal for number attributes"
+            f"{value!r} is a float, which loses precision in DynamoDB; use decimal.Decimal "
+            "for number attributes"
         )
     raise UnsupportedValueError(f"DynamoDB cannot store a value of type {type(value).__name__}")
 
@@ -145,21 +218,54 @@ def serialize_changed(new: Any, old: Any, old_wire: AttributeValue) -> Attribute
     return serialize_value(new)
 
 
-def serialize_item(profile: Mapping[str, Any]) -> RawItem:
-    return {name: serialize_value(value) for name, value in profile.items()}
-
-
-def to_json_compatible(value: Any) -> Any:
-    """Render a deserialized value for JSON output (keys in reports and results)."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else str(value)
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
+def unsupported_path(value: Any, path: str) -> str:
+    """The path of the first value inside ``value`` that cannot be serialized (error
+    reporting only: the hot path never walks twice)."""
     if isinstance(value, Mapping):
-        return {name: to_json_compatible(inner) for name, inner in value.items()}
-    if isinstance(value, (list, tuple, Set)):
-        return [to_json_compatible(inner) for inner in value]
-    return value
+        for name, inner in value.items():
+            try:
+                serialize_value(inner)
+            except UnsupportedValueError:
+                return unsupported_path(inner, f"{path}.{name}")
+    elif isinstance(value, (list, tuple)):
+        for index, inner in enumerate(value):
+            try:
+                serialize_value(inner)
+            except UnsupportedValueError:
+                return unsupported_path(inner, f"{path}[{index}]")
+    return path
+
+
+def serialize_attribute(
+    name: str, value: Any, old: Any = None, old_wire: AttributeValue | None = None
+) -> AttributeValue:
+    """One top-level attribute's wire value (reusing ``old_wire``'s unchanged members when
+    given); :class:`UnsupportedValueError` names the path of the value DynamoDB cannot
+    store (``attribute 'profileData.balance': ...``)."""
+    try:
+        if old_wire is None:
+            return serialize_value(value)
+        return serialize_changed(value, old, old_wire)
+    except UnsupportedValueError as exc:
+        raise UnsupportedValueError(f"attribute {unsupported_path(value, name)!r}: {exc}") from exc
+
+
+def serialize_item(profile: Mapping[str, Any]) -> RawItem:
+    return {name: serialize_attribute(name, value) for name, value in profile.items()}
+
+
+def key_value_json(value: Any) -> Any:
+    """A key attribute's value for JSON output, lossless for every JSON reader: a string as
+    it is, a number as its text exactly as DynamoDB returned it (a JSON number would lose
+    digits past 2**53 in JavaScript and jq), binary as base64. A value that is not a key
+    type (only in a malformed answer) is rendered as its JSON text."""
+    if type(value) is dict and len(value) == 1:
+        ((tag, payload),) = value.items()
+        if tag in ("S", "N") and type(payload) is str:
+            return payload
+        if tag == "B" and type(payload) in _BINARY:
+            return base64.b64encode(payload).decode("ascii")
+    return json.dumps(value, default=repr, sort_keys=True)
 
 
 def encode_key(key: RawItem) -> dict[str, dict[str, str]]:

@@ -95,9 +95,23 @@ class UnsupportedValueError(ProfileMigrationError):
     """A migrated profile holds a value DynamoDB cannot store (a float, an empty set)."""
 
 
+class MalformedValueError(ProfileMigrationError):
+    """An answer from the store held something that is not a DynamoDB attribute value (an
+    empty map written as ``{}`` instead of ``{"M": {}}``, an unknown type tag, a payload of
+    the wrong type). The item is re-read with a consistent GetItem; if that is malformed
+    too, its profile fails and is left as it is."""
+
+
 class StoreUnavailableError(MigrationError):
     """DynamoDB kept throttling or failing after every retry.
 
     The segment stops where it is, without marking any profile failed; running again
     continues safely because every write is conditional.
+    """
+
+
+class SegmentStoppedError(MigrationError):
+    """A segment's turn met something unexpected (a bug, an answer nothing anticipated) and
+    stopped at its last finished page. What the turn did is recorded and its checkpoint
+    kept, so a resumed run continues from there; retrying the same turn would meet it again.
     """

@@ -219,6 +219,7 @@ class MigrateRecord(WireModel):
     done: bool
     counters: SegmentCounters
     failures: list[ProfileResult]
+    error: str | None = None
 
 
 class VerifyRecord(WireModel):
@@ -228,6 +229,7 @@ class VerifyRecord(WireModel):
     checked: int
     invalid_count: int
     invalid: list[InvalidProfile]
+    error: str | None = None
 
 
 class AggregateEvent(WireModel):

@@ -16,7 +16,7 @@ import sys
 import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, DecimalException, localcontext
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,7 @@ from profile_migrations.errors import (
     StepFailedError,
     StepVersionError,
 )
+from profile_migrations.numbers import DYNAMODB_NUMBER_CONTEXT
 from profile_migrations.versions import VERSION_ATTRIBUTE, profile_version
 
 if TYPE_CHECKING:
@@ -88,6 +89,12 @@ class ProfileMigration:
         """Run the step on a profile the caller owns; the result carries ``to_version``."""
         try:
             result = self.migrate(profile)
+        except DecimalException as exc:
+            raise StepFailedError(
+                f"step {self.label}: a number it computed cannot be stored exactly in DynamoDB "
+                f"(over 38 significant digits, or outside 1E-130 to 9.99...E+125): "
+                f"{', '.join(signal.__name__ for signal in _signals(exc))}"
+            ) from exc
         except Exception as exc:
             raise StepFailedError(f"step {self.label} raised {type(exc).__name__}: {exc}") from exc
         if not isinstance(result, dict):
@@ -178,12 +185,24 @@ class MigrationChain:
         return tuple(steps)
 
     def apply(self, profile: Mapping[str, Any], target_version: int) -> Profile:
-        """Migrate a copy of ``profile`` to ``target_version``; the input is never mutated."""
+        """Migrate a copy of ``profile`` to ``target_version``; the input is never mutated.
+
+        Steps run in DynamoDB's number context (38 digits, DynamoDB's exponent range, every
+        signal trapped) whatever the calling thread's context is, so arithmetic on a
+        ``Decimal`` is exact or fails the profile; it never rounds."""
         steps = self.plan(profile_version(profile), target_version)
         migrated: Profile = _clone(profile)
-        for step in steps:
-            migrated = step.apply(migrated)
+        with localcontext(DYNAMODB_NUMBER_CONTEXT):
+            for step in steps:
+                migrated = step.apply(migrated)
         return migrated
+
+
+def _signals(exc: DecimalException) -> list[type[DecimalException]]:
+    """The decimal signals an exception reports (C decimal lists them all in its args)."""
+    listed = exc.args[0] if exc.args and isinstance(exc.args[0], list) else []
+    signals = [signal for signal in listed if isinstance(signal, type)]
+    return signals or [type(exc)]
 
 
 def _clone(value: Any) -> Any:

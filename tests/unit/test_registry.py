@@ -10,8 +10,9 @@ from __future__ import annotations
 import copy
 import sys
 import textwrap
+import threading
 from dataclasses import FrozenInstanceError
-from decimal import Decimal
+from decimal import Decimal, Inexact, localcontext
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -842,3 +843,56 @@ def test_load_registry_refuses_a_file_whose_chain_is_invalid(tmp_path: Path) -> 
     # When / Then
     with pytest.raises(ChainGapError, match="3->4"):
         load_registry(str(path))
+
+
+# --- DynamoDB's number context (issue 9, item 2) ----------------------------------------------
+
+BALANCE_38 = Decimal("12345678901234567890123456789012345678")
+ADD_ONE = ProfileMigration(1, 2, "add one", lambda p: {**p, "balance": p["balance"] + 1})
+
+
+def test_a_step_sums_38_digit_numbers_exactly_in_a_thread_with_the_default_context() -> None:
+    # Given: a fresh thread, whose decimal context is Python's 28-digit default
+    results: list[dict[str, Any]] = []
+    worker = threading.Thread(
+        target=lambda: results.append(apply_migrations({"balance": BALANCE_38}, [ADD_ONE]))
+    )
+
+    # When
+    worker.start()
+    worker.join()
+
+    # Then: all 38 digits, not 1.234567890123456789012345679E+37
+    assert results[0]["balance"] == Decimal("12345678901234567890123456789012345679")
+    assert str(results[0]["balance"]) == "12345678901234567890123456789012345679"
+
+
+def test_a_context_a_registry_changed_does_not_reach_its_steps() -> None:
+    with localcontext() as changed:
+        changed.prec = 10
+        changed.traps[Inexact] = False
+        migrated = apply_migrations({"balance": BALANCE_38}, [ADD_ONE])
+
+    assert str(migrated["balance"]) == "12345678901234567890123456789012345679"
+
+
+@pytest.mark.parametrize(
+    ("balance", "step", "signal"),
+    [
+        (Decimal("9" * 37 + ".5"), lambda b: b + 1, "Inexact"),
+        (Decimal(1), lambda b: b / 3, "Inexact"),
+        (Decimal("9E+125"), lambda b: b * 10, "Overflow"),
+        (Decimal("1E-130"), lambda b: b / 10, "Subnormal"),
+        (Decimal(1), lambda b: b / 0, "DivisionByZero"),
+    ],
+    ids=["39-digit-sum", "one-third", "above-the-range", "below-the-range", "division-by-zero"],
+)
+def test_a_result_dynamodb_cannot_store_exactly_fails_the_profile(
+    balance: Decimal, step: Any, signal: str
+) -> None:
+    compute = ProfileMigration(1, 2, "compute", lambda p: {**p, "balance": step(p["balance"])})
+
+    with pytest.raises(StepFailedError, match="cannot be stored exactly in DynamoDB") as caught:
+        apply_migrations({"balance": balance}, [compute])
+
+    assert signal in str(caught.value)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import threading
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from profile_migrations.codec import serialize_item
-from profile_migrations.logic.segment import MigrationJob, PageMigrator, migrate_segment
+from profile_migrations.logic.segment import (
+    MigrationJob,
+    PageMigrator,
+    SegmentStop,
+    migrate_segment,
+)
 from profile_migrations.migrations import migrations
 from profile_migrations.registry import MigrationChain, ProfileMigration
 from profile_migrations.writes import WriteBatchResult, WriteOutcome, WriteStatus
-from tests.fakes import PagedStore
+from tests.fakes import PagedStore, item_key_text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -166,7 +173,7 @@ def test_a_store_outage_stops_the_segment_without_failing_profiles() -> None:
 
     run = migrate_segment(store, job(), ListSink(), 0, 1)
 
-    assert run.error == "throttled"
+    assert run.stop == SegmentStop("StoreUnavailableError", "throttled", retryable=True)
     assert not run.done
     assert run.cursor is None
     assert run.counters.failed == 0
@@ -197,3 +204,208 @@ def test_conflicts_are_retried_a_bounded_number_of_times(retries: int) -> None:
     assert len(store.writes) == retries + 1
     assert (counters.conflicts, counters.failed) == (retries + 1, 1)
     assert f"changed concurrently {retries + 1} times" in (failures[0].error or "")
+
+
+# --- answers the store should not have given (issue 9, item 1) -------------------------------
+
+EMPTY_MAP_AS_BARE_OBJECT: dict[str, Any] = {}
+
+
+def malformed(user: str) -> RawItem:
+    """An item as DynamoDB Local answers a conflict: an empty nested map without its tag."""
+    raw = item(user, profileData={"prefs": {}, "visits": Decimal(3)})
+    raw["profileData"]["M"]["prefs"] = EMPTY_MAP_AS_BARE_OBJECT
+    return raw
+
+
+def test_a_conflict_answer_holding_a_malformed_value_is_re_read_and_migrated() -> None:
+    # Given: the write meets a concurrent change; the store answers with a malformed item
+    good = item("a", profileData={"prefs": {}, "visits": Decimal(4)})
+    store = PagedStore(
+        answers=[WriteOutcome(WriteStatus.CONFLICT, current=malformed("a"))],
+        current={item_key_text(key("a")): good},
+    )
+    sink = ListSink()
+
+    # When
+    counters, failures = PageMigrator(job(), store, sink).migrate_page(
+        [item("a", profileData={"prefs": {}, "visits": Decimal(3)})]
+    )
+
+    # Then: re-read by its key with a consistent GetItem, migrated from that, written
+    assert store.reads == [key("a")]
+    assert (counters.migrated, counters.failed, counters.conflicts) == (1, 0, 1)
+    assert failures == []
+    second = store.writes[1]
+    assert second.expected["profileData"] == good["profileData"]
+
+
+def test_a_malformed_scan_item_is_re_read_and_migrated_from_the_store() -> None:
+    good = item("a", profileData={"prefs": {}})
+    store = PagedStore(current={item_key_text(key("a")): good})
+
+    counters, _ = PageMigrator(job(), store, ListSink()).migrate_page([malformed("a")])
+
+    assert store.reads == [key("a")]
+    assert counters.migrated == 1
+    assert store.writes[0].expected["profileData"] == good["profileData"]
+
+
+def test_an_item_still_malformed_on_the_re_read_fails_with_the_reason_and_no_write() -> None:
+    store = PagedStore(current={item_key_text(key("a")): malformed("a")})
+
+    counters, failures = PageMigrator(job(), store, ListSink()).migrate_page([malformed("a")])
+
+    assert store.writes == []
+    assert counters.failed == 1
+    assert "also on a consistent re-read" in (failures[0].error or "")
+    assert "'profileData.prefs'" in (failures[0].error or "")
+    assert failures[0].key == {"userId": "a", "profileId": "p"}
+
+
+def test_an_item_whose_key_is_malformed_fails_without_a_read_or_a_write() -> None:
+    raw = item("a", profileData={})
+    raw["userId"] = {"S": 7}
+    store = PagedStore()
+
+    counters, failures = PageMigrator(job(), store, ListSink()).migrate_page([raw])
+
+    assert (store.reads, store.writes) == ([], [])
+    assert counters.failed == 1
+    assert "no readable key" in (failures[0].error or "")
+
+
+def test_a_conflict_answer_without_the_item_is_checked_before_it_counts_as_deleted() -> None:
+    # Given: a conflict whose answer carries no item, and an item that still exists
+    store = PagedStore(
+        answers=[WriteOutcome(WriteStatus.CONFLICT, current=None)],
+        current={item_key_text(key("a")): item("a", profileData={}, version=5)},
+    )
+
+    counters, _ = PageMigrator(job(), store, ListSink()).migrate_page([item("a", profileData={})])
+
+    # Then: the re-read finds it already migrated (skipped), not deleted
+    assert store.reads == [key("a")]
+    assert (counters.skipped, counters.failed) == (1, 0)
+
+
+def test_a_conflict_on_an_item_deleted_meanwhile_is_skipped() -> None:
+    store = PagedStore(answers=[WriteOutcome(WriteStatus.CONFLICT, current=None)])
+    sink = ListSink()
+
+    counters, _ = PageMigrator(job(), store, sink).migrate_page([item("gone", profileData={})])
+
+    assert counters.skipped == 1
+    assert sink.outcomes[0].error == "deleted during the run"
+
+
+def test_a_conflict_answer_for_another_key_is_not_trusted() -> None:
+    store = PagedStore(
+        answers=[WriteOutcome(WriteStatus.CONFLICT, current=item("other", profileData={}))],
+        current={item_key_text(key("a")): item("a", profileData={}, version=5)},
+    )
+
+    counters, _ = PageMigrator(job(), store, ListSink()).migrate_page([item("a", profileData={})])
+
+    assert store.reads == [key("a")]
+    assert counters.skipped == 1
+
+
+def test_an_unexpected_error_stops_the_segment_with_its_type_and_keeps_the_progress() -> None:
+    # Given: a store that breaks in a way nothing expects on the second page
+    class Breaking(PagedStore):
+        def scan_page(
+            self,
+            segment: int,
+            total_segments: int,
+            start_key: Any = None,
+            *args: Any,
+            **kwargs: Any,
+        ) -> Any:
+            if start_key is not None:
+                raise ValueError("not enough values to unpack")
+            return super().scan_page(segment, total_segments, start_key, *args, **kwargs)
+
+    store = Breaking(pages=[[item("a", profileData={})], [item("b", profileData={})]])
+    pages: list[int] = []
+
+    # When
+    run = migrate_segment(
+        store, job(), ListSink(), 0, 1, on_page=lambda run, page: pages.append(page.scanned)
+    )
+
+    # Then: nothing raised; the first page is done and checkpointed, the reason recorded
+    assert run.stop == SegmentStop("ValueError", "not enough values to unpack", retryable=False)
+    assert str(run.stop) == "ValueError: not enough values to unpack"
+    assert (run.done, run.counters.migrated, pages) == (False, 1, [1])
+    assert run.cursor == {"page": {"N": "1"}}
+
+
+# --- numbers (issue 9, item 2) and keys in the output (item 4) ----------------------------------
+
+BALANCE_38 = Decimal("12345678901234567890123456789012345678")
+
+
+def test_a_38_digit_sum_computed_in_a_worker_thread_is_written_exactly() -> None:
+    add_one = ProfileMigration(1, 2, "add one", lambda p: {**p, "balance": p["balance"] + 1})
+    store = PagedStore()
+    written: list[Any] = []
+
+    def work() -> None:
+        PageMigrator(job(MigrationChain([add_one]), target=2), store, ListSink()).migrate_page(
+            [item("a", balance=BALANCE_38)]
+        )
+        written.extend(store.writes)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+
+    assert written[0].set_values["balance"] == {"N": "12345678901234567890123456789012345679"}
+
+
+def test_a_sum_that_cannot_be_stored_exactly_fails_the_profile_without_a_write() -> None:
+    add_one = ProfileMigration(1, 2, "add one", lambda p: {**p, "balance": p["balance"] + 1})
+    store = PagedStore()
+
+    counters, failures = PageMigrator(
+        job(MigrationChain([add_one]), target=2), store, ListSink()
+    ).migrate_page([item("a", balance=Decimal("9" * 37 + ".5"))])
+
+    assert store.writes == []
+    assert counters.failed == 1
+    assert "cannot be stored exactly" in (failures[0].error or "")
+
+
+def test_a_float_result_fails_the_profile_with_the_attribute_named() -> None:
+    ratio = ProfileMigration(1, 2, "ratio", lambda p: {**p, "stats": {"ratio": 0.25}})
+    store = PagedStore()
+
+    _, failures = PageMigrator(
+        job(MigrationChain([ratio]), target=2), store, ListSink()
+    ).migrate_page([item("a")])
+
+    assert store.writes == []
+    assert (failures[0].error or "").startswith("attribute 'stats.ratio': 0.25 is a float")
+
+
+def test_number_and_binary_keys_are_reported_as_exact_strings() -> None:
+    fail = ProfileMigration(1, 2, "fail", lambda p: {**p, "profileData": p["missing"]})
+    number_keyed = MigrationJob(
+        chain=MigrationChain([fail]),
+        target_version=2,
+        key_attributes=("id", "blob"),
+        dry_run=False,
+        started_at="t",
+    )
+    keys = ["9007199254740993", "12345678901234567890123456789012345678", "1.5", "1E+125", "-7"]
+    items = [{"id": {"N": text}, "blob": {"B": b"\x00\x01"}} for text in keys]
+
+    _, failures = PageMigrator(number_keyed, PagedStore(), ListSink()).migrate_page(items)
+
+    assert [failure.key["id"] for failure in failures] == keys
+    assert {failure.key["blob"] for failure in failures} == {"AAE="}
+
+
+def key(user: str) -> RawItem:
+    return {"userId": {"S": user}, "profileId": {"S": "p"}}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -87,7 +88,7 @@ def print_report(console: Console, response: MigrationResponse, elapsed_seconds:
     """The readable counterpart of ``--json``: counts, first failures, verification."""
     style = "green" if response.success else "red"
     console.print(
-        f"[bold {style}]{'SUCCESS' if response.success else 'FAILED'}[/] {response.message}"
+        f"[bold {style}]{'SUCCESS' if response.success else 'FAILED'}[/] {escape(response.message)}"
     )
     summary = response.summary
     if summary is not None:
@@ -103,7 +104,7 @@ def print_report(console: Console, response: MigrationResponse, elapsed_seconds:
         if elapsed_seconds > 0:
             table.add_row("profiles/s", f"{summary.total_profiles / elapsed_seconds:,.0f}")
         if summary.report_uri:
-            table.add_row("report", summary.report_uri)
+            table.add_row("report", escape(summary.report_uri))
         console.print(table)
         if summary.results:
             failures = Table(title=f"Failed profiles (first {FAILURES_SHOWN})")
@@ -113,9 +114,9 @@ def print_report(console: Console, response: MigrationResponse, elapsed_seconds:
             for result in summary.results[:FAILURES_SHOWN]:
                 extra = result.model_extra or {}
                 failures.add_row(
-                    ", ".join(f"{name}={value}" for name, value in extra.items()),
+                    escape(", ".join(f"{name}={value}" for name, value in extra.items())),
                     str(result.from_version),
-                    result.error or "",
+                    escape(result.error or ""),
                 )
             console.print(failures)
     verification = response.verification
@@ -126,24 +127,25 @@ def print_report(console: Console, response: MigrationResponse, elapsed_seconds:
         for entry in verification.invalid_profiles[:FAILURES_SHOWN]:
             extra = entry.model_extra or {}
             invalid.add_row(
-                ", ".join(f"{name}={value}" for name, value in extra.items()), str(entry.version)
+                escape(", ".join(f"{name}={value}" for name, value in extra.items())),
+                escape(str(entry.version)),
             )
         console.print(invalid)
     if response.backup is not None:
         backup = response.backup
         console.print(
             "backup: "
-            + (backup.backup_arn or backup.point_in_time_recovery or backup.skipped or "-")
+            + escape(backup.backup_arn or backup.point_in_time_recovery or backup.skipped or "-")
         )
     if response.error:
-        console.print(f"[red]error:[/] {response.error}")
+        console.print(f"[red]error:[/] {escape(response.error)}")
 
 
 def print_history(console: Console, table_name: str, entries: list[RunHistoryEntry]) -> None:
     if not entries:
-        console.print(f"No recorded runs of {table_name!r}.")
+        console.print(f"No recorded runs of {escape(repr(table_name))}.")
         return
-    table = Table(title=f"Runs of {table_name} (newest first)")
+    table = Table(title=f"Runs of {escape(table_name)} (newest first)")
     for column in (
         "run",
         "outcome",
@@ -158,15 +160,15 @@ def print_history(console: Console, table_name: str, entries: list[RunHistoryEnt
         table.add_column(column)
     for entry in entries:
         table.add_row(
-            entry.run_id,
+            escape(entry.run_id),
             entry.outcome,
             str(entry.target_version),
             ",".join(str(v) for v in entry.counters.from_versions) or "-",
             f"{entry.counters.migrated:,}",
             f"{entry.counters.failed:,}",
-            entry.started_at,
-            entry.ended_at or "-",
-            entry.owner,
+            escape(entry.started_at),
+            escape(entry.ended_at or "-"),
+            escape(entry.owner),
         )
     console.print(table)
 
@@ -180,5 +182,5 @@ def print_plan(console: Console, chain: MigrationChain, from_version: int, targe
     table.add_column("step")
     table.add_column("description")
     for step in steps:
-        table.add_row(step.label, step.description)
+        table.add_row(step.label, escape(step.description))
     console.print(table)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 from rich.console import Console
+from rich.text import Text
 
 from profile_migrations.cli.console import ProgressBars, print_history, print_plan, print_report
 from profile_migrations.cli.logs import configure_logging
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from mypy_boto3_dynamodb.client import DynamoDBClient
+
+logger = logging.getLogger(__name__)
 
 EXIT_SUCCESS = 0
 EXIT_FAILURES = 1
@@ -176,8 +180,13 @@ def _emit(response: MigrationResponse, as_json: bool, elapsed: float) -> int:
 def _refuse(exc: Exception, as_json: bool, stderr: Console) -> int:
     if as_json:
         sys.stdout.write(json.dumps(error_response(exc).to_wire(), indent=2) + "\n")
-    stderr.print(f"[red]profile-migrate: {exc}[/]")
+    _say(stderr, str(exc))
     return EXIT_BAD_INPUT
+
+
+def _say(stderr: Console, message: str) -> None:
+    # A Text, not markup: messages quote data (`[...]`, names) that markup would misread.
+    stderr.print(Text(f"profile-migrate: {message}", style="red"))
 
 
 def command_run(args: argparse.Namespace, stderr: Console) -> int:
@@ -274,11 +283,13 @@ def command_unlock(args: argparse.Namespace, stderr: Console) -> int:
         document = {"released": released.to_wire() if released else None}
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     elif released is None:
-        Console().print(f"Table {args.table!r} was not locked.")
+        Console().print(Text(f"Table {args.table!r} was not locked."))
     else:
         Console().print(
-            f"Released the lock of run {released.run_id} ({released.owner}, "
-            f"since {released.acquired_at}). Resume it with `profile-migrate run --resume`."
+            Text(
+                f"Released the lock of run {released.run_id} ({released.owner}, "
+                f"since {released.acquired_at}). Resume it with `profile-migrate run --resume`."
+            )
         )
     return EXIT_SUCCESS
 
@@ -306,10 +317,23 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit status. Whatever a command raises beyond bad input ends
+    here as one document (with ``--json``) and a one-line message, never a traceback; the
+    traceback is logged at DEBUG (``--log-level DEBUG``)."""
     args = build_parser().parse_args(argv)
     configure_logging(getattr(args, "log_level", "WARNING"))
     stderr = Console(stderr=True)
-    return COMMANDS[args.command](args, stderr)
+    try:
+        return COMMANDS[args.command](args, stderr)
+    except Exception as exc:  # the one place an unexpected error becomes an answer
+        logger.error(
+            "command failed", extra={"command": args.command, "error_type": type(exc).__name__}
+        )
+        logger.debug("command failed: traceback", exc_info=exc)
+        if getattr(args, "json", False):
+            sys.stdout.write(json.dumps(error_response(exc).to_wire(), indent=2) + "\n")
+        _say(stderr, f"{type(exc).__name__}: {exc}")
+        return EXIT_FAILURES
 
 
 if __name__ == "__main__":

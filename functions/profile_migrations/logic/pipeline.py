@@ -24,6 +24,7 @@ from profile_migrations.errors import (
     MigrationInputError,
     RequestRefusedError,
     RunLockedError,
+    SegmentStoppedError,
     StoreUnavailableError,
 )
 from profile_migrations.logic.guard import (
@@ -34,7 +35,7 @@ from profile_migrations.logic.guard import (
     resumable_run,
 )
 from profile_migrations.logic.report import JsonLinesWriter
-from profile_migrations.logic.segment import MigrationJob, SegmentRun, migrate_segment
+from profile_migrations.logic.segment import MigrationJob, SegmentRun, SegmentStop, migrate_segment
 from profile_migrations.logic.summary import (
     build_response,
     first_by_key,
@@ -80,6 +81,7 @@ BYTES_PER_SEGMENT = 256 * 1024 * 1024
 DEFAULT_MAX_CONCURRENCY = 20
 MAX_OUTPUT_BYTES = 200 * 1024
 REPORT_SPOOL_BYTES = 8 * 1024 * 1024
+MAX_REASON_CHARS = 500
 # Longer than one turn (15 minutes at most): every turn renews it, and a dead execution's
 # lock expires within this time.
 PIPELINE_LEASE_SECONDS = 20 * 60
@@ -284,8 +286,8 @@ def migrate_pages(
                 should_continue=should_continue,
                 on_page=checkpoint,
             )
-        if run.error is not None and run.counters.scanned == 0:
-            raise StoreUnavailableError(run.error)
+        if run.stop is not None and run.stop.retryable and run.counters.scanned == 0:
+            raise StoreUnavailableError(run.stop.message)
         spool.seek(0)
         records.put_report(task.run_id, task.segment, task.invocation, spool)
     this_turn = base.model_copy()
@@ -296,8 +298,11 @@ def migrate_pages(
         done=run.done,
         counters=this_turn,
         failures=[failure.to_result() for failure in run.failures],
+        error=_unexpected(run.stop),
     )
     records.put_migrate_record(task.run_id, record)
+    if record.error is not None:
+        raise SegmentStoppedError(f"segment {task.segment}: {record.error}")
     totals = task.counters.model_copy()
     totals.add(run.counters)
     next_task = task.model_copy(
@@ -309,6 +314,11 @@ def migrate_pages(
         }
     )
     return next_task, record
+
+
+def _unexpected(stop: SegmentStop | None) -> str | None:
+    """A stop the next turn would meet again (not a store outage), as ``Type: message``."""
+    return None if stop is None or stop.retryable else str(stop)
 
 
 def _from_checkpoint(
@@ -352,8 +362,9 @@ def verify_pages(
         page_limit=task.page_size,
         should_continue=should_continue,
     )
-    if run.error is not None and run.checked == 0:
-        raise StoreUnavailableError(run.error)
+    if run.stop is not None and run.stop.retryable and run.checked == 0:
+        raise StoreUnavailableError(run.stop.message)
+    error = _unexpected(run.stop)
     records.put_verify_record(
         task.run_id,
         VerifyRecord(
@@ -363,8 +374,11 @@ def verify_pages(
             checked=run.checked,
             invalid_count=run.invalid_count,
             invalid=run.invalid,
+            error=error,
         ),
     )
+    if error is not None:
+        raise SegmentStoppedError(f"segment {task.segment}: {error}")
     return task.model_copy(
         update={
             "invocation": task.invocation + 1,
@@ -381,7 +395,9 @@ def _unfinished(done_segments: Iterable[int], total: int) -> list[int]:
     return [segment for segment in range(total) if segment not in finished]
 
 
-def _migration_summary(plan: RunPlan, records: RunRecords) -> tuple[Summary, list[int]]:
+def _migration_summary(
+    plan: RunPlan, records: RunRecords, stops: dict[int, str]
+) -> tuple[Summary, list[int]]:
     totals = SegmentCounters()
     done: list[int] = []
 
@@ -390,6 +406,8 @@ def _migration_summary(plan: RunPlan, records: RunRecords) -> tuple[Summary, lis
             totals.add(record.counters)
             if record.done:
                 done.append(record.segment)
+            if record.error is not None:
+                stops[record.segment] = record.error
             yield from record.failures
 
     kept = first_by_key(failures())
@@ -397,7 +415,9 @@ def _migration_summary(plan: RunPlan, records: RunRecords) -> tuple[Summary, lis
     return summary, _unfinished(done, plan.total_segments)
 
 
-def _verification(plan: RunPlan, records: RunRecords) -> tuple[Verification, list[int]]:
+def _verification(
+    plan: RunPlan, records: RunRecords, stops: dict[int, str]
+) -> tuple[Verification, list[int]]:
     checked = invalid_count = 0
     done: list[int] = []
 
@@ -408,6 +428,8 @@ def _verification(plan: RunPlan, records: RunRecords) -> tuple[Verification, lis
             invalid_count += record.invalid_count
             if record.done:
                 done.append(record.segment)
+            if record.error is not None:
+                stops[record.segment] = record.error
             yield from record.invalid
 
     kept = first_by_key(invalid())
@@ -417,23 +439,27 @@ def _verification(plan: RunPlan, records: RunRecords) -> tuple[Verification, lis
 def aggregate_run(plan: RunPlan, records: RunRecords, control: ControlStore) -> MigrationResponse:
     """The run's response document, from every invocation's record; under 200 KiB.
 
-    A segment with no final record (its loop was caught after exhausting retries) makes
-    the run unsuccessful and is named in ``error``; rerunning migrates what it missed.
+    A segment with no final record (its loop was caught after exhausting retries, or a
+    turn stopped on something unexpected) makes the run unsuccessful and is named in
+    ``error``, with the first recorded reason; rerunning migrates what it missed.
     """
     summary = verification = None
     unfinished: list[int] = []
+    stops: dict[int, str] = {}
     if not plan.verify_only:
-        summary, unfinished = _migration_summary(plan, records)
+        summary, unfinished = _migration_summary(plan, records, stops)
     if not plan.dry_run and not unfinished:
-        verification, unfinished = _verification(plan, records)
+        verification, unfinished = _verification(plan, records, stops)
     response = build_response(plan.target_version, summary, verification)
     if unfinished:
         response.success = False
         shown = ", ".join(str(segment) for segment in unfinished[:20])
         more = "" if len(unfinished) <= 20 else f" and {len(unfinished) - 20} more"
+        reasons = [stops[segment] for segment in unfinished if segment in stops]
+        reason = f" (first reason recorded: {reasons[0][:MAX_REASON_CHARS]})" if reasons else ""
         response.error = (
             f"SegmentsUnfinished: segments {shown}{more} of {plan.total_segments} did not "
-            "finish; see the execution's Map Run for their errors, then run again"
+            f"finish{reason}; see the execution's Map Run for their errors, then run again"
         )
     response.run_id = plan.run_id
     response.backup = plan.backup

@@ -187,8 +187,9 @@ def run_local(
 
     Raises :class:`MigrationInputError` before any write when the request cannot run
     (including a table locked by another run, or a changed step). A run cut short by
-    persistent throttling returns its partial counts with ``success: false`` and an
-    ``error``; ``--resume`` continues it.
+    persistent throttling, or by anything unexpected in a segment, returns its partial
+    counts with ``success: false`` and an ``error`` naming the exception's class and
+    message; ``--resume`` continues it from the segments' checkpoints.
     """
     options = options or LocalRunOptions()
     target = request.target_version or registry.current_version
@@ -355,7 +356,7 @@ def _execute(
     response.run_id = plan.run_id if checkpointing is not None else None
     if errors:
         response.success = False
-        response.error = "StoreUnavailableError: " + errors[0]
+        response.error = errors[0]
     return response
 
 
@@ -404,10 +405,10 @@ def _migrate_all(
         totals.add(run.counters)
     failures = [failure.to_result() for run in runs for failure in run.failures]
     summary = summarize(totals, failures, report_uri, job.dry_run)
-    errors = [run.error for run in runs if run.error is not None]
-    unfinished = [run.segment for run in runs if not run.done and run.error is None]
+    errors = [str(run.stop) for run in runs if run.stop is not None]
+    unfinished = [run.segment for run in runs if not run.done and run.stop is None]
     if unfinished:
-        errors.append(f"segments {unfinished} stopped before the end")
+        errors.append(f"SegmentsUnfinished: segments {unfinished} stopped before the end")
     return summary, errors
 
 
@@ -440,4 +441,4 @@ def _verify_all(
         invalid_count=sum(run.invalid_count for run in runs),
         invalid=[entry for run in runs for entry in run.invalid],
     )
-    return verification, [run.error for run in runs if run.error is not None]
+    return verification, [str(run.stop) for run in runs if run.stop is not None]

@@ -6,9 +6,14 @@ Guarantees, per profile:
   on a conflict the current item is migrated again, at most ``max_conflict_retries`` times;
 - a step that raises, a value DynamoDB cannot store, or a write DynamoDB rejects fails that
   profile only, and its stored item is left exactly as it was;
+- an item the store answered with a value that cannot be decoded (in a scan page or a
+  conflict's returned item) is re-read with a consistent GetItem and migrated from that; if
+  that answer is malformed too, the profile fails with the reason;
 - a profile already at the target is skipped with no write, so re-running is safe;
 - a dry run computes everything, including the write it would send, and sends nothing.
-Pages are processed one at a time; nothing accumulates with the table's size.
+Pages are processed one at a time; nothing accumulates with the table's size. Anything
+unexpected stops the segment at its last finished page with the error recorded, never the
+process: the run reports it and ``--resume`` continues from the checkpoint.
 """
 
 from __future__ import annotations
@@ -20,12 +25,10 @@ from typing import TYPE_CHECKING, Any
 from profile_migrations.clock import run_clock
 from profile_migrations.codec import (
     deserialize_item,
-    deserialize_value,
     encode_key,
+    key_value_json,
     same_value,
-    serialize_changed,
-    serialize_value,
-    to_json_compatible,
+    serialize_attribute,
 )
 from profile_migrations.errors import (
     KeyChangedError,
@@ -34,6 +37,7 @@ from profile_migrations.errors import (
     StoreUnavailableError,
 )
 from profile_migrations.logic.outcomes import FAILED, SKIPPED, SUCCESS, ProfileOutcome
+from profile_migrations.logic.reads import read_item
 from profile_migrations.models import RESULTS_CAP, Checkpoint, ProfileStatus, SegmentCounters
 from profile_migrations.versions import profile_version
 from profile_migrations.writes import ProfileWrite, RawItem, WriteStatus
@@ -61,6 +65,24 @@ class MigrationJob:
     max_conflict_retries: int = DEFAULT_MAX_CONFLICT_RETRIES
 
 
+@dataclass(frozen=True)
+class SegmentStop:
+    """Why a segment stopped before its end: ``error_type`` names the exception's class,
+    ``retryable`` is True for a store outage (running again later is expected to pass) and
+    False for anything unexpected (a bug, or an answer nothing here anticipated)."""
+
+    error_type: str
+    message: str
+    retryable: bool
+
+    @classmethod
+    def of(cls, exc: Exception) -> SegmentStop:
+        return cls(type(exc).__name__, str(exc), isinstance(exc, StoreUnavailableError))
+
+    def __str__(self) -> str:
+        return f"{self.error_type}: {self.message}"
+
+
 @dataclass
 class SegmentRun:
     """How far a segment got: its counters, its first failures, and where to resume."""
@@ -70,7 +92,7 @@ class SegmentRun:
     failures: list[ProfileOutcome] = field(default_factory=list)
     cursor: RawItem | None = None
     done: bool = False
-    error: str | None = None
+    stop: SegmentStop | None = None
 
     def checkpoint(self, before: SegmentCounters) -> Checkpoint:
         """Where to resume this segment, with its totals including ``before`` (what earlier
@@ -105,11 +127,11 @@ class PageMigrator:
     def migrate_page(self, items: list[RawItem]) -> tuple[SegmentCounters, list[ProfileOutcome]]:
         counters = SegmentCounters(scanned=len(items))
         outcomes: list[ProfileOutcome] = []
-        pending = items
+        pending: list[_Read] = [_Read(raw) for raw in items]
         for attempt in range(self._job.max_conflict_retries + 1):
             writes: list[tuple[ProfileWrite, ProfileOutcome]] = []
-            for raw in pending:
-                decided = self._decide(raw)
+            for read in pending:
+                decided = self._decide(read)
                 if isinstance(decided, ProfileOutcome):
                     outcomes.append(decided)
                 else:
@@ -121,7 +143,7 @@ class PageMigrator:
                 break
             pending = self._write(writes, outcomes, counters)
             if pending and attempt == self._job.max_conflict_retries:
-                outcomes.extend(self._gave_up(raw) for raw in pending)
+                outcomes.extend(self._gave_up(read) for read in pending)
         from_versions: set[int] = set()
         for outcome in outcomes:
             if outcome.status == SUCCESS:
@@ -141,36 +163,33 @@ class PageMigrator:
         writes: list[tuple[ProfileWrite, ProfileOutcome]],
         outcomes: list[ProfileOutcome],
         counters: SegmentCounters,
-    ) -> list[RawItem]:
-        """Send the writes; return the current items of those that met a concurrent change."""
+    ) -> list[_Read]:
+        """Send the writes; return what the store answered for those that met a concurrent
+        change (to migrate again), each with the key it was written under."""
         result = self._store.conditional_update([write for write, _ in writes])
         counters.throttle_retries += result.throttle_retries
-        conflicted: list[RawItem] = []
+        conflicted: list[_Read] = []
         for (write, success), answer in zip(writes, result.outcomes, strict=True):
             if answer.status is WriteStatus.WRITTEN:
                 outcomes.append(success)
             elif answer.status is WriteStatus.CONFLICT:
                 counters.conflicts += 1
-                if answer.current is None:
-                    outcomes.append(
-                        self._outcome(
-                            write.key, success.from_version, SKIPPED, "deleted during the run"
-                        )
-                    )
-                else:
-                    conflicted.append(answer.current)
+                conflicted.append(_Read(answer.current, write.key))
             else:
                 outcomes.append(
                     self._outcome(write.key, success.from_version, FAILED, answer.message)
                 )
         return conflicted
 
-    def _decide(self, raw: RawItem) -> ProfileOutcome | tuple[ProfileWrite, ProfileOutcome]:
+    def _decide(self, read: _Read) -> ProfileOutcome | tuple[ProfileWrite, ProfileOutcome]:
         """The outcome of a profile that needs no write, or the write and its success outcome."""
         job = self._job
+        readable = self._readable(read)
+        if isinstance(readable, ProfileOutcome):
+            return readable
+        raw, profile = readable
         from_version: int | None = None
         try:
-            profile = deserialize_item(raw)
             from_version = profile_version(profile)
             if from_version == job.target_version:
                 return self._outcome(raw, from_version, SKIPPED)
@@ -180,14 +199,26 @@ class PageMigrator:
             return self._outcome(raw, from_version, FAILED, str(exc))
         return write, self._outcome(raw, from_version, SUCCESS)
 
+    def _readable(self, read: _Read) -> ProfileOutcome | tuple[RawItem, dict[str, Any]]:
+        """The item and its profile; see :func:`read_item` for when it is re-read. An item
+        gone by then was deleted by the application; one still unreadable fails."""
+        reading = read_item(self._store, read.raw, self._job.key_attributes, read.key)
+        if reading.raw is None:
+            return self._outcome(reading.key or {}, None, SKIPPED, "deleted during the run")
+        if reading.profile is None:
+            return self._outcome(
+                reading.key or reading.raw, None, FAILED, f"{reading.problem}; item left as it is"
+            )
+        return reading.raw, reading.profile
+
     def _diff(self, raw: RawItem, old: dict[str, Any], new: dict[str, Any]) -> ProfileWrite:
         for name in self._job.key_attributes:
             if name not in new or not same_value(old[name], new[name]):
                 raise KeyChangedError(f"a step changed or removed key attribute {name!r}")
         set_values = {
-            name: serialize_changed(value, old[name], raw[name])
+            name: serialize_attribute(name, value, old[name], raw[name])
             if name in old
-            else serialize_value(value)
+            else serialize_attribute(name, value)
             for name, value in new.items()
             if name not in old or not same_value(old[name], value)
         }
@@ -200,14 +231,14 @@ class PageMigrator:
             expected=expected,
         )
 
-    def _gave_up(self, raw: RawItem) -> ProfileOutcome:
+    def _gave_up(self, read: _Read) -> ProfileOutcome:
         version: int | None
         try:
-            version = profile_version(deserialize_item(raw))
+            version = profile_version(deserialize_item(read.raw or {}))
         except ProfileMigrationError:
             version = None
         return self._outcome(
-            raw,
+            read.key or read.raw or {},
             version,
             FAILED,
             f"the profile changed concurrently {self._job.max_conflict_retries + 1} times; "
@@ -221,11 +252,17 @@ class PageMigrator:
         status: ProfileStatus,
         error: str | None = None,
     ) -> ProfileOutcome:
-        key = {
-            name: to_json_compatible(deserialize_value(raw[name]))
-            for name in self._job.key_attributes
-        }
+        key = {name: key_value_json(raw.get(name)) for name in self._job.key_attributes}
         return ProfileOutcome(key, from_version, self._job.target_version, status, error)
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """An item as the store answered it (None: a conflict's answer without the item) and,
+    once written, the key it was written under: the key to re-read it by."""
+
+    raw: RawItem | None
+    key: RawItem | None = None
 
 
 def migrate_segment(
@@ -244,7 +281,8 @@ def migrate_segment(
     ``on_page`` sees the segment's progress after each finished page (its cursor is then a
     safe checkpoint). Returns the cursor to resume from (None once the segment is done). Stopping
     between pages loses nothing: a page is finished before the cursor moves past it. When
-    DynamoDB stays unavailable, the run stops at the last finished page with ``error`` set.
+    DynamoDB stays unavailable, or anything unexpected is raised, the segment stops at its
+    last finished page with ``stop`` saying why; nothing is raised.
     """
     run = SegmentRun(segment=segment, cursor=start_key)
     migrator = PageMigrator(job, store, sink)
@@ -253,10 +291,23 @@ def migrate_segment(
             _migrate_pages(
                 store, migrator, run, total_segments, page_limit, should_continue, on_page
             )
-        except StoreUnavailableError as exc:
-            run.error = str(exc)
-            logger.warning("segment stopped", extra={"segment": segment, "error": run.error})
+        # Whatever stops a segment (a bug, an answer nothing here expected) is reported with
+        # the segment's progress; raised, it would take the other segments and the report down.
+        except Exception as exc:
+            run.stop = stopped(segment, exc)
     return run
+
+
+def stopped(segment: int, exc: Exception) -> SegmentStop:
+    """Record why a segment stopped; the traceback goes to the debug log only, so no user
+    sees one, while ``--log-level DEBUG`` shows it."""
+    stop = SegmentStop.of(exc)
+    logger.warning(
+        "segment stopped",
+        extra={"segment": segment, "error_type": stop.error_type, "error": stop.message},
+    )
+    logger.debug("segment stopped: traceback", extra={"segment": segment}, exc_info=exc)
+    return stop
 
 
 def _migrate_pages(

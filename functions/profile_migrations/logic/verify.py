@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from profile_migrations.codec import deserialize_item, to_json_compatible
-from profile_migrations.errors import InvalidVersionError, StoreUnavailableError
+from profile_migrations.codec import key_value_json
+from profile_migrations.errors import InvalidVersionError
+from profile_migrations.logic.reads import read_item
+from profile_migrations.logic.segment import SegmentStop, stopped
 from profile_migrations.models import RESULTS_CAP, InvalidProfile
 from profile_migrations.versions import VERSION_ATTRIBUTE, profile_version
 
@@ -25,16 +27,25 @@ class VerifyRun:
     invalid: list[InvalidProfile] = field(default_factory=list)
     cursor: RawItem | None = None
     done: bool = False
-    error: str | None = None
+    stop: SegmentStop | None = None
 
 
-def _invalid_entry(profile: dict[str, Any], key_attributes: tuple[str, ...]) -> InvalidProfile:
-    try:
-        version: int | str | None = profile_version(profile)
-    except InvalidVersionError:
-        raw_version = profile.get(VERSION_ATTRIBUTE)
-        version = None if raw_version is None else str(raw_version)
-    key = {name: to_json_compatible(profile[name]) for name in key_attributes}
+UNREADABLE_VERSION = "unreadable"
+
+
+def _invalid_entry(
+    raw: RawItem, profile: dict[str, Any] | None, key_attributes: tuple[str, ...]
+) -> InvalidProfile:
+    version: int | str | None
+    if profile is None:
+        version = UNREADABLE_VERSION
+    else:
+        try:
+            version = profile_version(profile)
+        except InvalidVersionError:
+            raw_version = profile.get(VERSION_ATTRIBUTE)
+            version = None if raw_version is None else str(raw_version)
+    key = {name: key_value_json(raw.get(name)) for name in key_attributes}
     return InvalidProfile.model_validate({**key, "version": version})
 
 
@@ -58,7 +69,7 @@ def verify_segment(
             page = store.scan_page(
                 segment, total_segments, run.cursor, page_limit, projection, consistent_read=True
             )
-            _check_page(page.items, target_version, key_attributes, run)
+            _check_page(store, page.items, target_version, key_attributes, run)
             run.cursor = page.last_evaluated_key
             if on_page is not None:
                 on_page(segment, len(page.items))
@@ -67,22 +78,32 @@ def verify_segment(
                 return run
             if should_continue is not None and not should_continue():
                 return run
-    except StoreUnavailableError as exc:
-        run.error = str(exc)
+    # As in the migrate phase: whatever stops a segment is reported with its progress.
+    except Exception as exc:
+        run.stop = stopped(segment, exc)
         return run
 
 
 def _check_page(
-    items: list[RawItem], target_version: int, key_attributes: tuple[str, ...], run: VerifyRun
+    store: ProfileStore,
+    items: list[RawItem],
+    target_version: int,
+    key_attributes: tuple[str, ...],
+    run: VerifyRun,
 ) -> None:
-    for raw in items:
-        profile = deserialize_item(raw)
+    for scanned in items:
+        reading = read_item(store, scanned, key_attributes)
+        if reading.raw is None:
+            # Deleted since the scan read it: not a profile left behind.
+            continue
         try:
-            at_target = profile_version(profile) == target_version
+            at_target = (
+                reading.profile is not None and profile_version(reading.profile) == target_version
+            )
         except InvalidVersionError:
             at_target = False
         if not at_target:
             run.invalid_count += 1
             if len(run.invalid) < RESULTS_CAP:
-                run.invalid.append(_invalid_entry(profile, key_attributes))
+                run.invalid.append(_invalid_entry(reading.raw, reading.profile, key_attributes))
     run.checked += len(items)
