@@ -10,7 +10,11 @@ from typing import IO, TYPE_CHECKING, Any
 import pytest
 
 from profile_migrations.codec import serialize_item
-from profile_migrations.errors import RequestRefusedError, StoreUnavailableError
+from profile_migrations.errors import (
+    RequestRefusedError,
+    SegmentStoppedError,
+    StoreUnavailableError,
+)
 from profile_migrations.logic.pipeline import (
     aggregate_run,
     default_pipeline_segments,
@@ -196,6 +200,62 @@ def test_a_turn_that_made_no_progress_raises_so_the_state_machine_retries() -> N
             locked(),
             lambda: True,
         )
+
+
+class BreakingStore(PagedStore):
+    """Answers its first page, then raises what nothing in the worker expects."""
+
+    def scan_page(
+        self, segment: int, total_segments: int, start_key: Any = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        if start_key is not None:
+            raise ValueError("not enough values to unpack (expected 1, got 0)")
+        return super().scan_page(segment, total_segments, start_key, *args, **kwargs)
+
+
+def test_an_unexpected_error_in_a_turn_records_its_work_and_stops_the_segment() -> None:
+    # Given: a turn whose second page meets an error nothing expects
+    table = BreakingStore(pages=[[item("a")], [item("b")]])
+    records = FakeRecords()
+    control = locked()
+
+    # When
+    with pytest.raises(SegmentStoppedError, match="segment 3: ValueError: not enough values"):
+        migrate_pages(segment_task(), load_registry(), table, records, control, lambda: True)
+
+    # Then: the first page's work is recorded with the reason, and its checkpoint kept
+    (record,) = records.migrate
+    assert (record.done, record.counters.migrated) == (False, 1)
+    assert record.error == "ValueError: not enough values to unpack (expected 1, got 0)"
+    assert json.loads(records.reports[(3, 0)].decode())["userId"] == "a"
+    checkpoint = control.checkpoint("exec-1", 3)
+    assert checkpoint is not None
+    assert (checkpoint.cursor, checkpoint.done) == ({"page": {"N": "1"}}, False)
+
+
+def test_the_aggregate_names_the_reason_a_segment_stopped() -> None:
+    records = FakeRecords(
+        migrate=[
+            MigrateRecord(
+                segment=0, invocation=0, done=True, counters=SegmentCounters(), failures=[]
+            ),
+            MigrateRecord(
+                segment=1,
+                invocation=0,
+                done=False,
+                counters=SegmentCounters(scanned=1, migrated=1),
+                failures=[],
+                error="ValueError: boom",
+            ),
+        ]
+    )
+
+    response = aggregate_run(run_plan(), records, MemoryControl())
+
+    assert not response.success
+    assert response.error is not None
+    assert response.error.startswith("SegmentsUnfinished: segments 1 of 2 did not finish")
+    assert "first reason recorded: ValueError: boom" in response.error
 
 
 def run_plan(**fields: Any) -> RunPlan:
@@ -387,3 +447,35 @@ def test_a_resumed_execution_continues_the_unfinished_run_from_its_checkpoints()
     assert final.done
     assert final.counters.scanned == 2
     assert record.counters.scanned == 2
+
+
+def test_a_verification_that_did_not_reach_every_segment_is_not_valid() -> None:
+    records = FakeRecords(
+        migrate=[
+            MigrateRecord(
+                segment=s, invocation=0, done=True, counters=SegmentCounters(), failures=[]
+            )
+            for s in (0, 1)
+        ],
+        verify=[
+            VerifyRecord(
+                segment=0, invocation=0, done=True, checked=5, invalid_count=0, invalid=[]
+            ),
+            VerifyRecord(
+                segment=1,
+                invocation=0,
+                done=False,
+                checked=0,
+                invalid_count=0,
+                invalid=[],
+                error="ClientError: InternalFailure",
+            ),
+        ],
+    )
+
+    response = aggregate_run(run_plan(), records, MemoryControl())
+
+    assert response.verification is not None
+    assert response.verification.valid is False
+    assert "Verification did not finish" in response.message
+    assert not response.success

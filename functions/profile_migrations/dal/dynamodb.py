@@ -2,8 +2,9 @@
 
 Writes go out as PartiQL ``BatchExecuteStatement`` calls of up to 25 conditional
 ``UPDATE`` statements (one round trip for 25 profiles, each accepted or refused on its
-own); a write PartiQL cannot carry (a statement over 8,192 characters, an attribute name
-with a double quote) goes out as a conditional ``UpdateItem`` with the same condition.
+own); a write PartiQL cannot be trusted to carry (a statement over 8,192 characters, any
+attribute name outside ``[A-Za-z0-9_]+``) goes out as a conditional ``UpdateItem`` with
+the same condition, where every name is an ``ExpressionAttributeNames`` value.
 """
 
 from __future__ import annotations
@@ -49,7 +50,22 @@ logger = logging.getLogger(__name__)
 
 MAX_STATEMENTS_PER_BATCH = 25
 MAX_ITEMS_PER_BATCH_WRITE = 25
+# BatchStatementRequest.Statement's maximum length (botocore's model: PartiQLStatement,
+# max 8192); a longer statement fails the whole BatchExecuteStatement request.
 MAX_STATEMENT_LENGTH = 8192
+# Attribute names a PartiQL write may quote, by allowlist: ASCII letters, digits and "_",
+# characters with no meaning in PartiQL nor in the expression syntax DynamoDB translates a
+# statement into. Probed on DynamoDB Local (jar 2026-05-28): names starting with "#" or
+# ":" ("#text", ":count", "#", "#pk") are taken there for placeholders the statement never
+# defines, and a name holding '"' cannot be quoted at all; every other name probed (".",
+# "[0]", spaces, quotes, control characters, non-ASCII, reserved words) did work, but
+# AWS's PartiQL is another implementation, so only names that cannot be misread go there.
+# Every other name takes the conditional UpdateItem path, which carries any legal name.
+PARTIQL_NAME = re.compile(r"[A-Za-z0-9_]+")
+# An expression attribute name placeholder as update_item_arguments writes it.
+NAME_PLACEHOLDER = re.compile(r"#n[0-9]+")
+# How much of an attribute name an error message quotes (characters).
+QUOTED_NAME_CHARS = 80
 SDK_MAX_RETRIES = 10
 MAX_THROTTLE_ROUNDS = 10
 BACKOFF_BASE_SECONDS = 0.05
@@ -172,13 +188,20 @@ def _json_error(content: bytes, status: int) -> dict[str, str]:
 
 def update_item_arguments(write: ProfileWrite) -> dict[str, Any]:
     """``UpdateItem`` arguments for a write, with the same condition as its PartiQL form:
-    the item exists and every attribute it sets or removes still holds the value read."""
-    names: dict[str, str] = {}
+    the item exists and every attribute it sets or removes still holds the value read.
+
+    Every attribute name, key attributes included, is an ``ExpressionAttributeNames``
+    value behind a ``#n<index>`` placeholder, one per distinct name, so any name DynamoDB
+    accepts (1 byte to 64 KB of UTF-8, any characters) is carried verbatim: the expression
+    itself holds only placeholders, operators and ``:v<index>`` value placeholders.
+    """
+    tokens: dict[str, str] = {}
     values: dict[str, Any] = {}
 
     def name_token(name: str) -> str:
-        token = f"#n{len(names)}"
-        names[token] = name
+        token = tokens.get(name)
+        if token is None:
+            token = tokens[name] = f"#n{len(tokens)}"
         return token
 
     def value_token(value: Any) -> str:
@@ -202,11 +225,34 @@ def update_item_arguments(write: ProfileWrite) -> dict[str, Any]:
         "Key": write.key,
         "UpdateExpression": expression.strip(),
         "ConditionExpression": " AND ".join(conditions),
-        "ExpressionAttributeNames": names,
+        "ExpressionAttributeNames": {token: name for name, token in tokens.items()},
     }
     if values:
         arguments["ExpressionAttributeValues"] = values
     return arguments
+
+
+def _partiql_can_carry(names: Iterable[str]) -> bool:
+    return all(PARTIQL_NAME.fullmatch(name) for name in names)
+
+
+def _describe_name(name: str) -> str:
+    size = len(name.encode())
+    if len(name) <= QUOTED_NAME_CHARS:
+        return f"attribute {name!r}"
+    return f"attribute {name[:QUOTED_NAME_CHARS]!r}... ({size:,} bytes)"
+
+
+def _name_placeholders(message: str, names: dict[str, str]) -> str:
+    """DynamoDB's error message with each ``#n<index>`` it cites followed by the attribute
+    name it stands for, so a refused write names the attribute, not a placeholder."""
+
+    def explain(match: re.Match[str]) -> str:
+        token = match.group(0)
+        name = names.get(token)
+        return token if name is None else f"{token} ({_describe_name(name)})"
+
+    return NAME_PLACEHOLDER.sub(explain, message)
 
 
 class ProfileTable:
@@ -395,8 +441,12 @@ class ProfileTable:
         )
 
     def _render_statement(self, write: ProfileWrite) -> BatchStatementRequestTypeDef | None:
-        names = [*write.set_values, *write.removed, *write.key, *write.expected]
-        if any('"' in name for name in names):
+        """The write as one conditional PartiQL ``UPDATE``, or None when it must go out as
+        ``UpdateItem``: a name outside :data:`PARTIQL_NAME` (key attributes included) or a
+        statement over :data:`MAX_STATEMENT_LENGTH` characters. Names that pass are ASCII,
+        as is the table name (``[a-zA-Z0-9_.-]``), so the length in characters is the
+        length in bytes, whichever of the two an engine counts."""
+        if not _partiql_can_carry((*write.set_values, *write.removed, *write.key, *write.expected)):
             return None
         parameters: list[Any] = []
         parts = [f"UPDATE {self._quoted_table}"]
@@ -424,9 +474,20 @@ class ProfileTable:
         }
 
     def _update_item(self, write: ProfileWrite) -> WriteOutcome:
+        """One write as a conditional ``UpdateItem``; the stored item is unchanged unless
+        the answer is WRITTEN. A write DynamoDB refuses as invalid (a name it does not
+        accept, such as an empty one or one of 64 KB or more; an expression over 4 KB; an
+        item over 400 KB) fails that profile only, with DynamoDB's message in which every
+        placeholder it cites is followed by the attribute name it stands for.
+
+        DynamoDB Local (jar 2026-05-28) stores names of at most 50,000 bytes: a longer one
+        (legal on AWS up to 65,535) is refused by its PutItem with InternalFailure, while its
+        UpdateItem answers success and leaves the item unreadable (every read of it fails
+        with InternalFailure); nothing here can tell that engine's answer from AWS's."""
+        arguments = update_item_arguments(write)
         request: dict[str, Any] = {
             "TableName": self.table_name,
-            **update_item_arguments(write),
+            **arguments,
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
         try:
@@ -437,9 +498,10 @@ class ProfileTable:
                 current: RawItem | None = exc.response.get("Item")  # type: ignore[assignment]
                 return WriteOutcome(WriteStatus.CONFLICT, current=current)
             if error.get("Code") == "ValidationException":
-                return WriteOutcome(
-                    WriteStatus.REJECTED, message=f"ValidationException: {error.get('Message')}"
+                message = _name_placeholders(
+                    str(error.get("Message")), arguments["ExpressionAttributeNames"]
                 )
+                return WriteOutcome(WriteStatus.REJECTED, message=f"ValidationException: {message}")
             raise
         return WriteOutcome(WriteStatus.WRITTEN)
 

@@ -12,10 +12,11 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from profile_migrations.errors import MigrationInputError
 
@@ -92,6 +93,7 @@ class DynamoDBLocal:
 
     process: subprocess.Popen[bytes]
     port: int
+    log: IO[bytes]
 
     @property
     def endpoint_url(self) -> str:
@@ -103,6 +105,9 @@ class DynamoDBLocal:
         java = find_java()
         jar_dir = find_jar_dir()
         port = _free_port()
+        # A file, not a pipe: nothing reads the engine's output while it runs, and a full
+        # pipe would block the engine (and hang the run it serves) once it logs 64 KiB.
+        log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
         process = subprocess.Popen(
             [
                 java,
@@ -115,23 +120,26 @@ class DynamoDBLocal:
             ],
             cwd=jar_dir,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=log,
         )
+        engine = cls(process=process, port=port, log=log)
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while not _port_open(port):
             if process.poll() is not None:
-                stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+                log.seek(0)
+                output = log.read().decode(errors="replace")
+                engine.stop()
                 raise DynamoDBLocalUnavailableError(
-                    f"DynamoDB Local exited during startup: {stderr.strip()[-500:]}"
+                    f"DynamoDB Local exited during startup: {output.strip()[-500:]}"
                 )
             if time.monotonic() > deadline:
-                process.kill()
+                engine.stop()
                 raise DynamoDBLocalUnavailableError(
                     f"DynamoDB Local did not listen on port {port} "
                     f"within {STARTUP_TIMEOUT_SECONDS:.0f} s."
                 )
             time.sleep(0.1)
-        return cls(process=process, port=port)
+        return engine
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -141,8 +149,7 @@ class DynamoDBLocal:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.process.stderr:
-            self.process.stderr.close()
+        self.log.close()
 
     def __enter__(self) -> DynamoDBLocal:
         return self

@@ -433,7 +433,8 @@ def _verification(
             yield from record.invalid
 
     kept = first_by_key(invalid())
-    return verification_of(checked, invalid_count, kept), _unfinished(done, plan.total_segments)
+    unfinished = _unfinished(done, plan.total_segments)
+    return verification_of(checked, invalid_count, kept, complete=not unfinished), unfinished
 
 
 def aggregate_run(plan: RunPlan, records: RunRecords, control: ControlStore) -> MigrationResponse:

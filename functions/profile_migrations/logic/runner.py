@@ -440,5 +440,6 @@ def _verify_all(
         checked=sum(run.checked for run in runs),
         invalid_count=sum(run.invalid_count for run in runs),
         invalid=[entry for run in runs for entry in run.invalid],
+        complete=all(run.done for run in runs),
     )
     return verification, [str(run.stop) for run in runs if run.stop is not None]

@@ -60,11 +60,13 @@ def summarize(
 
 
 def verification_of(
-    checked: int, invalid_count: int, invalid: Iterable[InvalidProfile]
+    checked: int, invalid_count: int, invalid: Iterable[InvalidProfile], complete: bool
 ) -> Verification:
+    """``valid`` only when every segment was checked to its end and none was off target: a
+    verification cut short proves nothing about the profiles it did not reach."""
     kept = first_by_key(invalid)
     return Verification(
-        valid=invalid_count == 0,
+        valid=complete and invalid_count == 0,
         invalid_profiles=kept,
         checked_count=checked,
         invalid_count=invalid_count,
@@ -93,6 +95,9 @@ def _verification_sentence(verification: Verification, target: int) -> str:
     if verification.valid:
         checked = _count(verification.checked_count, "profile")
         return f"Verification: all {checked} are at version {target}."
+    if verification.invalid_count == 0:
+        checked = _count(verification.checked_count, "profile")
+        return f"Verification did not finish: the {checked} it checked are at version {target}."
     return (
         f"Verification: {verification.invalid_count:,} of "
         f"{_count(verification.checked_count, 'profile')} are not at version {target}."
