@@ -27,3 +27,25 @@ METRIC_PROFILES_SKIPPED = "ProfilesSkipped"
 METRIC_CONFLICTS = "Conflicts"
 METRIC_THROTTLE_RETRIES = "ThrottleRetries"
 METRIC_TABLE_DIMENSION = "table"
+
+# --- Error names the state machine matches -----------------------------------------------
+# Each is the class name of an exception in profile_migrations/errors.py (a unit test pins
+# that), which Lambda reports as the error's type.
+ERROR_STORE_UNAVAILABLE = "StoreUnavailableError"  # a store outage: retry the turn later
+ERROR_SEGMENT_BUSY = "SegmentBusyError"  # another turn of the segment still runs: retry later
+ERROR_REQUEST_REFUSED = "RequestRefusedError"  # Plan refused the input; nothing was written
+# What the execution fails with when Plan refuses its input.
+REFUSED_ERROR_NAME = "MigrationRefused"
+
+# --- Why a run's document says `success: false` (its `errorType`) -------------------------
+# The execution fails with this error name and the document's `error` as its cause.
+RUN_ERROR_PROFILES_FAILED = "ProfilesFailed"  # profiles failed (or would, in a dry run)
+RUN_ERROR_VERIFICATION_FAILED = "VerificationFailed"  # profiles below the target remain
+RUN_ERROR_SEGMENTS_UNFINISHED = "SegmentsUnfinished"  # segments stopped; resume continues
+
+# --- Limits of one segment's child execution ------------------------------------------------
+# Step Functions keeps at most 25,000 events in an execution's history; a turn adds 7
+# (TaskStateEntered, TaskScheduled, TaskStarted, TaskSucceeded, TaskStateExited,
+# ChoiceStateEntered, ChoiceStateExited) and each retry 3 more. After this many turns a
+# segment's child execution ends, leaving the segment resumable, with room for retries.
+MAX_TURNS_PER_SEGMENT = 3_000
