@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from profile_migrations.dal.dynamodb import ScanPage, TableInfo
 from profile_migrations.errors import RunLockedError, StoreUnavailableError
@@ -13,9 +13,21 @@ from profile_migrations.models import BackupResult
 from profile_migrations.writes import WriteBatchResult, WriteOutcome, WriteStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
-    from profile_migrations.models import AppliedStep, Checkpoint, LockInfo, RunHistoryEntry
+    from profile_migrations.models import (
+        AppliedStep,
+        Checkpoint,
+        InvalidProfile,
+        LockInfo,
+        MigrationResponse,
+        PageFailures,
+        PageInvalid,
+        ProfileResult,
+        RunHistoryEntry,
+        TurnLease,
+        VerifyCheckpoint,
+    )
     from profile_migrations.writes import ProfileWrite, RawItem
 
 
@@ -25,6 +37,8 @@ class MemoryControl:
 
     lock: LockInfo | None = None
     saved: dict[tuple[str, int], Checkpoint] = field(default_factory=dict)
+    verified: dict[tuple[str, int], VerifyCheckpoint] = field(default_factory=dict)
+    turns: dict[tuple[str, str, int], TurnLease] = field(default_factory=dict)
     runs: dict[tuple[str, str], RunHistoryEntry] = field(default_factory=dict)
     steps: dict[str, dict[str, AppliedStep]] = field(default_factory=dict)
 
@@ -61,6 +75,29 @@ class MemoryControl:
 
     def checkpoints(self, run_id: str) -> dict[int, Checkpoint]:
         return {segment: cp for (run, segment), cp in self.saved.items() if run == run_id}
+
+    def save_verify_checkpoint(self, run_id: str, checkpoint: VerifyCheckpoint) -> None:
+        self.verified[(run_id, checkpoint.segment)] = checkpoint
+
+    def verify_checkpoint(self, run_id: str, segment: int) -> VerifyCheckpoint | None:
+        return self.verified.get((run_id, segment))
+
+    def verify_checkpoints(self, run_id: str) -> dict[int, VerifyCheckpoint]:
+        return {segment: cp for (run, segment), cp in self.verified.items() if run == run_id}
+
+    def acquire_turn(self, lease: TurnLease) -> bool:
+        key = (lease.run_id, lease.phase, lease.segment)
+        held = self.turns.get(key)
+        if held is not None and held.expires_at >= time.time() and held.holder != lease.holder:
+            return False
+        self.turns[key] = lease
+        return True
+
+    def release_turn(self, lease: TurnLease) -> None:
+        key = (lease.run_id, lease.phase, lease.segment)
+        held = self.turns.get(key)
+        if held is not None and held.holder == lease.holder:
+            del self.turns[key]
 
     def record_run(self, entry: RunHistoryEntry) -> None:
         self.runs[(entry.table, f"{entry.started_at}#{entry.run_id}")] = entry
@@ -140,3 +177,48 @@ class PagedStore:
         answers = self.answers or [WriteOutcome(WriteStatus.WRITTEN)] * len(writes)
         self.answers = None
         return WriteBatchResult(outcomes=answers[: len(writes)], throttle_retries=0)
+
+
+@dataclass
+class MemoryRecords:
+    """The report bucket's run records (logic/ports.py's RunRecordStore) in dicts, keyed as
+    dal/s3.py keys its objects: by run, segment and page."""
+
+    reports: dict[tuple[str, int, int], bytes] = field(default_factory=dict)
+    page_failures: dict[tuple[str, int, int], PageFailures] = field(default_factory=dict)
+    page_invalid: dict[tuple[str, int, int], PageInvalid] = field(default_factory=dict)
+    outputs: dict[str, MigrationResponse] = field(default_factory=dict)
+
+    def report_uri(self, run_id: str) -> str:
+        return f"s3://bucket/runs/{run_id}/report/"
+
+    def put_page_report(self, run_id: str, segment: int, page: int, body: bytes) -> None:
+        self.reports[(run_id, segment, page)] = body
+
+    def put_page_failures(self, run_id: str, record: PageFailures) -> None:
+        self.page_failures[(run_id, record.segment, record.page)] = record
+
+    def put_page_invalid(self, run_id: str, record: PageInvalid) -> None:
+        self.page_invalid[(run_id, record.segment, record.page)] = record
+
+    def put_output(self, run_id: str, response: MigrationResponse) -> str:
+        self.outputs[run_id] = response.model_copy(deep=True)
+        return f"s3://bucket/runs/{run_id}/output.json"
+
+    def failures(self, run_id: str) -> Iterator[ProfileResult]:
+        for (run, _, _), record in sorted(self.page_failures.items()):
+            if run == run_id:
+                yield from record.failures
+
+    def invalid(self, run_id: str) -> Iterator[InvalidProfile]:
+        for (run, _, _), record in sorted(self.page_invalid.items()):
+            if run == run_id:
+                yield from record.invalid
+
+    def report_lines(self, run_id: str) -> list[dict[str, Any]]:
+        return [
+            json.loads(line)
+            for (run, _, _), body in sorted(self.reports.items())
+            if run == run_id
+            for line in body.decode().splitlines()
+        ]

@@ -115,3 +115,9 @@ class SegmentStoppedError(MigrationError):
     stopped at its last finished page. What the turn did is recorded and its checkpoint
     kept, so a resumed run continues from there; retrying the same turn would meet it again.
     """
+
+
+class SegmentBusyError(MigrationError):
+    """Another turn of the same segment still holds the segment's turn lease (a retried
+    invocation while the first still runs, or a killed turn whose lease has not expired).
+    Nothing was read or written; the state machine retries the turn later."""

@@ -114,7 +114,12 @@ class Verification(WireModel):
 
 
 class MigrationResponse(WireModel):
-    """The seed's response format, printed by the CLI and returned by the pipeline."""
+    """The seed's response format, printed by the CLI and returned by the pipeline.
+
+    When ``success`` is false, ``error_type`` names why in one word a program can match
+    (``ProfilesFailed``, ``VerificationFailed``, ``SegmentsUnfinished``, or the class of
+    the error that stopped the run, e.g. ``StoreUnavailableError``); ``error``, when
+    present, is ``"<errorType>: <message>"``."""
 
     omit_none: ClassVar[bool] = True
 
@@ -126,6 +131,7 @@ class MigrationResponse(WireModel):
     summary: Summary | None = None
     verification: Verification | None = None
     error: str | None = None
+    error_type: str | None = None
 
 
 MAX_PIPELINE_SEGMENTS = 10_000
@@ -211,25 +217,22 @@ class VerifyTask(WireModel):
     invalid_count: int = 0
 
 
-class MigrateRecord(WireModel):
-    """What one migrate invocation did, stored for the aggregate step."""
+class PageFailures(WireModel):
+    """The failed profiles of one page of a segment, stored for the aggregate step. Keyed
+    by the page's number in its segment, so the page processed again after a killed turn
+    replaces them instead of adding to them."""
 
     segment: int
-    invocation: int
-    done: bool
-    counters: SegmentCounters
+    page: int
     failures: list[ProfileResult]
-    error: str | None = None
 
 
-class VerifyRecord(WireModel):
+class PageInvalid(WireModel):
+    """What verification found away from the target on one page of a segment."""
+
     segment: int
-    invocation: int
-    done: bool
-    checked: int
-    invalid_count: int
+    page: int
     invalid: list[InvalidProfile]
-    error: str | None = None
 
 
 class AggregateEvent(WireModel):
@@ -247,12 +250,41 @@ class LockInfo(WireModel):
 
 
 class Checkpoint(WireModel):
-    """How far one segment of a run got: written after every page."""
+    """How far one segment of a run got: written after every page.
+
+    ``counters`` are the segment's totals so far; ``pages`` the number of pages finished
+    (the next page's number); ``error`` why its last turn stopped, when one did."""
 
     segment: int
     cursor: dict[str, dict[str, str]] | None
     done: bool
     counters: SegmentCounters
+    pages: int = 0
+    error: str | None = None
+
+
+class VerifyCheckpoint(WireModel):
+    """How far one segment of a run's verification got: written after every page."""
+
+    segment: int
+    cursor: dict[str, dict[str, str]] | None
+    done: bool
+    checked: int = 0
+    invalid_count: int = 0
+    pages: int = 0
+    error: str | None = None
+
+
+class TurnLease(WireModel):
+    """Which Lambda turn works on a segment now: one at a time, so two turns of one segment
+    (a retried invocation while the first still runs) never interleave their writes.
+    ``expires_at`` (seconds since the epoch) is the holder's own deadline."""
+
+    run_id: str
+    phase: Literal["migrate", "verify"]
+    segment: int
+    holder: str
+    expires_at: float
 
 
 RunOutcome = Literal["running", "succeeded", "failed", "stopped", "resumed"]

@@ -13,7 +13,9 @@ from profile_migrations.errors import InvalidRequestError
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-DEFAULT_MAX_CONCURRENCY_LIMIT = 100
+# Lambda's default concurrency quota per account and region (Lambda developer guide,
+# "Lambda quotas"); the stack sets the limit explicitly, to its reservation when it makes one.
+DEFAULT_MAX_CONCURRENCY_LIMIT = 1_000
 DEFAULT_STOP_MARGIN_SECONDS = 60
 
 

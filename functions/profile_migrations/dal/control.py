@@ -13,9 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from profile_migrations.dal.outages import outages_stop
 from profile_migrations.environment import CONTROL_TABLE_SUFFIX
 from profile_migrations.errors import InvalidRequestError, RunLockedError
-from profile_migrations.models import AppliedStep, Checkpoint, LockInfo, RunHistoryEntry
+from profile_migrations.models import (
+    AppliedStep,
+    Checkpoint,
+    LockInfo,
+    RunHistoryEntry,
+    TurnLease,
+    VerifyCheckpoint,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -23,6 +31,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 LOCK_SK = "LOCK"
+MIGRATE_SK = "SEGMENT#"
+VERIFY_SK = "VERIFY#"
 
 
 def control_table_name(table: str) -> str:
@@ -43,6 +53,13 @@ def _steps_pk(table: str) -> str:
 
 def _run_pk(run_id: str) -> str:
     return f"RUN#{run_id}"
+
+
+def _turn_sk(phase: str, segment: int) -> str:
+    return f"TURN#{phase}#{segment:06d}"
+
+
+_outages = outages_stop("the control table")
 
 
 class ControlTable:
@@ -100,13 +117,18 @@ class ControlTable:
         ).get("Item")
         return None if item is None else item["body"]["S"]
 
-    def _query(self, pk: str, newest_first: bool = False) -> list[str]:
+    def _query(self, pk: str, sk_prefix: str = "", newest_first: bool = False) -> list[str]:
         bodies: list[str] = []
+        condition = "pk = :pk"
+        values: dict[str, Any] = {":pk": {"S": pk}}
+        if sk_prefix:
+            condition += " AND begins_with(sk, :prefix)"
+            values[":prefix"] = {"S": sk_prefix}
         paginator = self._client.get_paginator("query")
         for page in paginator.paginate(
             TableName=self.name,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": pk}},
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
             ConsistentRead=True,
             ScanIndexForward=not newest_first,
         ):
@@ -114,6 +136,7 @@ class ControlTable:
         return bodies
 
     # -- the run lock --------------------------------------------------------------------
+    @_outages
     def acquire_lock(self, lock: LockInfo) -> None:
         """Take the table's lock if it is free, expired, or already ours (a resumed run);
         otherwise raise :class:`RunLockedError`."""
@@ -148,6 +171,7 @@ class ControlTable:
                 f"lease to expire or release it with `profile-migrate unlock --table {lock.table}`"
             ) from exc
 
+    @_outages
     def renew_lock(self, table: str, run_id: str, expires_at: float) -> bool:
         """Extend our lease; False if the lock is no longer ours (someone forced it)."""
         try:
@@ -167,6 +191,7 @@ class ControlTable:
             raise
         return True
 
+    @_outages
     def release_lock(self, table: str, run_id: str | None = None) -> LockInfo | None:
         """Delete the lock (only if ``run_id`` holds it, when given); returns what was held."""
         held = self.read_lock(table)
@@ -186,27 +211,102 @@ class ControlTable:
             raise
         return held
 
+    @_outages
     def read_lock(self, table: str) -> LockInfo | None:
         body = self._get(_lock_pk(table), LOCK_SK)
         return None if body is None else LockInfo.model_validate_json(body)
 
     # -- checkpoints ---------------------------------------------------------------------
+    @_outages
     def save_checkpoint(self, run_id: str, checkpoint: Checkpoint) -> None:
         self._put(
             _run_pk(run_id),
-            f"SEGMENT#{checkpoint.segment:06d}",
+            f"{MIGRATE_SK}{checkpoint.segment:06d}",
             checkpoint.model_dump_json(by_alias=True),
         )
 
+    @_outages
     def checkpoint(self, run_id: str, segment: int) -> Checkpoint | None:
-        body = self._get(_run_pk(run_id), f"SEGMENT#{segment:06d}")
+        body = self._get(_run_pk(run_id), f"{MIGRATE_SK}{segment:06d}")
         return None if body is None else Checkpoint.model_validate_json(body)
 
+    @_outages
     def checkpoints(self, run_id: str) -> dict[int, Checkpoint]:
-        found = (Checkpoint.model_validate_json(body) for body in self._query(_run_pk(run_id)))
+        found = (
+            Checkpoint.model_validate_json(body)
+            for body in self._query(_run_pk(run_id), MIGRATE_SK)
+        )
         return {checkpoint.segment: checkpoint for checkpoint in found}
 
+    @_outages
+    def save_verify_checkpoint(self, run_id: str, checkpoint: VerifyCheckpoint) -> None:
+        self._put(
+            _run_pk(run_id),
+            f"{VERIFY_SK}{checkpoint.segment:06d}",
+            checkpoint.model_dump_json(by_alias=True),
+        )
+
+    @_outages
+    def verify_checkpoint(self, run_id: str, segment: int) -> VerifyCheckpoint | None:
+        body = self._get(_run_pk(run_id), f"{VERIFY_SK}{segment:06d}")
+        return None if body is None else VerifyCheckpoint.model_validate_json(body)
+
+    @_outages
+    def verify_checkpoints(self, run_id: str) -> dict[int, VerifyCheckpoint]:
+        found = (
+            VerifyCheckpoint.model_validate_json(body)
+            for body in self._query(_run_pk(run_id), VERIFY_SK)
+        )
+        return {checkpoint.segment: checkpoint for checkpoint in found}
+
+    # -- turn leases -----------------------------------------------------------------------
+    @_outages
+    def acquire_turn(self, lease: TurnLease) -> bool:
+        """Take the segment's turn lease if it is free, expired or already ``lease.holder``'s;
+        False when another turn holds it."""
+        try:
+            self._client.put_item(
+                TableName=self.name,
+                Item={
+                    "pk": {"S": _run_pk(lease.run_id)},
+                    "sk": {"S": _turn_sk(lease.phase, lease.segment)},
+                    "body": {"S": lease.model_dump_json(by_alias=True)},
+                    "expiresAt": {"N": repr(lease.expires_at)},
+                    "holder": {"S": lease.holder},
+                },
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR expiresAt < :now OR holder = :me"
+                ),
+                ExpressionAttributeValues={
+                    ":now": {"N": repr(time.time())},
+                    ":me": {"S": lease.holder},
+                },
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    @_outages
+    def release_turn(self, lease: TurnLease) -> None:
+        """Give the lease up, if ``lease.holder`` still holds it."""
+        try:
+            self._client.delete_item(
+                TableName=self.name,
+                Key={
+                    "pk": {"S": _run_pk(lease.run_id)},
+                    "sk": {"S": _turn_sk(lease.phase, lease.segment)},
+                },
+                ConditionExpression="holder = :me",
+                ExpressionAttributeValues={":me": {"S": lease.holder}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+
     # -- history -------------------------------------------------------------------------
+    @_outages
     def record_run(self, entry: RunHistoryEntry) -> None:
         self._put(
             _history_pk(entry.table),
@@ -214,10 +314,12 @@ class ControlTable:
             entry.model_dump_json(by_alias=True),
         )
 
+    @_outages
     def run_entry(self, table: str, started_at: str, run_id: str) -> RunHistoryEntry | None:
         body = self._get(_history_pk(table), f"{started_at}#{run_id}")
         return None if body is None else RunHistoryEntry.model_validate_json(body)
 
+    @_outages
     def history(self, table: str) -> list[RunHistoryEntry]:
         """Every recorded run of ``table``, newest first."""
         return [
@@ -226,9 +328,11 @@ class ControlTable:
         ]
 
     # -- applied steps -------------------------------------------------------------------
+    @_outages
     def applied_steps(self, table: str) -> dict[str, AppliedStep]:
         found = (AppliedStep.model_validate_json(body) for body in self._query(_steps_pk(table)))
         return {step.label: step for step in found}
 
+    @_outages
     def record_step(self, table: str, step: AppliedStep) -> None:
         self._put(_steps_pk(table), step.label, step.model_dump_json(by_alias=True))

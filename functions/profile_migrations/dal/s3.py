@@ -1,20 +1,27 @@
-"""Run records and per-profile reports in the report bucket: the pipeline's only S3 access.
+"""Run reports, per-page failures and the run's document in the report bucket: the
+pipeline's only S3 access.
 
-Layout under ``runs/<run id>/``: ``report/segment-S/invocation-I.jsonl`` (every profile's
-outcome), ``migrate/segment-S/invocation-I.json`` and ``verify/segment-S/invocation-I.json``
-(what each Lambda invocation did). Keys are derived from the segment and invocation only,
-so a retried invocation overwrites its own objects instead of adding to them.
+Layout under ``runs/<run id>/`` (the run whose checkpoints the segments use, so a resumed
+run's pages land beside its first execution's):
+- ``report/segment-S/page-P.jsonl``: every profile's outcome on page P of segment S;
+- ``failures/segment-S/page-P.json``: that page's failed profiles (written when there are
+  some, and for the first page of every turn, empty or not);
+- ``invalid/segment-S/page-P.json``: what verification found away from the target there;
+- ``output.json``: the execution's whole document (under the execution's own id).
+Keys follow the page's number in its segment, so a page processed again after a killed turn
+replaces its objects instead of adding to them.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
 
-from profile_migrations.models import MigrateRecord, VerifyRecord
+from profile_migrations.dal.outages import outage_of, outages_stop
+from profile_migrations.models import PageFailures, PageInvalid
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -22,17 +29,28 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
     from pydantic import BaseModel
 
+    from profile_migrations.models import InvalidProfile, MigrationResponse, ProfileResult
+
 RUNS_PREFIX = "runs"
 READ_THREADS = 16
+SDK_MAX_ATTEMPTS = 10
 JSON_LINES = "application/x-ndjson"
+JSON = "application/json"
+
+BUCKET_STORE = "the report bucket"
+_outages = outages_stop(BUCKET_STORE)
 
 
 def make_s3_client() -> S3Client:
-    return boto3.client("s3", config=Config(max_pool_connections=READ_THREADS))
+    config = Config(
+        max_pool_connections=READ_THREADS,
+        retries={"mode": "standard", "max_attempts": SDK_MAX_ATTEMPTS},
+    )
+    return boto3.client("s3", config=config)
 
 
-def _segment_part(segment: int, invocation: int) -> str:
-    return f"segment-{segment:06d}/invocation-{invocation:06d}"
+def _page_part(segment: int, page: int) -> str:
+    return f"segment-{segment:06d}/page-{page:08d}"
 
 
 class RunRecords:
@@ -43,31 +61,44 @@ class RunRecords:
     def report_uri(self, run_id: str) -> str:
         return f"s3://{self.bucket}/{RUNS_PREFIX}/{run_id}/report/"
 
-    def put_report(self, run_id: str, segment: int, invocation: int, body: IO[bytes]) -> None:
-        key = f"{RUNS_PREFIX}/{run_id}/report/{_segment_part(segment, invocation)}.jsonl"
-        self._client.upload_fileobj(body, self.bucket, key, ExtraArgs={"ContentType": JSON_LINES})
+    @_outages
+    def put_page_report(self, run_id: str, segment: int, page: int, body: bytes) -> None:
+        key = f"{RUNS_PREFIX}/{run_id}/report/{_page_part(segment, page)}.jsonl"
+        self._client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=JSON_LINES)
 
-    def put_migrate_record(self, run_id: str, record: MigrateRecord) -> None:
-        self._put(f"{RUNS_PREFIX}/{run_id}/migrate", record.segment, record.invocation, record)
+    @_outages
+    def put_page_failures(self, run_id: str, record: PageFailures) -> None:
+        self._put(f"{RUNS_PREFIX}/{run_id}/failures", record.segment, record.page, record)
 
-    def put_verify_record(self, run_id: str, record: VerifyRecord) -> None:
-        self._put(f"{RUNS_PREFIX}/{run_id}/verify", record.segment, record.invocation, record)
+    @_outages
+    def put_page_invalid(self, run_id: str, record: PageInvalid) -> None:
+        self._put(f"{RUNS_PREFIX}/{run_id}/invalid", record.segment, record.page, record)
 
-    def _put(self, prefix: str, segment: int, invocation: int, record: BaseModel) -> None:
+    @_outages
+    def put_output(self, run_id: str, response: MigrationResponse) -> str:
+        """Store the execution's whole document; returns its ``s3://`` URI."""
+        key = f"{RUNS_PREFIX}/{run_id}/output.json"
+        body = response.model_dump_json(by_alias=True, exclude_none=True).encode()
+        self._client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=JSON)
+        return f"s3://{self.bucket}/{key}"
+
+    def _put(self, prefix: str, segment: int, page: int, record: BaseModel) -> None:
         self._client.put_object(
             Bucket=self.bucket,
-            Key=f"{prefix}/{_segment_part(segment, invocation)}.json",
+            Key=f"{prefix}/{_page_part(segment, page)}.json",
             Body=record.model_dump_json(by_alias=True).encode(),
-            ContentType="application/json",
+            ContentType=JSON,
         )
 
-    def migrate_records(self, run_id: str) -> Iterator[MigrateRecord]:
-        for body in self._read_all(f"{RUNS_PREFIX}/{run_id}/migrate/"):
-            yield MigrateRecord.model_validate_json(body)
+    def failures(self, run_id: str) -> Iterator[ProfileResult]:
+        with outage_of(BUCKET_STORE):
+            for body in self._read_all(f"{RUNS_PREFIX}/{run_id}/failures/"):
+                yield from PageFailures.model_validate_json(body).failures
 
-    def verify_records(self, run_id: str) -> Iterator[VerifyRecord]:
-        for body in self._read_all(f"{RUNS_PREFIX}/{run_id}/verify/"):
-            yield VerifyRecord.model_validate_json(body)
+    def invalid(self, run_id: str) -> Iterator[InvalidProfile]:
+        with outage_of(BUCKET_STORE):
+            for body in self._read_all(f"{RUNS_PREFIX}/{run_id}/invalid/"):
+                yield from PageInvalid.model_validate_json(body).invalid
 
     def _read_all(self, prefix: str) -> Iterator[bytes]:
         paginator = self._client.get_paginator("list_objects_v2")

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from profile_migrations.logic.guard import ControlStore
+    from profile_migrations.logic.ports import RunRecordStore
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -23,7 +24,7 @@ def handler(
     event: dict[str, Any],
     context: LambdaContext,
     settings: LambdaSettings | None = None,
-    records: RunRecords | None = None,
+    records: RunRecordStore | None = None,
     control: ControlStore | None = None,
 ) -> dict[str, Any]:
     settings = settings or LambdaSettings.from_environ()

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 from profile_migrations.dal.control import ControlTable
 from profile_migrations.dal.dynamodb import ProfileTable, make_dynamodb_client
 from profile_migrations.dal.s3 import RunRecords, make_s3_client
-from profile_migrations.handlers.observability import emit_counters, logger, metrics
-from profile_migrations.logic.pipeline import migrate_pages
+from profile_migrations.handlers.observability import emit_counters, logger, metrics, turn_of
+from profile_migrations.logic.turns import migrate_pages
 from profile_migrations.models import SegmentTask
 from profile_migrations.registry import load_registry
 from profile_migrations.settings import LambdaSettings
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from profile_migrations.logic.guard import ControlStore
-    from profile_migrations.logic.ports import ProfileStore
+    from profile_migrations.logic.ports import ProfileStore, RunRecordStore
 
 
 @metrics.log_metrics
@@ -27,21 +27,22 @@ def handler(
     context: LambdaContext,
     settings: LambdaSettings | None = None,
     store: ProfileStore | None = None,
-    records: RunRecords | None = None,
+    records: RunRecordStore | None = None,
     control: ControlStore | None = None,
 ) -> dict[str, Any]:
     settings = settings or LambdaSettings.from_environ()
     task = SegmentTask.model_validate(event)
     logger.append_keys(run_id=task.run_id, segment=task.segment, invocation=task.invocation)
-    margin_ms = settings.stop_margin_seconds * 1000
     client = make_dynamodb_client()
-    next_task, record = migrate_pages(
+    next_task, this_turn = migrate_pages(
         task,
         load_registry(settings.migrations_module),
         store or ProfileTable(client, settings.table_name),
         records or RunRecords(make_s3_client(), settings.bucket()),
         control or ControlTable(client, settings.control_table_name()),
-        should_continue=lambda: context.get_remaining_time_in_millis() > margin_ms,
+        turn_of(context, settings.stop_margin_seconds),
     )
-    emit_counters(settings.table_name, task.run_id, task.segment, record.counters, task.dry_run)
+    # This turn's own counts only: a resumed segment's earlier totals were emitted by the
+    # turns that counted them.
+    emit_counters(settings.table_name, task.run_id, task.segment, this_turn, task.dry_run)
     return next_task.to_wire()

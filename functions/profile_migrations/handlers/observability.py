@@ -8,6 +8,7 @@ bill thousands of custom metrics.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Metrics
@@ -16,8 +17,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from profile_migrations import environment
 from profile_migrations.environment import NAMESPACE, SERVICE
+from profile_migrations.logic.turns import Turn
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
     from profile_migrations.models import SegmentCounters
 
 logger = Logger(service=SERVICE)
@@ -48,3 +52,14 @@ def emit_counters(
         return
     for field, name in COUNTER_METRICS.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=getattr(counters, field))
+
+
+def turn_of(context: LambdaContext, stop_margin_seconds: int) -> Turn:
+    """The invocation as a segment turn: its request id, its deadline, and whether more
+    than ``stop_margin_seconds`` remain for another page."""
+    margin_ms = stop_margin_seconds * 1000
+    return Turn(
+        holder=context.aws_request_id,
+        deadline=time.time() + context.get_remaining_time_in_millis() / 1000,
+        should_continue=lambda: context.get_remaining_time_in_millis() > margin_ms,
+    )

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 from profile_migrations.dal.control import ControlTable
 from profile_migrations.dal.dynamodb import ProfileTable, make_dynamodb_client
 from profile_migrations.dal.s3 import RunRecords, make_s3_client
-from profile_migrations.handlers.observability import logger
-from profile_migrations.logic.pipeline import verify_pages
+from profile_migrations.handlers.observability import logger, turn_of
+from profile_migrations.logic.turns import verify_pages
 from profile_migrations.models import VerifyTask
 from profile_migrations.settings import LambdaSettings
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from profile_migrations.logic.guard import ControlStore
-    from profile_migrations.logic.ports import ProfileStore
+    from profile_migrations.logic.ports import ProfileStore, RunRecordStore
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -25,19 +25,18 @@ def handler(
     context: LambdaContext,
     settings: LambdaSettings | None = None,
     store: ProfileStore | None = None,
-    records: RunRecords | None = None,
+    records: RunRecordStore | None = None,
     control: ControlStore | None = None,
 ) -> dict[str, Any]:
     settings = settings or LambdaSettings.from_environ()
     task = VerifyTask.model_validate(event)
     logger.append_keys(run_id=task.run_id, segment=task.segment, invocation=task.invocation)
-    margin_ms = settings.stop_margin_seconds * 1000
     client = make_dynamodb_client()
     next_task = verify_pages(
         task,
         store or ProfileTable(client, settings.table_name),
         records or RunRecords(make_s3_client(), settings.bucket()),
         control or ControlTable(client, settings.control_table_name()),
-        should_continue=lambda: context.get_remaining_time_in_millis() > margin_ms,
+        turn_of(context, settings.stop_margin_seconds),
     )
     return next_task.to_wire()

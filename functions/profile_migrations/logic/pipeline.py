@@ -10,22 +10,18 @@ from __future__ import annotations
 import logging
 import math
 import random
-import tempfile
 import time
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from profile_migrations import environment
 from profile_migrations.clock import iso_timestamp, now_timestamp
-from profile_migrations.codec import decode_key, encode_key
 from profile_migrations.errors import (
     InvalidRequestError,
     MigrationInputError,
     RequestRefusedError,
-    RunLockedError,
-    SegmentStoppedError,
-    StoreUnavailableError,
 )
 from profile_migrations.logic.guard import (
     check_steps,
@@ -34,41 +30,32 @@ from profile_migrations.logic.guard import (
     record_applied_steps,
     resumable_run,
 )
-from profile_migrations.logic.report import JsonLinesWriter
-from profile_migrations.logic.segment import MigrationJob, SegmentRun, SegmentStop, migrate_segment
 from profile_migrations.logic.summary import (
     build_response,
-    first_by_key,
     fit_within,
+    stopped_early,
     summarize,
     verification_of,
 )
-from profile_migrations.logic.verify import verify_segment
+from profile_migrations.logic.turns import PIPELINE_LEASE_SECONDS
 from profile_migrations.models import (
     MAX_PIPELINE_SEGMENTS,
     BackupResult,
     LockInfo,
-    MigrateRecord,
     PipelineRequest,
     RunPlan,
     SegmentCounters,
-    SegmentTask,
-    VerifyRecord,
-    VerifyTask,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Iterable
 
     from profile_migrations.dal.dynamodb import TableInfo
-    from profile_migrations.dal.s3 import RunRecords
     from profile_migrations.logic.guard import ControlStore
-    from profile_migrations.logic.ports import ProfileStore, ProtectableStore
+    from profile_migrations.logic.ports import ProtectableStore, RunRecordStore
     from profile_migrations.models import (
-        InvalidProfile,
         MigrationResponse,
         PlanEvent,
-        ProfileResult,
         RunOutcome,
         Summary,
         Verification,
@@ -80,11 +67,7 @@ logger = logging.getLogger(__name__)
 BYTES_PER_SEGMENT = 256 * 1024 * 1024
 DEFAULT_MAX_CONCURRENCY = 20
 MAX_OUTPUT_BYTES = 200 * 1024
-REPORT_SPOOL_BYTES = 8 * 1024 * 1024
 MAX_REASON_CHARS = 500
-# Longer than one turn (15 minutes at most): every turn renews it, and a dead execution's
-# lock expires within this time.
-PIPELINE_LEASE_SECONDS = 20 * 60
 
 
 def default_pipeline_segments(size_bytes: int) -> int:
@@ -101,8 +84,9 @@ def plan_run(
     control: ControlStore,
     max_concurrency_limit: int,
 ) -> RunPlan:
-    """Validate the execution input and lay out the segments; for a real run, also check
-    step checksums, take the table's lock, protect the table and record the run.
+    """Validate the execution input, create the control table if it is missing, and lay
+    out the segments; for a real run, also check step checksums, take the table's lock,
+    protect the table and record the run.
 
     Every refusal raises :class:`RequestRefusedError` (naming the reason), before any
     profile is written.
@@ -125,6 +109,8 @@ def plan_run(
         started_at = iso_timestamp(datetime.fromisoformat(event.started_at))
         table = store.describe()
         plan = _lay_out(event.run_id, request, target, table, segments, concurrency, started_at)
+        # Every mode checkpoints its segments there; the tool, not the stack, owns it.
+        control.ensure_exists()
         if not request.dry_run and not request.verify_only:
             plan = _guard(plan, request, registry, store, control)
     except ValidationError as exc:
@@ -238,229 +224,78 @@ def _shuffled(total: int, seed: str) -> list[int]:
     return order
 
 
-def migrate_pages(
-    task: SegmentTask,
-    registry: Registry,
-    store: ProfileStore,
-    records: RunRecords,
-    control: ControlStore,
-    should_continue: Callable[[], bool],
-) -> tuple[SegmentTask, MigrateRecord]:
-    """Migrate a segment from the task's cursor until it ends or time runs short.
-
-    A segment's first turn starts from the run's checkpoint when one exists (a resumed
-    run); every page then moves the checkpoint. Stores this turn's report and record,
-    renews the table's lock, and returns the next turn's task. A DynamoDB outage before
-    any page finished raises :class:`StoreUnavailableError` so the state machine retries
-    the turn with backoff; after some progress, the turn ends early and the next resumes.
-    """
-    if not task.dry_run and not control.renew_lock(
-        task.table_name, task.run_id, time.time() + PIPELINE_LEASE_SECONDS
-    ):
-        raise RunLockedError(f"run {task.run_id} no longer holds the lock of {task.table_name!r}")
-    task, base = _from_checkpoint(task, control)
-    job = MigrationJob(
-        chain=registry.chain,
-        target_version=task.target_version,
-        key_attributes=tuple(task.key_attributes),
-        dry_run=task.dry_run,
-        started_at=task.started_at,
-    )
-
-    def checkpoint(run: SegmentRun, page: SegmentCounters) -> None:
-        if not task.dry_run:
-            control.save_checkpoint(task.checkpoint_run_id, run.checkpoint(task.counters))
-
-    with tempfile.SpooledTemporaryFile(max_size=REPORT_SPOOL_BYTES) as spool:
-        if task.done:
-            run = SegmentRun(segment=task.segment, done=True)
-        else:
-            run = migrate_segment(
-                store,
-                job,
-                JsonLinesWriter(spool),
-                task.segment,
-                task.total_segments,
-                start_key=decode_key(task.cursor) if task.cursor else None,
-                page_limit=task.page_size,
-                should_continue=should_continue,
-                on_page=checkpoint,
-            )
-        if run.stop is not None and run.stop.retryable and run.counters.scanned == 0:
-            raise StoreUnavailableError(run.stop.message)
-        spool.seek(0)
-        records.put_report(task.run_id, task.segment, task.invocation, spool)
-    this_turn = base.model_copy()
-    this_turn.add(run.counters)
-    record = MigrateRecord(
-        segment=task.segment,
-        invocation=task.invocation,
-        done=run.done,
-        counters=this_turn,
-        failures=[failure.to_result() for failure in run.failures],
-        error=_unexpected(run.stop),
-    )
-    records.put_migrate_record(task.run_id, record)
-    if record.error is not None:
-        raise SegmentStoppedError(f"segment {task.segment}: {record.error}")
-    totals = task.counters.model_copy()
-    totals.add(run.counters)
-    next_task = task.model_copy(
-        update={
-            "invocation": task.invocation + 1,
-            "cursor": encode_key(run.cursor) if run.cursor else None,
-            "done": run.done,
-            "counters": totals,
-        }
-    )
-    return next_task, record
-
-
-def _unexpected(stop: SegmentStop | None) -> str | None:
-    """A stop the next turn would meet again (not a store outage), as ``Type: message``."""
-    return None if stop is None or stop.retryable else str(stop)
-
-
-def _from_checkpoint(
-    task: SegmentTask, control: ControlStore
-) -> tuple[SegmentTask, SegmentCounters]:
-    """A resumed run's segment starts where its checkpoint says; the checkpoint's counters
-    are this turn's base, so the run's totals cover the whole run."""
-    if task.invocation > 0 or task.dry_run:
-        return task, SegmentCounters()
-    checkpoint = control.checkpoint(task.checkpoint_run_id, task.segment)
-    if checkpoint is None:
-        return task, SegmentCounters()
-    resumed = task.model_copy(
-        update={
-            "cursor": checkpoint.cursor,
-            "done": checkpoint.done,
-            "counters": checkpoint.counters,
-        }
-    )
-    return resumed, checkpoint.counters
-
-
-def verify_pages(
-    task: VerifyTask,
-    store: ProfileStore,
-    records: RunRecords,
-    control: ControlStore,
-    should_continue: Callable[[], bool],
-) -> VerifyTask:
-    """Verify a segment from the task's cursor; same turn-taking as :func:`migrate_pages`.
-
-    Renews the run's lock when it holds one (a verify-only run holds none)."""
-    control.renew_lock(task.table_name, task.run_id, time.time() + PIPELINE_LEASE_SECONDS)
-    run = verify_segment(
-        store,
-        task.target_version,
-        tuple(task.key_attributes),
-        task.segment,
-        task.total_segments,
-        start_key=decode_key(task.cursor) if task.cursor else None,
-        page_limit=task.page_size,
-        should_continue=should_continue,
-    )
-    if run.stop is not None and run.stop.retryable and run.checked == 0:
-        raise StoreUnavailableError(run.stop.message)
-    error = _unexpected(run.stop)
-    records.put_verify_record(
-        task.run_id,
-        VerifyRecord(
-            segment=task.segment,
-            invocation=task.invocation,
-            done=run.done,
-            checked=run.checked,
-            invalid_count=run.invalid_count,
-            invalid=run.invalid,
-            error=error,
-        ),
-    )
-    if error is not None:
-        raise SegmentStoppedError(f"segment {task.segment}: {error}")
-    return task.model_copy(
-        update={
-            "invocation": task.invocation + 1,
-            "cursor": encode_key(run.cursor) if run.cursor else None,
-            "done": run.done,
-            "checked": task.checked + run.checked,
-            "invalid_count": task.invalid_count + run.invalid_count,
-        }
-    )
-
-
 def _unfinished(done_segments: Iterable[int], total: int) -> list[int]:
     finished = set(done_segments)
     return [segment for segment in range(total) if segment not in finished]
 
 
 def _migration_summary(
-    plan: RunPlan, records: RunRecords, stops: dict[int, str]
+    plan: RunPlan, records: RunRecordStore, control: ControlStore, stops: dict[int, str]
 ) -> tuple[Summary, list[int]]:
+    """Counts from the segments' checkpoints (moved atomically with their cursors), the
+    failed profiles from the pages' failure records."""
     totals = SegmentCounters()
     done: list[int] = []
-
-    def failures() -> Iterator[ProfileResult]:
-        for record in records.migrate_records(plan.run_id):
-            totals.add(record.counters)
-            if record.done:
-                done.append(record.segment)
-            if record.error is not None:
-                stops[record.segment] = record.error
-            yield from record.failures
-
-    kept = first_by_key(failures())
-    summary = summarize(totals, kept, records.report_uri(plan.run_id), plan.dry_run)
+    for checkpoint in control.checkpoints(plan.checkpoint_run_id).values():
+        totals.add(checkpoint.counters)
+        if checkpoint.done:
+            done.append(checkpoint.segment)
+        elif checkpoint.error is not None:
+            stops[checkpoint.segment] = checkpoint.error
+    failures = records.failures(plan.checkpoint_run_id)
+    summary = summarize(totals, failures, records.report_uri(plan.checkpoint_run_id), plan.dry_run)
     return summary, _unfinished(done, plan.total_segments)
 
 
 def _verification(
-    plan: RunPlan, records: RunRecords, stops: dict[int, str]
+    plan: RunPlan, records: RunRecordStore, control: ControlStore, stops: dict[int, str]
 ) -> tuple[Verification, list[int]]:
     checked = invalid_count = 0
     done: list[int] = []
-
-    def invalid() -> Iterator[InvalidProfile]:
-        nonlocal checked, invalid_count
-        for record in records.verify_records(plan.run_id):
-            checked += record.checked
-            invalid_count += record.invalid_count
-            if record.done:
-                done.append(record.segment)
-            if record.error is not None:
-                stops[record.segment] = record.error
-            yield from record.invalid
-
-    kept = first_by_key(invalid())
+    for checkpoint in control.verify_checkpoints(plan.run_id).values():
+        checked += checkpoint.checked
+        invalid_count += checkpoint.invalid_count
+        if checkpoint.done:
+            done.append(checkpoint.segment)
+        elif checkpoint.error is not None:
+            stops[checkpoint.segment] = checkpoint.error
     unfinished = _unfinished(done, plan.total_segments)
-    return verification_of(checked, invalid_count, kept, complete=not unfinished), unfinished
+    verification = verification_of(
+        checked, invalid_count, records.invalid(plan.run_id), complete=not unfinished
+    )
+    return verification, unfinished
 
 
-def aggregate_run(plan: RunPlan, records: RunRecords, control: ControlStore) -> MigrationResponse:
-    """The run's response document, from every invocation's record; under 200 KiB.
+def aggregate_run(
+    plan: RunPlan, records: RunRecordStore, control: ControlStore
+) -> MigrationResponse:
+    """The run's response document, from the segments' checkpoints and page records.
 
-    A segment with no final record (its loop was caught after exhausting retries, or a
-    turn stopped on something unexpected) makes the run unsuccessful and is named in
-    ``error``, with the first recorded reason; rerunning migrates what it missed.
+    The whole document is stored at ``runs/<execution>/output.json`` in the report bucket
+    (``outputUri`` in the log); the one returned is trimmed under 200 KiB for the state's
+    output. A segment that did not finish (its loop was caught after exhausting retries,
+    a turn stopped on something unexpected, or it ran out of turns) makes the run
+    unsuccessful (``errorType`` SegmentsUnfinished) with the first recorded reason; a
+    resumed run (``"resume": true``) continues it.
     """
     summary = verification = None
     unfinished: list[int] = []
     stops: dict[int, str] = {}
     if not plan.verify_only:
-        summary, unfinished = _migration_summary(plan, records, stops)
+        summary, unfinished = _migration_summary(plan, records, control, stops)
     if not plan.dry_run and not unfinished:
-        verification, unfinished = _verification(plan, records, stops)
+        verification, unfinished = _verification(plan, records, control, stops)
     response = build_response(plan.target_version, summary, verification)
     if unfinished:
-        response.success = False
         shown = ", ".join(str(segment) for segment in unfinished[:20])
         more = "" if len(unfinished) <= 20 else f" and {len(unfinished) - 20} more"
         reasons = [stops[segment] for segment in unfinished if segment in stops]
         reason = f" (first reason recorded: {reasons[0][:MAX_REASON_CHARS]})" if reasons else ""
-        response.error = (
-            f"SegmentsUnfinished: segments {shown}{more} of {plan.total_segments} did not "
-            f"finish{reason}; see the execution's Map Run for their errors, then run again"
+        stopped_early(
+            response,
+            environment.RUN_ERROR_SEGMENTS_UNFINISHED,
+            f"segments {shown}{more} of {plan.total_segments} did not finish{reason}; "
+            "see the execution's Map Run for their errors, then resume the run",
         )
     response.run_id = plan.run_id
     response.backup = plan.backup
@@ -468,9 +303,15 @@ def aggregate_run(plan: RunPlan, records: RunRecords, control: ControlStore) -> 
         response.message = f"{plan.note} {response.message}"
     if not plan.dry_run and not plan.verify_only:
         _finish(plan, response, control)
+    output_uri = records.put_output(plan.run_id, response)
     logger.info(
         "run aggregated",
-        extra={"run_id": plan.run_id, "success": response.success, "unfinished": len(unfinished)},
+        extra={
+            "run_id": plan.run_id,
+            "success": response.success,
+            "unfinished": len(unfinished),
+            "output_uri": output_uri,
+        },
     )
     return fit_within(response, MAX_OUTPUT_BYTES)
 

@@ -5,11 +5,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from profile_migrations.dal.dynamodb import ScanPage, TableInfo
     from profile_migrations.logic.outcomes import ProfileOutcome
-    from profile_migrations.models import BackupResult
+    from profile_migrations.models import (
+        BackupResult,
+        InvalidProfile,
+        MigrationResponse,
+        PageFailures,
+        PageInvalid,
+        ProfileResult,
+    )
     from profile_migrations.writes import ProfileWrite, RawItem, WriteBatchResult
 
 
@@ -41,3 +48,22 @@ class OutcomeSink(Protocol):
     """Receives every profile's outcome (the JSON Lines report); must be thread-safe."""
 
     def record(self, outcomes: Sequence[ProfileOutcome]) -> None: ...
+
+
+class RunRecordStore(Protocol):
+    """Where the pipeline keeps a run's page reports, page failures and its document (the
+    report bucket in AWS); layout and guarantees in dal/s3.py."""
+
+    def report_uri(self, run_id: str) -> str: ...
+
+    def put_page_report(self, run_id: str, segment: int, page: int, body: bytes) -> None: ...
+
+    def put_page_failures(self, run_id: str, record: PageFailures) -> None: ...
+
+    def put_page_invalid(self, run_id: str, record: PageInvalid) -> None: ...
+
+    def put_output(self, run_id: str, response: MigrationResponse) -> str: ...
+
+    def failures(self, run_id: str) -> Iterator[ProfileResult]: ...
+
+    def invalid(self, run_id: str) -> Iterator[InvalidProfile]: ...

@@ -15,9 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from profile_migrations import environment
 from profile_migrations.clock import now_timestamp
 from profile_migrations.codec import decode_key
-from profile_migrations.errors import InvalidRequestError
+from profile_migrations.errors import InvalidRequestError, RunLockedError
 from profile_migrations.logic.guard import (
     DEFAULT_LEASE_SECONDS,
     RunGuard,
@@ -29,8 +30,13 @@ from profile_migrations.logic.guard import (
     record_applied_steps,
     resumable_run,
 )
-from profile_migrations.logic.segment import MigrationJob, SegmentRun, migrate_segment
-from profile_migrations.logic.summary import build_response, summarize, verification_of
+from profile_migrations.logic.segment import MigrationJob, SegmentRun, SegmentStop, migrate_segment
+from profile_migrations.logic.summary import (
+    build_response,
+    stopped_early,
+    summarize,
+    verification_of,
+)
 from profile_migrations.logic.verify import VerifyRun, verify_segment
 from profile_migrations.models import BackupResult, Checkpoint, SegmentCounters
 
@@ -290,9 +296,10 @@ def _guarded(
         response.backup = backup
         counters = response.summary.counters() if response.summary else SegmentCounters()
         if guard.lost.is_set():
-            response.success = False
-            response.error = (
-                "RunLockedError: the run lost its lock (released by `unlock`?) and stopped"
+            stopped_early(
+                response,
+                RunLockedError.__name__,
+                "the run lost its lock (released by `unlock`?) and stopped",
             )
         outcome: RunOutcome = (
             "stopped" if response.error else "succeeded" if response.success else "failed"
@@ -338,7 +345,7 @@ def _execute(
 ) -> MigrationResponse:
     summary: Summary | None = None
     verification: Verification | None = None
-    errors: list[str] = []
+    errors: list[SegmentStop] = []
     if not request.verify_only:
         job = MigrationJob(
             chain=registry.chain,
@@ -355,8 +362,7 @@ def _execute(
     response = build_response(target, summary, verification)
     response.run_id = plan.run_id if checkpointing is not None else None
     if errors:
-        response.success = False
-        response.error = errors[0]
+        stopped_early(response, errors[0].error_type, errors[0].message)
     return response
 
 
@@ -370,7 +376,7 @@ def _migrate_all(
     options: LocalRunOptions,
     listener: RunListener | None,
     checkpointing: _Checkpointing | None,
-) -> tuple[Summary, list[str]]:
+) -> tuple[Summary, list[SegmentStop]]:
     phase = DRY_RUN_PHASE if job.dry_run else MIGRATE_PHASE
 
     def work(segment: int) -> SegmentRun:
@@ -405,10 +411,16 @@ def _migrate_all(
         totals.add(run.counters)
     failures = [failure.to_result() for run in runs for failure in run.failures]
     summary = summarize(totals, failures, report_uri, job.dry_run)
-    errors = [str(run.stop) for run in runs if run.stop is not None]
+    errors = [run.stop for run in runs if run.stop is not None]
     unfinished = [run.segment for run in runs if not run.done and run.stop is None]
     if unfinished:
-        errors.append(f"SegmentsUnfinished: segments {unfinished} stopped before the end")
+        errors.append(
+            SegmentStop(
+                environment.RUN_ERROR_SEGMENTS_UNFINISHED,
+                f"segments {unfinished} stopped before the end",
+                retryable=True,
+            )
+        )
     return summary, errors
 
 
@@ -419,10 +431,10 @@ def _verify_all(
     table: TableInfo,
     options: LocalRunOptions,
     listener: RunListener | None,
-) -> tuple[Verification, list[str]]:
-    def on_page(segment: int, items: int) -> None:
+) -> tuple[Verification, list[SegmentStop]]:
+    def on_page(run: VerifyRun, items: int) -> None:
         if listener is not None:
-            listener.page_done(VERIFY_PHASE, segment, items)
+            listener.page_done(VERIFY_PHASE, run.segment, items)
 
     def work(segment: int) -> VerifyRun:
         return verify_segment(
@@ -442,4 +454,4 @@ def _verify_all(
         invalid=[entry for run in runs for entry in run.invalid],
         complete=all(run.done for run in runs),
     )
-    return verification, [str(run.stop) for run in runs if run.stop is not None]
+    return verification, [run.stop for run in runs if run.stop is not None]

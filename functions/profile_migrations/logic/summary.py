@@ -10,6 +10,7 @@ import heapq
 import json
 from typing import TYPE_CHECKING, TypeVar
 
+from profile_migrations import environment
 from profile_migrations.errors import MigrationInputError
 from profile_migrations.models import (
     RESULTS_CAP,
@@ -113,16 +114,27 @@ def build_response(
         sentences.append(_summary_sentence(summary, target_version))
     if verification is not None:
         sentences.append(_verification_sentence(verification, target_version))
-    success = (summary is None or summary.failure_count == 0) and (
-        verification is None or verification.valid
-    )
+    error_type: str | None = None
+    if summary is not None and summary.failure_count:
+        error_type = environment.RUN_ERROR_PROFILES_FAILED
+    elif verification is not None and not verification.valid:
+        error_type = environment.RUN_ERROR_VERIFICATION_FAILED
     return MigrationResponse(
-        success=success,
+        success=error_type is None,
         message=" ".join(sentences),
         target_version=target_version,
         summary=summary,
         verification=verification,
+        error_type=error_type,
     )
+
+
+def stopped_early(response: MigrationResponse, error_type: str, message: str) -> None:
+    """Mark a run that did not finish: ``success`` false, ``error`` and ``errorType`` say
+    what stopped it (this outranks failed profiles: the run is resumable)."""
+    response.success = False
+    response.error_type = error_type
+    response.error = f"{error_type}: {message}"
 
 
 def error_response(exc: Exception, target_version: int | None = None) -> MigrationResponse:
@@ -135,6 +147,7 @@ def error_response(exc: Exception, target_version: int | None = None) -> Migrati
         message=message,
         target_version=target_version,
         error=f"{type(exc).__name__}: {exc}",
+        error_type=type(exc).__name__,
     )
 
 

@@ -28,6 +28,9 @@ class VerifyRun:
     cursor: RawItem | None = None
     done: bool = False
     stop: SegmentStop | None = None
+    # What the page in hand found away from the target, uncapped (a page holds at most
+    # 1 MB of items); ``on_page`` sees it, then it is cleared.
+    page_invalid: list[InvalidProfile] = field(default_factory=list)
 
 
 UNREADABLE_VERSION = "unreadable"
@@ -58,7 +61,7 @@ def verify_segment(
     start_key: RawItem | None = None,
     page_limit: int | None = None,
     should_continue: Callable[[], bool] | None = None,
-    on_page: Callable[[int, int], None] | None = None,
+    on_page: Callable[[VerifyRun, int], None] | None = None,
 ) -> VerifyRun:
     """Count profiles not at ``target_version``; reads only keys and ``version``. Writes nothing."""
     run = VerifyRun(segment=segment, cursor=start_key)
@@ -72,7 +75,8 @@ def verify_segment(
             _check_page(store, page.items, target_version, key_attributes, run)
             run.cursor = page.last_evaluated_key
             if on_page is not None:
-                on_page(segment, len(page.items))
+                on_page(run, len(page.items))
+            run.page_invalid = []
             if run.cursor is None:
                 run.done = True
                 return run
@@ -103,7 +107,9 @@ def _check_page(
         except InvalidVersionError:
             at_target = False
         if not at_target:
+            entry = _invalid_entry(reading.raw, reading.profile, key_attributes)
             run.invalid_count += 1
+            run.page_invalid.append(entry)
             if len(run.invalid) < RESULTS_CAP:
-                run.invalid.append(_invalid_entry(reading.raw, reading.profile, key_attributes))
+                run.invalid.append(entry)
     run.checked += len(items)

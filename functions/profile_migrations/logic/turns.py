@@ -1,0 +1,286 @@
+"""One turn of a segment in the pipeline: one Lambda invocation migrating (or verifying)
+pages of one segment until the segment ends or the invocation's time runs short.
+
+What makes a turn safe to kill and to retry:
+- one turn of a segment at a time: a turn takes the segment's turn lease in the control
+  table (expiring at the invocation's own deadline) or raises :class:`SegmentBusyError`,
+  so a retried invocation never interleaves with one still running;
+- a turn starts from the segment's checkpoint, whatever cursor its task carries: a turn
+  retried after a timeout or an out-of-memory kill redoes at most the page in flight;
+- after every page, the page's report and failures go to S3 under the page's number in
+  its segment (so a page done twice replaces its objects), then the checkpoint moves:
+  counts live in the checkpoint, atomically with the cursor, so a kill loses no count and
+  counts nothing twice.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from profile_migrations.codec import decode_key, encode_key
+from profile_migrations.errors import (
+    RunLockedError,
+    SegmentBusyError,
+    SegmentStoppedError,
+    StoreUnavailableError,
+)
+from profile_migrations.logic.outcomes import FAILED
+from profile_migrations.logic.report import render_lines
+from profile_migrations.logic.segment import MigrationJob, migrate_segment
+from profile_migrations.logic.verify import verify_segment
+from profile_migrations.models import (
+    Checkpoint,
+    PageFailures,
+    PageInvalid,
+    SegmentCounters,
+    TurnLease,
+    VerifyCheckpoint,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+
+    from profile_migrations.logic.guard import ControlStore
+    from profile_migrations.logic.outcomes import ProfileOutcome
+    from profile_migrations.logic.ports import ProfileStore, RunRecordStore
+    from profile_migrations.logic.segment import SegmentRun, SegmentStop
+    from profile_migrations.logic.verify import VerifyRun
+    from profile_migrations.models import SegmentTask, VerifyTask
+    from profile_migrations.registry import Registry
+
+# Longer than one turn (15 minutes at most): every turn renews it, and a dead execution's
+# lock expires within this time.
+PIPELINE_LEASE_SECONDS = 20 * 60
+# Added to a turn's deadline for its turn lease: the Lambda clock and the control table's
+# may differ by this much (seconds).
+TURN_LEASE_MARGIN_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Turn:
+    """The invocation running a turn: its id (the Lambda request id), its deadline in
+    seconds since the epoch, and whether time remains for another page."""
+
+    holder: str
+    deadline: float
+    should_continue: Callable[[], bool]
+
+
+class PageSink:
+    """Collects one page's outcomes between two checkpoints (the worker reports a page's
+    outcomes in one call, before the page's ``on_page``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._outcomes: list[ProfileOutcome] = []
+
+    def record(self, outcomes: Sequence[ProfileOutcome]) -> None:
+        with self._lock:
+            self._outcomes.extend(outcomes)
+
+    def take(self) -> list[ProfileOutcome]:
+        with self._lock:
+            taken, self._outcomes = self._outcomes, []
+        return taken
+
+
+@contextmanager
+def _segment_turn(control: ControlStore, lease: TurnLease) -> Iterator[None]:
+    if not control.acquire_turn(lease):
+        raise SegmentBusyError(
+            f"another turn of segment {lease.segment} ({lease.phase}) still runs; "
+            "retry when it ends or its lease expires"
+        )
+    try:
+        yield
+    finally:
+        control.release_turn(lease)
+
+
+def _lease(run_id: str, phase: str, segment: int, turn: Turn) -> TurnLease:
+    return TurnLease.model_validate(
+        {
+            "run_id": run_id,
+            "phase": phase,
+            "segment": segment,
+            "holder": turn.holder,
+            "expires_at": turn.deadline + TURN_LEASE_MARGIN_SECONDS,
+        }
+    )
+
+
+def migrate_pages(
+    task: SegmentTask,
+    registry: Registry,
+    store: ProfileStore,
+    records: RunRecordStore,
+    control: ControlStore,
+    turn: Turn,
+) -> tuple[SegmentTask, SegmentCounters]:
+    """Migrate a segment from its checkpoint until it ends or the turn's time runs short;
+    returns the next turn's task and this turn's own counts (for metrics).
+
+    Renews the table's lock (real runs). Raises :class:`SegmentBusyError` when another
+    turn holds the segment, :class:`StoreUnavailableError` when an outage stopped it
+    before any page finished (the state machine retries both), and
+    :class:`SegmentStoppedError` when something unexpected stopped it (recorded in the
+    checkpoint's ``error``; a resumed run continues from the checkpoint).
+    """
+    if not task.dry_run and not control.renew_lock(
+        task.table_name, task.run_id, time.time() + PIPELINE_LEASE_SECONDS
+    ):
+        raise RunLockedError(f"run {task.run_id} no longer holds the lock of {task.table_name!r}")
+    run_id = task.checkpoint_run_id
+    with _segment_turn(control, _lease(run_id, "migrate", task.segment, turn)):
+        start = control.checkpoint(run_id, task.segment) or Checkpoint(
+            segment=task.segment, cursor=task.cursor, done=task.done, counters=task.counters
+        )
+        if start.done:
+            return _next(task, start), SegmentCounters()
+        job = MigrationJob(
+            chain=registry.chain,
+            target_version=task.target_version,
+            key_attributes=tuple(task.key_attributes),
+            dry_run=task.dry_run,
+            started_at=task.started_at,
+        )
+        sink = PageSink()
+        latest = start
+
+        def on_page(run: SegmentRun, page: SegmentCounters) -> None:
+            nonlocal latest
+            number = latest.pages
+            outcomes = sink.take()
+            records.put_page_report(run_id, task.segment, number, render_lines(outcomes))
+            failures = [outcome.to_result() for outcome in outcomes if outcome.status == FAILED]
+            # The turn's first page may be one a killed turn half did: replace what it left.
+            if failures or number == start.pages:
+                records.put_page_failures(
+                    run_id, PageFailures(segment=task.segment, page=number, failures=failures)
+                )
+            totals = latest.counters.model_copy()
+            totals.add(page)
+            latest = Checkpoint(
+                segment=task.segment,
+                cursor=encode_key(run.cursor) if run.cursor else None,
+                done=run.cursor is None,
+                counters=totals,
+                pages=number + 1,
+            )
+            control.save_checkpoint(run_id, latest)
+
+        run = migrate_segment(
+            store,
+            job,
+            sink,
+            task.segment,
+            task.total_segments,
+            start_key=decode_key(start.cursor) if start.cursor else None,
+            page_limit=task.page_size,
+            should_continue=turn.should_continue,
+            on_page=on_page,
+        )
+        if _unexpected(run.stop, run.counters.scanned):
+            control.save_checkpoint(run_id, latest.model_copy(update={"error": str(run.stop)}))
+            raise SegmentStoppedError(f"segment {task.segment}: {run.stop}")
+    return _next(task, latest), run.counters
+
+
+def _unexpected(stop: SegmentStop | None, progress: int) -> bool:
+    """Whether a turn's stop must end its segment (recorded first by the caller). An outage
+    ends only the turn: before any progress it raises :class:`StoreUnavailableError` for
+    the state machine to retry; after some, the next turn resumes from the checkpoint."""
+    if stop is None:
+        return False
+    if stop.retryable:
+        if progress == 0:
+            raise StoreUnavailableError(stop.message)
+        return False
+    return True
+
+
+def _next(task: SegmentTask, checkpoint: Checkpoint) -> SegmentTask:
+    return task.model_copy(
+        update={
+            "invocation": task.invocation + 1,
+            "cursor": checkpoint.cursor,
+            "done": checkpoint.done,
+            "counters": checkpoint.counters,
+        }
+    )
+
+
+def verify_pages(
+    task: VerifyTask,
+    store: ProfileStore,
+    records: RunRecordStore,
+    control: ControlStore,
+    turn: Turn,
+) -> VerifyTask:
+    """Verify a segment from its verification checkpoint; the same turn-taking as
+    :func:`migrate_pages`. Renews the run's lock when it holds one (a verify-only run
+    holds none)."""
+    control.renew_lock(task.table_name, task.run_id, time.time() + PIPELINE_LEASE_SECONDS)
+    with _segment_turn(control, _lease(task.run_id, "verify", task.segment, turn)):
+        start = control.verify_checkpoint(task.run_id, task.segment) or VerifyCheckpoint(
+            segment=task.segment,
+            cursor=task.cursor,
+            done=task.done,
+            checked=task.checked,
+            invalid_count=task.invalid_count,
+        )
+        if start.done:
+            return _next_verify(task, start)
+        latest = start
+
+        def on_page(run: VerifyRun, checked: int) -> None:
+            nonlocal latest
+            number = latest.pages
+            invalid = run.page_invalid
+            if invalid or number == start.pages:
+                records.put_page_invalid(
+                    task.run_id, PageInvalid(segment=task.segment, page=number, invalid=invalid)
+                )
+            latest = VerifyCheckpoint(
+                segment=task.segment,
+                cursor=encode_key(run.cursor) if run.cursor else None,
+                done=run.cursor is None,
+                checked=start.checked + run.checked,
+                invalid_count=start.invalid_count + run.invalid_count,
+                pages=number + 1,
+            )
+            control.save_verify_checkpoint(task.run_id, latest)
+
+        run = verify_segment(
+            store,
+            task.target_version,
+            tuple(task.key_attributes),
+            task.segment,
+            task.total_segments,
+            start_key=decode_key(start.cursor) if start.cursor else None,
+            page_limit=task.page_size,
+            should_continue=turn.should_continue,
+            on_page=on_page,
+        )
+        if _unexpected(run.stop, run.checked):
+            control.save_verify_checkpoint(
+                task.run_id, latest.model_copy(update={"error": str(run.stop)})
+            )
+            raise SegmentStoppedError(f"segment {task.segment}: {run.stop}")
+    return _next_verify(task, latest)
+
+
+def _next_verify(task: VerifyTask, checkpoint: VerifyCheckpoint) -> VerifyTask:
+    return task.model_copy(
+        update={
+            "invocation": task.invocation + 1,
+            "cursor": checkpoint.cursor,
+            "done": checkpoint.done,
+            "checked": checkpoint.checked,
+            "invalid_count": checkpoint.invalid_count,
+        }
+    )

@@ -1,0 +1,296 @@
+"""Turns of a segment in the pipeline, with in-memory fakes: one turn at a time, each from
+the segment's checkpoint, every page recorded where a retried page replaces it."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from profile_migrations.codec import serialize_item
+from profile_migrations.errors import (
+    SegmentBusyError,
+    SegmentStoppedError,
+    StoreUnavailableError,
+)
+from profile_migrations.logic.turns import Turn, migrate_pages, verify_pages
+from profile_migrations.models import (
+    LockInfo,
+    PageFailures,
+    ProfileResult,
+    SegmentCounters,
+    SegmentTask,
+    TurnLease,
+    VerifyTask,
+)
+from profile_migrations.registry import load_registry
+from tests.fakes import MemoryControl, MemoryRecords, PagedStore
+
+RUN = "exec-1"
+
+
+def locked(run_id: str = RUN) -> MemoryControl:
+    """A control table whose lock ``run_id`` holds, as after its Plan state."""
+    control = MemoryControl()
+    control.acquire_lock(
+        LockInfo(
+            table="UserProfiles",
+            run_id=run_id,
+            owner="execution",
+            acquired_at="t",
+            expires_at=time.time() + 60,
+        )
+    )
+    return control
+
+
+def turn(holder: str = "request-1", pages: int | None = None) -> Turn:
+    """A turn with time for ``pages`` pages (None: unlimited)."""
+    left = [pages]
+
+    def should_continue() -> bool:
+        if left[0] is None:
+            return True
+        left[0] -= 1
+        return left[0] > 0
+
+    return Turn(holder=holder, deadline=time.time() + 900, should_continue=should_continue)
+
+
+def segment_task(**fields: Any) -> SegmentTask:
+    base: dict[str, Any] = {
+        "run_id": RUN,
+        "checkpoint_run_id": RUN,
+        "table_name": "UserProfiles",
+        "segment": 3,
+        "total_segments": 8,
+        "target_version": 5,
+        "started_at": "t",
+        "key_attributes": ["userId", "profileId"],
+    }
+    return SegmentTask.model_validate({**base, **fields})
+
+
+def item(user: str, **fields: Any) -> dict[str, Any]:
+    return serialize_item({"userId": user, "profileId": "p", "profileData": {}, **fields})
+
+
+def broken(user: str) -> dict[str, Any]:
+    return serialize_item({"userId": user, "profileId": "p", "profileData": "not a map"})
+
+
+def test_a_turn_stops_early_returns_its_cursor_and_checkpoints_every_page() -> None:
+    table = PagedStore(pages=[[item("a")], [item("b")], [item("c")]])
+    records = MemoryRecords()
+    control = locked()
+
+    next_task, this_turn = migrate_pages(
+        segment_task(), load_registry(), table, records, control, turn(pages=2)
+    )
+
+    assert (next_task.invocation, next_task.done) == (1, False)
+    assert next_task.cursor == {"page": {"N": "2"}}
+    assert next_task.counters == SegmentCounters(scanned=2, migrated=2, from_versions=[1])
+    assert this_turn == SegmentCounters(scanned=2, migrated=2, from_versions=[1])
+    saved = control.checkpoint(RUN, 3)
+    assert saved is not None
+    assert (saved.pages, saved.cursor, saved.counters.migrated) == (2, {"page": {"N": "2"}}, 2)
+    assert [line["userId"] for line in records.report_lines(RUN)] == ["a", "b"]
+    assert control.turns == {}
+
+
+def test_the_next_turn_continues_from_the_checkpoint_and_finishes_the_segment() -> None:
+    table = PagedStore(pages=[[item("a")], [item("b")], [item("c")]])
+    records = MemoryRecords()
+    control = locked()
+    first, _ = migrate_pages(
+        segment_task(), load_registry(), table, records, control, turn(pages=1)
+    )
+
+    final, this_turn = migrate_pages(first, load_registry(), table, records, control, turn())
+
+    assert (final.done, final.cursor, final.invocation) == (True, None, 2)
+    assert final.counters.scanned == 3
+    assert this_turn.scanned == 2
+    assert [line["userId"] for line in records.report_lines(RUN)] == ["a", "b", "c"]
+
+
+def test_a_retried_turn_starts_from_the_checkpoint_not_from_its_stale_input() -> None:
+    # Given: a turn that finished two pages, then was "killed" before returning its task
+    table = PagedStore(pages=[[item("a")], [item("b")], [item("c"), broken("x")]])
+    records = MemoryRecords()
+    control = locked()
+    stale = segment_task()
+    migrate_pages(stale, load_registry(), table, records, control, turn("killed", pages=2))
+
+    # When: Step Functions retries the same input (invocation 0, no cursor)
+    final, this_turn = migrate_pages(stale, load_registry(), table, records, control, turn("retry"))
+
+    # Then: only the third page is done again; nothing counted twice
+    assert final.done
+    assert final.counters == SegmentCounters(scanned=4, migrated=3, failed=1, from_versions=[1])
+    assert this_turn.scanned == 2
+    assert len(table.writes) == 3
+    assert sorted(line["userId"] for line in records.report_lines(RUN)) == ["a", "b", "c", "x"]
+
+
+class KilledTurn(BaseException):
+    """A Lambda timeout or out-of-memory kill: nothing in the turn can catch it."""
+
+
+class KillAfter(PagedStore):
+    """Answers ``scans`` scan pages, then the invocation is killed mid-page."""
+
+    def __init__(self, scans: int, **fields: Any) -> None:
+        super().__init__(**fields)
+        self.scans = scans
+
+    def conditional_update(self, writes: Any) -> Any:
+        result = super().conditional_update(writes)
+        self.scans -= 1
+        if self.scans < 0:
+            raise KilledTurn
+        return result
+
+
+def test_a_turn_killed_mid_page_loses_no_count_and_repeats_no_page_record() -> None:
+    # Given: the kill lands after page 2's writes, before its checkpoint; page 2 holds a
+    # profile that fails, and a conflict that gives up on the first pass only
+    pages = [[item("a")], [item("b")], [item("c"), broken("x")], [item("d")]]
+    records = MemoryRecords()
+    control = locked()
+    killed = KillAfter(scans=2, pages=pages)
+    with pytest.raises(KilledTurn):
+        migrate_pages(segment_task(), load_registry(), killed, records, control, turn("t1"))
+    # A killed process runs no `finally`: its lease stays until its deadline passes.
+    dead = TurnLease(run_id=RUN, phase="migrate", segment=3, holder="t1", expires_at=0.0)
+    control.turns[(RUN, "migrate", 3)] = dead
+
+    # When: Step Functions retries the same input after the killed turn's deadline
+    final, _ = migrate_pages(
+        segment_task(), load_registry(), PagedStore(pages=pages), records, control, turn("t2")
+    )
+
+    # Then: every profile counted once, every page reported once, the failure listed once
+    assert final.done
+    assert final.counters.scanned == 5
+    assert (final.counters.migrated, final.counters.failed) == (4, 1)
+    report = records.report_lines(RUN)
+    assert sorted(line["userId"] for line in report) == ["a", "b", "c", "d", "x"]
+    assert [f.model_extra for f in records.failures(RUN)] == [{"userId": "x", "profileId": "p"}]
+
+
+def test_a_second_turn_of_a_segment_waits_for_the_first() -> None:
+    control = locked()
+    control.acquire_turn(
+        TurnLease(
+            run_id=RUN, phase="migrate", segment=3, holder="first", expires_at=time.time() + 60
+        )
+    )
+
+    with pytest.raises(SegmentBusyError, match="another turn of segment 3"):
+        migrate_pages(
+            segment_task(), load_registry(), PagedStore(), MemoryRecords(), control, turn("second")
+        )
+
+
+def test_a_stale_failure_record_of_the_first_page_of_a_turn_is_replaced() -> None:
+    # Given: a killed turn left failures for page 0 that the page no longer has
+    records = MemoryRecords()
+    table = PagedStore(pages=[[item("a")]])
+    stale = ProfileResult.model_validate(
+        {"userId": "a", "profileId": "p", "fromVersion": 1, "toVersion": 5, "status": "failed"}
+    )
+    records.put_page_failures(RUN, PageFailures(segment=3, page=0, failures=[stale]))
+
+    # When: the page is done again and all goes well
+    migrate_pages(segment_task(), load_registry(), table, records, locked(), turn("retry"))
+
+    # Then
+    assert list(records.failures(RUN)) == []
+
+
+def test_a_turn_that_made_no_progress_raises_so_the_state_machine_retries() -> None:
+    control = locked()
+
+    with pytest.raises(StoreUnavailableError):
+        migrate_pages(
+            segment_task(),
+            load_registry(),
+            PagedStore(unavailable=True),
+            MemoryRecords(),
+            control,
+            turn(),
+        )
+
+    assert control.turns == {}
+
+
+class BreakingStore(PagedStore):
+    """Answers its first page, then raises what nothing in the worker expects."""
+
+    def scan_page(
+        self, segment: int, total_segments: int, start_key: Any = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        if start_key is not None:
+            raise ValueError("not enough values to unpack (expected 1, got 0)")
+        return super().scan_page(segment, total_segments, start_key, *args, **kwargs)
+
+
+def test_an_unexpected_error_in_a_turn_records_its_reason_and_stops_the_segment() -> None:
+    table = BreakingStore(pages=[[item("a")], [item("b")]])
+    records = MemoryRecords()
+    control = locked()
+
+    with pytest.raises(SegmentStoppedError, match="segment 3: ValueError: not enough values"):
+        migrate_pages(segment_task(), load_registry(), table, records, control, turn())
+
+    saved = control.checkpoint(RUN, 3)
+    assert saved is not None
+    assert (saved.cursor, saved.done, saved.counters.migrated) == ({"page": {"N": "1"}}, False, 1)
+    assert saved.error == "ValueError: not enough values to unpack (expected 1, got 0)"
+    assert [line["userId"] for line in records.report_lines(RUN)] == ["a"]
+    assert control.turns == {}
+
+
+def test_a_dry_run_turn_writes_nothing_to_the_table_but_checkpoints() -> None:
+    table = PagedStore(pages=[[item("a")], [item("b")]])
+    control = MemoryControl()
+
+    final, this_turn = migrate_pages(
+        segment_task(dry_run=True), load_registry(), table, MemoryRecords(), control, turn()
+    )
+
+    assert table.writes == []
+    assert final.done
+    assert this_turn.migrated == 2
+    assert control.lock is None
+
+
+def verify_task(**fields: Any) -> VerifyTask:
+    base: dict[str, Any] = {
+        "run_id": RUN,
+        "table_name": "UserProfiles",
+        "segment": 1,
+        "total_segments": 2,
+        "target_version": 5,
+        "key_attributes": ["userId", "profileId"],
+    }
+    return VerifyTask.model_validate({**base, **fields})
+
+
+def test_a_verify_turn_records_each_page_and_resumes_from_its_checkpoint() -> None:
+    pages = [[item("a", version=5)], [item("b", version=4)], [item("c", version=5)]]
+    table = PagedStore(pages=pages)
+    records = MemoryRecords()
+    control = MemoryControl()
+
+    first = verify_pages(verify_task(), table, records, control, turn(pages=2))
+    final = verify_pages(verify_task(), table, records, control, turn("retry"))
+
+    assert (first.done, first.checked, first.invalid_count) == (False, 2, 1)
+    assert (final.done, final.checked, final.invalid_count) == (True, 3, 1)
+    assert [entry.model_extra for entry in records.invalid(RUN)] == [
+        {"userId": "b", "profileId": "p"}
+    ]
