@@ -25,6 +25,7 @@ RawItem = dict[str, AttributeValue]
 Profile = dict[str, Any]
 
 _BINARY = (bytes, bytearray)
+_NAN = Decimal("NaN")
 
 
 def _wire_number(text: Any) -> Decimal:
@@ -42,25 +43,43 @@ def _wire_number(text: Any) -> Decimal:
 def deserialize_value(value: AttributeValue) -> Any:
     """One attribute value as Python; raises :class:`MalformedValueError` for anything that is
     not exactly one known type tag with a payload of that tag's type."""
-    if type(value) is not dict or len(value) != 1:
-        raise MalformedValueError(f"{_shape(value)} is not a DynamoDB attribute value")
-    ((tag, payload),) = value.items()
+    # The checks ride on what the decoding does anyway (exact-type dispatch, a try around
+    # the unpacking, which costs nothing when it succeeds): this runs for every value read.
+    try:
+        ((tag, payload),) = value.items()
+    except (AttributeError, ValueError):
+        raise MalformedValueError(f"{_shape(value)} is not a DynamoDB attribute value") from None
     kind = type(payload)
-    if tag == "S" and kind is str:
-        return payload
-    if tag == "N":
-        return _wire_number(payload)
-    if tag == "M" and kind is dict:
+    if kind is str:
+        if tag == "S":
+            return payload
+        if tag == "N":
+            try:
+                number = Decimal(payload)
+            except InvalidOperation:
+                number = _NAN
+            if number.is_finite():
+                return number
+    elif kind is dict and tag == "M":
         return {name: deserialize_value(inner) for name, inner in payload.items()}
-    if tag == "L" and kind is list:
+    elif kind is list and tag == "L":
         return [deserialize_value(inner) for inner in payload]
-    if tag == "BOOL" and kind is bool:
-        return payload
-    if tag == "NULL" and payload is True:
-        return None
-    if tag == "B" and kind in _BINARY:
+    else:
+        return _rarer_value(value, tag, payload)
+    raise MalformedValueError(f"{_shape(value)} is not a DynamoDB attribute value")
+
+
+def _rarer_value(value: AttributeValue, tag: str, payload: Any) -> Any:
+    """BOOL, NULL, B and the sets: kept off the path of strings, numbers, maps and lists."""
+    kind = type(payload)
+    if kind is bool:
+        if tag == "BOOL":
+            return payload
+        if tag == "NULL" and payload:
+            return None
+    elif tag == "B" and kind in _BINARY:
         return bytes(payload)
-    if kind is list and payload:
+    elif kind is list and payload:
         if tag == "SS" and all(type(text) is str for text in payload):
             return set(payload)
         if tag == "NS":
@@ -251,7 +270,15 @@ def serialize_attribute(
 
 
 def serialize_item(profile: Mapping[str, Any]) -> RawItem:
-    return {name: serialize_attribute(name, value) for name, value in profile.items()}
+    """A whole profile in wire format; :class:`UnsupportedValueError` names the path of the
+    first value DynamoDB cannot store."""
+    try:
+        return {name: serialize_value(value) for name, value in profile.items()}
+    except UnsupportedValueError:
+        pass
+    for name, value in profile.items():
+        serialize_attribute(name, value)
+    raise AssertionError("serialize_item failed on a profile whose every attribute serializes")
 
 
 def key_value_json(value: Any) -> Any:
