@@ -224,7 +224,7 @@ def test_the_odd_profiles_run_finishes_and_its_counts_add_up(cicada_run: Outcome
     assert (summary.success_count, summary.failure_count) == (expected[SUCCESS], expected[FAILED])
     assert verification.invalid_count == expected[FAILED]
     assert not cicada_run.response.success
-    assert cicada_run.response.error is None
+    assert cicada_run.response.error_type == "ProfilesFailed"
 
 
 # --- registries that write odd things ------------------------------------------------------

@@ -224,11 +224,8 @@ def test_aggregate_counts_from_checkpoints_and_sorts_failures_by_key() -> None:
     assert response.summary.report_uri == "s3://bucket/runs/exec-1/report/"
     assert response.verification is not None
     assert (response.verification.checked_count, response.verification.invalid_count) == (10, 2)
-    assert (response.success, response.error_type, response.error) == (
-        False,
-        "ProfilesFailed",
-        None,
-    )
+    assert (response.success, response.error_type) == (False, "ProfilesFailed")
+    assert response.error == f"ProfilesFailed: {response.message}"
 
 
 def test_a_clean_run_succeeds_and_its_whole_document_is_stored() -> None:

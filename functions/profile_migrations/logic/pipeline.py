@@ -33,6 +33,7 @@ from profile_migrations.logic.guard import (
 from profile_migrations.logic.summary import (
     build_response,
     fit_within,
+    outcome_of,
     stopped_early,
     summarize,
     verification_of,
@@ -56,7 +57,6 @@ if TYPE_CHECKING:
     from profile_migrations.models import (
         MigrationResponse,
         PlanEvent,
-        RunOutcome,
         Summary,
         Verification,
     )
@@ -321,8 +321,5 @@ def _finish(plan: RunPlan, response: MigrationResponse, control: ControlStore) -
     entry = control.run_entry(plan.table_name, plan.started_at, plan.run_id)
     if entry is not None:
         counters = response.summary.counters() if response.summary else SegmentCounters()
-        outcome: RunOutcome = (
-            "stopped" if response.error else "succeeded" if response.success else "failed"
-        )
-        control.record_run(finish_entry(entry, outcome, counters))
+        control.record_run(finish_entry(entry, outcome_of(response), counters))
     control.release_lock(plan.table_name, plan.run_id)

@@ -33,6 +33,7 @@ from profile_migrations.logic.guard import (
 from profile_migrations.logic.segment import MigrationJob, SegmentRun, SegmentStop, migrate_segment
 from profile_migrations.logic.summary import (
     build_response,
+    outcome_of,
     stopped_early,
     summarize,
     verification_of,
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
     from profile_migrations.models import (
         MigrationResponse,
         RunHistoryEntry,
-        RunOutcome,
         RunRequest,
         Summary,
         Verification,
@@ -301,10 +301,7 @@ def _guarded(
                 RunLockedError.__name__,
                 "the run lost its lock (released by `unlock`?) and stopped",
             )
-        outcome: RunOutcome = (
-            "stopped" if response.error else "succeeded" if response.success else "failed"
-        )
-        control.record_run(finish_entry(entry, outcome, counters))
+        control.record_run(finish_entry(entry, outcome_of(response), counters))
     return response
 
 

@@ -25,6 +25,8 @@ from profile_migrations.models import (
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from profile_migrations.models import RunOutcome
+
 EntryT = TypeVar("EntryT", ProfileResult, InvalidProfile)
 
 
@@ -108,7 +110,9 @@ def _verification_sentence(verification: Verification, target: int) -> str:
 def build_response(
     target_version: int, summary: Summary | None, verification: Verification | None
 ) -> MigrationResponse:
-    """``success`` holds when no profile failed and verification (if run) found none invalid."""
+    """``success`` holds when no profile failed and verification (if run) found none invalid;
+    otherwise ``errorType`` says which (``ProfilesFailed`` first) and ``error`` repeats the
+    message after it."""
     sentences = []
     if summary is not None:
         sentences.append(_summary_sentence(summary, target_version))
@@ -119,14 +123,28 @@ def build_response(
         error_type = environment.RUN_ERROR_PROFILES_FAILED
     elif verification is not None and not verification.valid:
         error_type = environment.RUN_ERROR_VERIFICATION_FAILED
+    message = " ".join(sentences)
     return MigrationResponse(
         success=error_type is None,
-        message=" ".join(sentences),
+        message=message,
         target_version=target_version,
         summary=summary,
         verification=verification,
+        error=None if error_type is None else f"{error_type}: {message}",
         error_type=error_type,
     )
+
+
+FINISHED_WITH_FAILURES = frozenset(
+    {environment.RUN_ERROR_PROFILES_FAILED, environment.RUN_ERROR_VERIFICATION_FAILED}
+)
+
+
+def outcome_of(response: MigrationResponse) -> RunOutcome:
+    """How the history records a run: ``stopped`` (resumable) unless it went to the end."""
+    if response.success:
+        return "succeeded"
+    return "failed" if response.error_type in FINISHED_WITH_FAILURES else "stopped"
 
 
 def stopped_early(response: MigrationResponse, error_type: str, message: str) -> None:
