@@ -7,36 +7,56 @@ from typing import TYPE_CHECKING, Any
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 
-from infra.constructs.control_table import ControlTable
 from infra.constructs.migration_functions import MigrationFunctions
 from infra.constructs.migration_workflow import MigrationWorkflow
 from infra.constructs.monitoring import MigrationMonitoring
 from infra.constructs.report_bucket import ReportBucket
+from profile_migrations import environment
 
 if TYPE_CHECKING:
     from constructs import Construct
 
 
-class ProfileMigrationStack(Stack):
-    """Report bucket, control table, four Lambda functions, the state machine, monitoring.
+def control_table_name(table_name: str) -> str:
+    """``<table>-migrations``: the name the CLI derives too, so both share one lock."""
+    return f"{table_name}{environment.CONTROL_TABLE_SUFFIX}"
 
-    The table is imported by name, never owned: deploying or deleting this stack cannot
-    create, replace or delete it. Environment-agnostic: synthesizing looks nothing up.
+
+class ProfileMigrationStack(Stack):
+    """Report bucket, four Lambda functions, the state machine, monitoring and alarms.
+
+    Owns no table. The profile table is imported by name: deploying or deleting this
+    stack cannot create, replace or delete it. The control table (run locks, checkpoints,
+    history) belongs to the tool, not to CloudFormation: whichever runs first, the CLI or
+    the Plan function, creates it (``ControlTable.ensure_exists()``); the stack only
+    grants access to it by name. So any order of local use, deploy, stack deletion and
+    redeploy works, and a stack deletion never loses the history. Environment-agnostic:
+    synthesizing looks nothing up.
     """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, table_name: str, **kwargs: Any
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        table_name: str,
+        reserved_concurrency: int | None = None,
+        alarm_email: str | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.table = dynamodb.Table.from_table_name(self, "ProfileTable", table_name)
+        self.control_table = dynamodb.Table.from_table_name(
+            self, "ControlTable", control_table_name(table_name)
+        )
         self.reports = ReportBucket(self, "Reports")
-        self.control = ControlTable(self, "Control", table_name=table_name)
         self.functions = MigrationFunctions(
             self,
             "Functions",
             table=self.table,
             bucket=self.reports.bucket,
-            control_table=self.control.table,
+            control_table=self.control_table,
+            reserved_concurrency=reserved_concurrency,
         )
         self.workflow = MigrationWorkflow(
             self,
@@ -52,6 +72,7 @@ class ProfileMigrationStack(Stack):
             table_name=table_name,
             state_machine=self.workflow.state_machine,
             functions=self.functions.all,
+            alarm_email=alarm_email,
         )
         self._build_outputs()
 
@@ -66,17 +87,23 @@ class ProfileMigrationStack(Stack):
             self,
             "ReportBucketName",
             value=self.reports.bucket.bucket_name,
-            description="Run records and per-profile reports, under runs/<execution name>/",
+            description="Run records, reports and each run's output, under runs/<execution name>/",
         )
         CfnOutput(
             self,
             "ControlTableName",
-            value=self.control.table.table_name,
-            description="Run locks, checkpoints and history (profile-migrate history --table ...)",
+            value=self.control_table.table_name,
+            description="Run locks, checkpoints and history; created by the tool on first use",
         )
         CfnOutput(
             self,
             "DashboardName",
             value=self.monitoring.dashboard.dashboard_name,
             description="CloudWatch dashboard of the runs' counters",
+        )
+        CfnOutput(
+            self,
+            "AlarmTopicArn",
+            value=self.monitoring.topic.topic_arn,
+            description="Every alarm of the pipeline notifies this topic; subscribe to it",
         )

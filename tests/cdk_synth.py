@@ -82,23 +82,45 @@ def cdk_json_context() -> dict[str, Any]:
     return context
 
 
-@pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+# The opt-in context values of `cdk deploy -c ...`, all set at once (one extra synthesis).
+OPT_IN_CONTEXT = {"reservedConcurrency": "100", "alarmEmail": "ops@example.com"}
+
+
+def synthesize(outdir: Path, **context: str) -> Synthesized:
+    """The app as ``app.py`` builds it, with cdk.json's context plus these values."""
     from aws_cdk import App
     from aws_cdk.assertions import Template
 
     from infra.application import build_app
 
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    app = App(context=cdk_json_context(), outdir=str(outdir))
+    app = App(context={**cdk_json_context(), **context}, outdir=str(outdir))
     stack = build_app(app)
     template = Template.from_stack(stack)  # synthesizes the app (and runs cdk-nag) once
     return Synthesized(app=app, stack=stack, template=template, outdir=outdir)
 
 
 @pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The default deployment: ``cdk deploy`` without context values."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def synthesized_opt_in(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """``cdk deploy -c reservedConcurrency=100 -c alarmEmail=ops@example.com``."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out.opt-in"), **OPT_IN_CONTEXT)
+
+
+@pytest.fixture(scope="session")
 def template(synthesized: Synthesized) -> Template:
     return synthesized.template
+
+
+def state_machine_definition(synthesized: Synthesized) -> dict[str, Any]:
+    """The state machine's definition as a JSON document (references as placeholders)."""
+    (state_machine,) = synthesized.resources("AWS::StepFunctions::StateMachine").values()
+    document: dict[str, Any] = json.loads(render(state_machine["Properties"]["DefinitionString"]))
+    return document
 
 
 def render(value: Any) -> str:
@@ -120,6 +142,4 @@ def render(value: Any) -> str:
 @pytest.fixture(scope="session")
 def definition(synthesized: Synthesized) -> dict[str, Any]:
     """The state machine's definition as a JSON document (references as placeholders)."""
-    (state_machine,) = synthesized.resources("AWS::StepFunctions::StateMachine").values()
-    document: dict[str, Any] = json.loads(render(state_machine["Properties"]["DefinitionString"]))
-    return document
+    return state_machine_definition(synthesized)

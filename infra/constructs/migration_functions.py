@@ -21,6 +21,17 @@ if TYPE_CHECKING:
     from aws_cdk.aws_s3 import IBucket
 
 HANDLERS_PACKAGE = "profile_migrations.handlers"
+# What every function does with the control table's items: locks, turn leases,
+# checkpoints, history entries and applied-step checksums (one Query reads a partition).
+CONTROL_ITEM_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+)
+# Only the Plan function may create the control table on first use (then wait for it).
+CONTROL_TABLE_CREATE_ACTIONS = ("dynamodb:CreateTable", "dynamodb:DescribeTable")
 
 
 @dataclass(frozen=True)
@@ -40,10 +51,18 @@ class MigrationFunctions(Construct):
     """Plan, Migrate, Verify and Aggregate, built from one code asset.
 
     Each function gets its own role holding exactly the API actions its code calls, on
-    the one table, the control table and the report bucket's ``runs/`` prefix, plus write
-    access to its own log group. The migrated table is only ever read, scanned and
-    conditionally updated: no role can delete one of its items or the table. Only the
-    Aggregate role deletes, and only in the control table (releasing the run's lock).
+    the one table, the control table (by name: the tool creates it, not CloudFormation)
+    and the report bucket's ``runs/`` prefix, plus write access to its own log group. The
+    migrated table is only ever read, scanned and conditionally updated: no role can
+    delete one of its items or the table. Items are deleted only in the control table
+    (released locks and turn leases).
+
+    No concurrency is reserved unless ``reserved_concurrency`` is given: Lambda lets an
+    account reserve only up to its unreserved concurrency minus 100 ("Configuring reserved
+    concurrency for a function",
+    https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html), so a fixed
+    reservation fails to deploy in new accounts. The Distributed Map's MaxConcurrency
+    already bounds how many segment turns run at once.
     """
 
     RUNTIME = lambda_.Runtime.PYTHON_3_13
@@ -60,11 +79,13 @@ class MigrationFunctions(Construct):
         table: ITable,
         bucket: IBucket,
         control_table: ITable,
+        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._table = table
         self._bucket = bucket
         self._control = control_table
+        self._reserved_concurrency = reserved_concurrency
         self._code = lambda_code()
         self.plan = self._build_function(self._plan_spec())
         self.migrate = self._build_function(self._migrate_spec())
@@ -74,6 +95,14 @@ class MigrationFunctions(Construct):
     @property
     def all(self) -> list[lambda_.Function]:
         return [self.plan, self.migrate, self.verify, self.aggregate]
+
+    @property
+    def max_concurrency_limit(self) -> int:
+        """The largest ``maxConcurrency`` the Plan function accepts: the reservation, or
+        Lambda's default account concurrency (constants.DEFAULT_MAX_CONCURRENCY_LIMIT)."""
+        if self._reserved_concurrency is not None:
+            return self._reserved_concurrency
+        return constants.DEFAULT_MAX_CONCURRENCY_LIMIT
 
     # --- the four functions ---------------------------------------------------------------
 
@@ -89,17 +118,13 @@ class MigrationFunctions(Construct):
                     "dynamodb:DescribeContinuousBackups",
                     "dynamodb:CreateBackup",
                 ),
+                # the control table on first use (ControlTable.ensure_exists), then the
                 # lock, applied-step checksums, history and the run to resume
-                self._control_statement("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"),
+                self._control_statement(*CONTROL_TABLE_CREATE_ACTIONS, *CONTROL_ITEM_ACTIONS),
             ],
             environment={
                 environment.CONTROL_TABLE: self._control.table_name,
-                environment.MAX_CONCURRENCY_LIMIT: str(
-                    min(
-                        constants.MIGRATE_RESERVED_CONCURRENCY,
-                        constants.VERIFY_RESERVED_CONCURRENCY,
-                    )
-                ),
+                environment.MAX_CONCURRENCY_LIMIT: str(self.max_concurrency_limit),
             },
         )
 
@@ -109,17 +134,15 @@ class MigrationFunctions(Construct):
             handler=f"{HANDLERS_PACKAGE}.migrate_segment.handler",
             timeout=Duration.minutes(constants.SEGMENT_TIMEOUT_MINUTES),
             memory_size=constants.SEGMENT_MEMORY_MB,
-            reserved_concurrency=constants.MIGRATE_RESERVED_CONCURRENCY,
+            reserved_concurrency=self._reserved_concurrency,
             statements=[
                 self._table_statement(
                     "dynamodb:Scan", "dynamodb:PartiQLUpdate", "dynamodb:UpdateItem"
                 ),
                 self._run_objects_statement("s3:PutObject"),
-                # checkpoints (read at a segment's first turn, written after every page)
-                # and the lock's lease (renewed every turn)
-                self._control_statement(
-                    "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"
-                ),
+                # checkpoints (read at a turn's start, written after every page), the
+                # segment's turn lease and the run lock's lease
+                self._control_statement(*CONTROL_ITEM_ACTIONS),
             ],
             environment=self._segment_environment(),
         )
@@ -130,11 +153,12 @@ class MigrationFunctions(Construct):
             handler=f"{HANDLERS_PACKAGE}.verify_segment.handler",
             timeout=Duration.minutes(constants.SEGMENT_TIMEOUT_MINUTES),
             memory_size=constants.SEGMENT_MEMORY_MB,
-            reserved_concurrency=constants.VERIFY_RESERVED_CONCURRENCY,
+            reserved_concurrency=self._reserved_concurrency,
             statements=[
                 self._table_statement("dynamodb:Scan"),
                 self._run_objects_statement("s3:PutObject"),
-                self._control_statement("dynamodb:UpdateItem"),  # the lock's lease
+                # checkpoints, the segment's turn lease and the run lock's lease
+                self._control_statement(*CONTROL_ITEM_ACTIONS),
             ],
             environment=self._segment_environment(),
         )
@@ -151,11 +175,11 @@ class MigrationFunctions(Construct):
                     resources=[self._bucket.bucket_arn],
                     conditions={"StringLike": {"s3:prefix": [f"{constants.RUNS_PREFIX}*"]}},
                 ),
-                self._run_objects_statement("s3:GetObject"),
-                # the run's history entry, then the lock's release
-                self._control_statement(
-                    "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"
-                ),
+                # every run record and report of the run; then the run's document,
+                # written to runs/<run id>/output.json
+                self._run_objects_statement("s3:GetObject", "s3:PutObject"),
+                # the run's checkpoints and history entry, then the lock's release
+                self._control_statement(*CONTROL_ITEM_ACTIONS),
             ],
             environment={
                 environment.REPORT_BUCKET: self._bucket.bucket_name,

@@ -1,17 +1,36 @@
-"""The Standard state machine: plan, fan segments out, verify, aggregate.
+"""The Standard state machine: plan, fan segments out, verify, aggregate, tell the truth.
 
-Shape (state names are part of the interface; tests and docs refer to them)::
+Shape (state names are part of the interface; tests, docs and the e2e harness refer to
+them)::
 
-    Plan -(refused)-> RequestRefused
+    Plan -(refused)-> RequestRefused (Fail)
       -> ChooseMode -(verifyOnly)-> VerifySegments
                     -(otherwise)-> MigrateSegments -> ChooseVerify -(dryRun)-> Aggregate
                                                                   -(otherwise)-> VerifySegments
-      VerifySegments -> Aggregate
+      VerifySegments -> Aggregate -> ChooseOutcome -($.success == true)-> RunSucceeded
+                                                   -(otherwise)-> RunFailed (Fail)
 
 Each Distributed Map runs one child execution per segment; the child loops its Lambda
-task until the segment reports ``done``. A child whose task still fails after its retries
-is caught and ends (so no child execution fails and the Map needs no failure tolerance):
-the Aggregate state notices the segment never finished and reports it.
+task until the segment reports ``done``, pauses it (resumable) after
+``MAX_TURNS_PER_SEGMENT`` turns, or stops it when the task still fails after its
+retries. Whichever way, the child ends in a Pass state whose output is the constant
+``{}``: a Distributed Map without a ResultWriter gathers every child's output into its
+result even with ``ResultPath: null`` (aws/aws-cdk issue 24799), and a result over the
+262,144-byte payload quota ("Maximum input or output size for a task, state, or
+execution", https://docs.aws.amazon.com/step-functions/latest/dg/limits.html) fails the
+whole execution with ``States.DataLimitExceeded``, which no Catch handles ("Handling
+errors in Step Functions workflows",
+https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html). With
+``{}`` per child, 10,000 segments gather 30,001 bytes. No child fails, so the Map needs
+no failure tolerance; what a segment did, or why it stopped, is in its records in the
+report bucket and the control table, and the Aggregate state reports it.
+
+The run's document (the Aggregate function's output, also written to
+``runs/<run id>/output.json``) decides the execution's status: SUCCEEDED, with the
+document as the execution's output, when ``success`` is true; otherwise FAILED with the
+document's ``errorType`` as the error and its ``error`` as the cause (a Fail state's
+``ErrorPath`` and ``CausePath``, "Fail workflow state",
+https://docs.aws.amazon.com/step-functions/latest/dg/state-fail.html).
 """
 
 from __future__ import annotations
@@ -55,18 +74,41 @@ _VERIFY_ITEM_FIELDS = (
 
 @dataclass(frozen=True)
 class SegmentLoopStates:
-    """Names of a child workflow's states."""
+    """Names of a child workflow's states: the Lambda task, the Choice after it, and its
+    three ends (each a Pass state whose output is ``{}``)."""
 
     task: str
-    stopped: str
     done: str
     complete: str
+    paused: str
+    stopped: str
 
 
 MIGRATE_MAP_LABEL = "Segments"
 VERIFY_MAP_LABEL = "Verify"
-MIGRATE_LOOP = SegmentLoopStates("MigratePages", "SegmentStopped", "SegmentDone", "SegmentComplete")
-VERIFY_LOOP = SegmentLoopStates("VerifyPages", "VerifyStopped", "VerifyDone", "VerifyComplete")
+MIGRATE_LOOP = SegmentLoopStates(
+    task="MigratePages",
+    done="SegmentDone",
+    complete="SegmentComplete",
+    paused="SegmentPaused",
+    stopped="SegmentStopped",
+)
+VERIFY_LOOP = SegmentLoopStates(
+    task="VerifyPages",
+    done="VerifyDone",
+    complete="VerifyComplete",
+    paused="VerifyPaused",
+    stopped="VerifyStopped",
+)
+# The output of every child execution, whatever happened in it.
+CHILD_OUTPUT: dict[str, Any] = {}
+OUTCOME_CHOICE = "ChooseOutcome"
+RUN_SUCCEEDED = "RunSucceeded"
+RUN_FAILED = "RunFailed"
+# Fields of the run's document (the seed's response format) the tail reads.
+DOCUMENT_SUCCESS_PATH = "$.success"
+DOCUMENT_ERROR_TYPE_PATH = "$.errorType"
+DOCUMENT_ERROR_PATH = "$.error"
 
 
 class MigrationWorkflow(Construct):
@@ -84,6 +126,7 @@ class MigrationWorkflow(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         aggregate_state = self._build_aggregate(aggregate)
+        aggregate_state.next(self._build_outcome())
         verify_map = self._build_segment_map(
             "VerifySegments",
             label=VERIFY_MAP_LABEL,
@@ -168,8 +211,14 @@ class MigrationWorkflow(Construct):
     def _build_segment_loop(self, function: IFunction, states: SegmentLoopStates) -> sfn.IChainable:
         """Invoke the function with its own last output until it returns ``done: true``.
 
-        Any error left after the retries stops the segment (a Succeed state): the
-        Aggregate state reports a segment whose last record is not ``done``.
+        Ends, always with the output ``{}``: ``complete`` when the segment is done;
+        ``paused`` once ``$.invocation`` reaches ``MAX_TURNS_PER_SEGMENT``, well before the
+        child's history reaches its 25,000-event quota (a turn adds 7 events, a retry 3;
+        "Maximum execution history size", Step Functions quotas,
+        https://docs.aws.amazon.com/step-functions/latest/dg/limits.html), leaving the
+        segment resumable from its checkpoint; ``stopped`` when the task still fails after
+        its retries. The Aggregate state reports every segment whose last record is not
+        ``done``.
         """
         invoke = tasks.LambdaInvoke(
             self,
@@ -180,13 +229,47 @@ class MigrationWorkflow(Construct):
             retry_on_service_exceptions=False,
         )
         self._add_retry(invoke)
+        self._add_segment_turn_retries(invoke)
         invoke.add_catch(
-            sfn.Succeed(self, states.stopped), errors=[sfn.Errors.ALL], result_path="$.error"
+            self._child_end(states.stopped), errors=[sfn.Errors.ALL], result_path="$.error"
         )
         return invoke.next(
             sfn.Choice(self, states.done)
-            .when(sfn.Condition.boolean_equals("$.done", True), sfn.Succeed(self, states.complete))
+            .when(sfn.Condition.boolean_equals("$.done", True), self._child_end(states.complete))
+            .when(
+                sfn.Condition.number_greater_than_equals(
+                    "$.invocation", constants.MAX_TURNS_PER_SEGMENT
+                ),
+                self._child_end(states.paused),
+            )
             .otherwise(invoke)
+        )
+
+    def _child_end(self, state_id: str) -> sfn.Pass:
+        """An end of a child execution: its output is ``{}`` whatever its input."""
+        return sfn.Pass(self, state_id, result=sfn.Result.from_object(CHILD_OUTPUT))
+
+    def _add_segment_turn_retries(self, task: tasks.LambdaInvoke) -> None:
+        """Two retriers after the shared one, each with its own count.
+
+        A turn killed by its timeout or by running out of memory surfaces as
+        ``Lambda.Unknown`` ("Handle Lambda service exceptions",
+        https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html):
+        retried a few times, the turn resumes from the segment's checkpoint. A turn
+        refused because another turn of its segment still runs (``SegmentBusyError``)
+        waits a minute at a time, longer in total than a whole turn can last.
+        """
+        task.add_retry(
+            errors=list(constants.KILLED_TURN_ERRORS),
+            interval=Duration.seconds(constants.KILLED_TURN_RETRY_INTERVAL_SECONDS),
+            backoff_rate=constants.KILLED_TURN_RETRY_BACKOFF_RATE,
+            max_attempts=constants.KILLED_TURN_RETRY_MAX_ATTEMPTS,
+        )
+        task.add_retry(
+            errors=list(constants.BUSY_SEGMENT_ERRORS),
+            interval=Duration.seconds(constants.BUSY_SEGMENT_RETRY_INTERVAL_SECONDS),
+            backoff_rate=constants.BUSY_SEGMENT_RETRY_BACKOFF_RATE,
+            max_attempts=constants.BUSY_SEGMENT_RETRY_MAX_ATTEMPTS,
         )
 
     def _build_aggregate(self, function: IFunction) -> tasks.LambdaInvoke:
@@ -200,6 +283,34 @@ class MigrationWorkflow(Construct):
         )
         self._add_retry(task)
         return task
+
+    def _build_outcome(self) -> sfn.Choice:
+        """SUCCEEDED, with the document as the execution's output, only when the document
+        says ``success: true``; otherwise FAILED with error ``errorType`` and cause
+        ``error``. The whole document stays readable as the Aggregate state's output and
+        in the report bucket.
+
+        The document must hold ``success`` (a boolean) and, when it is false,
+        ``errorType`` and ``error`` (strings): a path the Choice or the Fail state cannot
+        resolve fails the execution with ``States.Runtime`` instead (still FAILED, but
+        without the reason). An execution's error holds at most 256 characters and its
+        cause 32,768 ("ExecutionFailedEventDetails",
+        https://docs.aws.amazon.com/step-functions/latest/apireference/API_ExecutionFailedEventDetails.html).
+        """
+        failed = sfn.Fail(
+            self,
+            RUN_FAILED,
+            error_path=sfn.JsonPath.string_at(DOCUMENT_ERROR_TYPE_PATH),
+            cause_path=sfn.JsonPath.string_at(DOCUMENT_ERROR_PATH),
+        )
+        return (
+            sfn.Choice(self, OUTCOME_CHOICE)
+            .when(
+                sfn.Condition.boolean_equals(DOCUMENT_SUCCESS_PATH, True),
+                sfn.Succeed(self, RUN_SUCCEEDED),
+            )
+            .otherwise(failed)
+        )
 
     def _add_retry(self, task: tasks.LambdaInvoke) -> None:
         task.add_retry(

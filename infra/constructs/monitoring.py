@@ -1,12 +1,26 @@
-"""A dashboard of the run's counters and health, and an alarm on failed profiles."""
+"""The dashboard of the runs' counters and health, the alarms, and the topic they notify.
+
+Every alarm notifies one SNS topic, encrypted with a customer managed KMS key and refusing
+requests without TLS. A customer managed key, not the AWS managed ``alias/aws/sns``:
+CloudWatch can publish to an encrypted topic only when the key's policy lets it use the
+key, and the AWS managed key's policy cannot be changed ("Enable compatibility between
+event sources from AWS services and encrypted topics", Amazon SNS developer guide,
+https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services;
+AWS Knowledge Center, https://repost.aws/knowledge-center/cloudwatch-configure-alarm-sns).
+"""
 
 from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING
 
-from aws_cdk import Duration
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from infra import constants
@@ -19,16 +33,40 @@ if TYPE_CHECKING:
     from aws_cdk.aws_stepfunctions import IStateMachine
 
 _NOT_IN_DASHBOARD_NAMES = re.compile(r"[^A-Za-z0-9_-]")
+CLOUDWATCH_SERVICE = "cloudwatch.amazonaws.com"
+# CloudWatch's longest dashboard name and alarm name (PutDashboard, PutMetricAlarm).
+CLOUDWATCH_NAME_MAX_LENGTH = 255  # characters
+# Room left after an alarm name's prefix for "-<what it watches>".
+ALARM_SUFFIX_MAX_LENGTH = 32  # characters
 
 
 def dashboard_name(table_name: str) -> str:
     """``ProfileMigration-<table>``; characters a dashboard name cannot hold become ``-``
-    (DynamoDB allows ``.`` in table names, CloudWatch does not in dashboard names)."""
-    return f"{constants.DASHBOARD_NAME_PREFIX}-{_NOT_IN_DASHBOARD_NAMES.sub('-', table_name)}"
+    (DynamoDB allows ``.`` in table names, CloudWatch does not in dashboard names), cut
+    to the longest name CloudWatch accepts."""
+    name = f"{constants.DASHBOARD_NAME_PREFIX}-{_NOT_IN_DASHBOARD_NAMES.sub('-', table_name)}"
+    return name[:CLOUDWATCH_NAME_MAX_LENGTH]
+
+
+def alarm_name_prefix(table_name: str) -> str:
+    """What every alarm name of this table starts with: the dashboard's name, cut so that
+    ``<prefix>-<what it watches>`` fits CloudWatch's limit."""
+    return dashboard_name(table_name)[: CLOUDWATCH_NAME_MAX_LENGTH - ALARM_SUFFIX_MAX_LENGTH]
 
 
 class MigrationMonitoring(Construct):
-    """The ``ProfileMigration-<table>`` dashboard and the failed-profiles alarm."""
+    """The ``ProfileMigration-<table>`` dashboard, the alarms and their topic.
+
+    Alarms (each notifies the topic when it enters ALARM): executions failed, timed out
+    or aborted (``AWS/States`` by StateMachineArn, "Step Functions metrics for
+    CloudWatch", https://docs.aws.amazon.com/step-functions/latest/dg/procedure-cw-metrics.html);
+    each function's ``Errors`` and ``Throttles`` (``AWS/Lambda`` by FunctionName); the
+    profile table's ``ReadThrottleEvents`` and ``WriteThrottleEvents`` (``AWS/DynamoDB``
+    by TableName, "DynamoDB Metrics and dimensions",
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/metrics-dimensions.html);
+    and the functions' own ``ProfilesFailed`` counter. Alarm names start with the
+    dashboard's name, so the topic accepts alarms of this table only.
+    """
 
     def __init__(
         self,
@@ -38,11 +76,186 @@ class MigrationMonitoring(Construct):
         table_name: str,
         state_machine: IStateMachine,
         functions: Sequence[IFunction],
+        alarm_email: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._table_name = table_name
-        self.failed_profiles_alarm = self._build_failed_profiles_alarm()
+        self._alarm_prefix = alarm_name_prefix(table_name)
+        self.key = self._build_key()
+        self.topic = self._build_topic(alarm_email)
+        self.alarms: list[cloudwatch.Alarm] = []
+        self.failed_profiles_alarm = self._add_alarm(
+            "ProfilesFailed",
+            metric=self._counter(
+                environment.METRIC_PROFILES_FAILED, constants.ALARM_PERIOD_MINUTES
+            ),
+            threshold=constants.FAILED_PROFILES_THRESHOLD,
+            description=(
+                f"Profiles of table {table_name} failed to migrate; the run's report in the "
+                "report bucket lists them."
+            ),
+        )
+        self._build_execution_alarms(state_machine)
+        self._build_function_alarms(functions)
+        self._build_table_throttle_alarms()
         self.dashboard = self._build_dashboard(state_machine, functions)
+
+    # --- the topic --------------------------------------------------------------------
+
+    def _alarm_arn_pattern(self) -> str:
+        return Stack.of(self).format_arn(
+            service="cloudwatch",
+            resource="alarm",
+            resource_name=f"{self._alarm_prefix}-*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+
+    def _build_key(self) -> kms.Key:
+        """A key for the alarm topic alone, rotated yearly. It protects notifications in
+        flight only (nothing is stored under it), so it is scheduled for deletion with
+        the stack instead of being retained."""
+        key = kms.Key(
+            self,
+            "AlarmTopicKey",
+            description=f"Encrypts the profile-migration alarm topic of table {self._table_name}",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        # The statement AWS documents for CloudWatch alarms publishing to a topic
+        # encrypted with a customer managed key (see the module docstring). In a key
+        # policy, "*" is this key.
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsToUseTheKey",
+                principals=[iam.ServicePrincipal(CLOUDWATCH_SERVICE)],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+            )
+        )
+        return key
+
+    def _build_topic(self, alarm_email: str | None) -> sns.Topic:
+        """Encrypted, TLS only, published to by this table's alarms only."""
+        topic = sns.Topic(
+            self,
+            "AlarmTopic",
+            display_name=f"Profile migration alarms: {self._table_name}",
+            master_key=self.key,
+            enforce_ssl=True,
+        )
+        # CloudWatch alarms publish as the cloudwatch.amazonaws.com service; the topic
+        # policy that enforce_ssl creates replaces SNS's default one, so it must allow
+        # them explicitly ("Why didn't I receive an SNS notification for my CloudWatch
+        # alarm trigger?", https://repost.aws/knowledge-center/cloudwatch-receive-sns-for-alarm-trigger),
+        # restricted to this account's alarms of this table.
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowThisTablesAlarmsToPublish",
+                principals=[iam.ServicePrincipal(CLOUDWATCH_SERVICE)],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions={
+                    "ArnLike": {"aws:SourceArn": self._alarm_arn_pattern()},
+                    "StringEquals": {"aws:SourceAccount": Stack.of(self).account},
+                },
+            )
+        )
+        if alarm_email is not None:
+            topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+        return topic
+
+    # --- the alarms -------------------------------------------------------------------
+
+    def _add_alarm(
+        self,
+        name: str,
+        *,
+        metric: cloudwatch.IMetric,
+        threshold: int,
+        description: str,
+    ) -> cloudwatch.Alarm:
+        """``<dashboard name>-<name>``: in ALARM when one period's sum reaches the
+        threshold; a period without data is not a breach. Notifies the topic."""
+        alarm = cloudwatch.Alarm(
+            self,
+            f"{name}Alarm",
+            alarm_name=f"{self._alarm_prefix}-{name}",
+            alarm_description=description,
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=constants.ALARM_EVALUATION_PERIODS,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
+        self.alarms.append(alarm)
+        return alarm
+
+    def _build_execution_alarms(self, state_machine: IStateMachine) -> None:
+        period = Duration.minutes(constants.ALARM_PERIOD_MINUTES)
+        for name, metric, what in (
+            ("ExecutionsFailed", state_machine.metric_failed(period=period), "failed"),
+            ("ExecutionsTimedOut", state_machine.metric_timed_out(period=period), "timed out"),
+            ("ExecutionsAborted", state_machine.metric_aborted(period=period), "were aborted"),
+        ):
+            self._add_alarm(
+                name,
+                metric=metric,
+                threshold=constants.FAILED_EXECUTIONS_THRESHOLD,
+                description=(
+                    f"Profile-migration executions on table {self._table_name} {what}. A "
+                    "failed run's error names why (ProfilesFailed, SegmentsUnfinished, "
+                    "VerificationFailed, MigrationRefused); its document is the Aggregate "
+                    "state's output and runs/<execution name>/output.json in the report "
+                    "bucket."
+                ),
+            )
+
+    def _build_function_alarms(self, functions: Sequence[IFunction]) -> None:
+        period = Duration.minutes(constants.ALARM_PERIOD_MINUTES)
+        for function in functions:
+            name = function.node.id
+            self._add_alarm(
+                f"{name}Errors",
+                metric=function.metric_errors(period=period),
+                threshold=constants.FUNCTION_ERRORS_THRESHOLD,
+                description=(
+                    f"The {name} function of table {self._table_name} ended invocations in "
+                    "an error (the state machine retries transient ones; the execution's "
+                    "status says whether the run finished)."
+                ),
+            )
+            self._add_alarm(
+                f"{name}Throttles",
+                metric=function.metric_throttles(period=period),
+                threshold=constants.FUNCTION_THROTTLES_THRESHOLD,
+                description=(
+                    f"Lambda throttled invocations of the {name} function of table "
+                    f"{self._table_name}: lower maxConcurrency or raise the account's "
+                    "concurrency."
+                ),
+            )
+
+    def _build_table_throttle_alarms(self) -> None:
+        for metric_name in ("ReadThrottleEvents", "WriteThrottleEvents"):
+            self._add_alarm(
+                f"Table{metric_name}",
+                metric=cloudwatch.Metric(
+                    namespace="AWS/DynamoDB",
+                    metric_name=metric_name,
+                    dimensions_map={"TableName": self._table_name},
+                    statistic=cloudwatch.Stats.SUM,
+                    period=Duration.minutes(constants.ALARM_PERIOD_MINUTES),
+                ),
+                threshold=constants.TABLE_THROTTLE_EVENTS_THRESHOLD,
+                description=(
+                    f"DynamoDB throttled requests to table {self._table_name} (the "
+                    "application's or a run's): lower maxConcurrency, or raise the table's "
+                    "capacity."
+                ),
+            )
+
+    # --- the dashboard ----------------------------------------------------------------
 
     def _counter(self, metric_name: str, period_minutes: int) -> cloudwatch.Metric:
         """A counter the Migrate function emits (Powertools: service and table dimensions)."""
@@ -55,23 +268,6 @@ class MigrationMonitoring(Construct):
             },
             statistic=cloudwatch.Stats.SUM,
             period=Duration.minutes(period_minutes),
-        )
-
-    def _build_failed_profiles_alarm(self) -> cloudwatch.Alarm:
-        return cloudwatch.Alarm(
-            self,
-            "ProfilesFailedAlarm",
-            alarm_description=(
-                f"Profiles of table {self._table_name} failed to migrate; the run's report "
-                "in the report bucket lists them."
-            ),
-            metric=self._counter(
-                environment.METRIC_PROFILES_FAILED, constants.ALARM_PERIOD_MINUTES
-            ),
-            threshold=constants.FAILED_PROFILES_THRESHOLD,
-            evaluation_periods=constants.ALARM_EVALUATION_PERIODS,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
 
     def _build_dashboard(
@@ -90,7 +286,7 @@ class MigrationMonitoring(Construct):
         dashboard.add_widgets(
             cloudwatch.AlarmStatusWidget(
                 title="Alarms",
-                alarms=[self.failed_profiles_alarm],
+                alarms=list(self.alarms),
                 width=constants.DASHBOARD_GRAPH_WIDTH * 2,
             )
         )
@@ -129,6 +325,8 @@ class MigrationMonitoring(Construct):
             left=[
                 state_machine.metric_succeeded(period=period),
                 state_machine.metric_failed(period=period),
+                state_machine.metric_timed_out(period=period),
+                state_machine.metric_aborted(period=period),
             ],
             width=constants.DASHBOARD_GRAPH_WIDTH,
             height=constants.DASHBOARD_GRAPH_HEIGHT,

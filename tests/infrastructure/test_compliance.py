@@ -1,10 +1,12 @@
-"""cdk-nag's AwsSolutions rules, CDK's own annotations and cfn-lint on the template."""
+"""cdk-nag's AwsSolutions rules, CDK's own annotations and cfn-lint on the template, for
+the default deployment and for the one with every opt-in context value set."""
 
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING
 
+import pytest
 from aws_cdk.assertions import Annotations, Match
 from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import ManualArgs, lint_file
@@ -17,12 +19,19 @@ if TYPE_CHECKING:
 # CDK always adds the role to a function's DependsOn next to the GetAtt of its ARN;
 # cfn-lint flags the redundancy (W3005), which is harmless and not ours to change.
 CFN_LINT_IGNORED = ["W3005"]
+DEPLOYMENTS = ["synthesized", "synthesized_opt_in"]
+
+
+@pytest.fixture(params=DEPLOYMENTS)
+def deployment(request: pytest.FixtureRequest) -> Synthesized:
+    synthesized: Synthesized = request.getfixturevalue(request.param)
+    return synthesized
 
 
 def test_aws_solutions_rules_pass_with_only_acknowledged_findings(
-    synthesized: Synthesized,
+    deployment: Synthesized,
 ) -> None:
-    report = AwsSolutionsChecks(verbose=True).validate_scope(synthesized.app)
+    report = AwsSolutionsChecks(verbose=True).validate_scope(deployment.app)
 
     findings = {
         violation.rule_name: [r.construct_path for r in violation.violating_resources]
@@ -48,8 +57,8 @@ def test_every_acknowledgment_has_a_reason_in_the_template(synthesized: Synthesi
     }
 
 
-def test_no_cdk_errors_or_warnings(synthesized: Synthesized) -> None:
-    annotations = Annotations.from_stack(synthesized.stack)
+def test_no_cdk_errors_or_warnings(deployment: Synthesized) -> None:
+    annotations = Annotations.from_stack(deployment.stack)
 
     assert annotations.find_error("*", Match.string_like_regexp("AwsSolutions-.*")) == []
     assert annotations.find_warning("*", Match.string_like_regexp("AwsSolutions-.*")) == []
@@ -58,9 +67,9 @@ def test_no_cdk_errors_or_warnings(synthesized: Synthesized) -> None:
     assert annotations.find_warning("*", Match.any_value()) == []
 
 
-def test_cfn_lint_finds_nothing(synthesized: Synthesized, tmp_path: Path) -> None:
+def test_cfn_lint_finds_nothing(deployment: Synthesized, tmp_path: Path) -> None:
     template_file = tmp_path / "template.json"
-    template_file.write_text(json.dumps(synthesized.template_json))
+    template_file.write_text(json.dumps(deployment.template_json))
 
     matches = lint_file(
         template_file,

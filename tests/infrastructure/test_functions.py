@@ -13,30 +13,34 @@ from tests.cdk_synth import HANDLERS, TABLE_NAME
 if TYPE_CHECKING:
     from tests.cdk_synth import Synthesized
 
+CONTROL_TABLE_NAME = f"{TABLE_NAME}-migrations"
 COMMON_ENVIRONMENT = {
     environment.TABLE_NAME: TABLE_NAME,
     environment.SERVICE_NAME: "profile-migrations",
     environment.METRICS_NAMESPACE: "ProfileMigrations",
     environment.LOG_LEVEL: "INFO",
 }
+# Lambda's default concurrency quota of an account and Region.
+LAMBDA_DEFAULT_ACCOUNT_CONCURRENCY = 1_000
+OPT_IN_RESERVATION = 100  # tests.cdk_synth.OPT_IN_CONTEXT
 
 
-def expected_environment(name: str, bucket_ref: object, control_ref: object) -> dict[str, object]:
+def expected_environment(name: str, bucket_ref: object, limit: int) -> dict[str, object]:
     segment = {
         environment.REPORT_BUCKET: bucket_ref,
-        environment.CONTROL_TABLE: control_ref,
+        environment.CONTROL_TABLE: CONTROL_TABLE_NAME,
         environment.STOP_MARGIN_SECONDS: "60",
     }
     specific: dict[str, dict[str, object]] = {
         "plan": {
-            environment.MAX_CONCURRENCY_LIMIT: str(constants.MIGRATE_RESERVED_CONCURRENCY),
-            environment.CONTROL_TABLE: control_ref,
+            environment.MAX_CONCURRENCY_LIMIT: str(limit),
+            environment.CONTROL_TABLE: CONTROL_TABLE_NAME,
         },
         "migrate": segment,
         "verify": segment,
         "aggregate": {
             environment.REPORT_BUCKET: bucket_ref,
-            environment.CONTROL_TABLE: control_ref,
+            environment.CONTROL_TABLE: CONTROL_TABLE_NAME,
         },
     }
     return {**COMMON_ENVIRONMENT, **specific[name]}
@@ -64,53 +68,80 @@ def test_every_function_runs_python_3_13_on_arm64_with_json_logs(
 
 
 @pytest.mark.parametrize(
-    ("name", "timeout_seconds", "memory_mb", "reserved"),
+    ("name", "timeout_seconds", "memory_mb"),
     [
-        ("plan", 60, constants.PLAN_MEMORY_MB, None),
-        ("migrate", 900, 1024, constants.MIGRATE_RESERVED_CONCURRENCY),
-        ("verify", 900, 1024, constants.VERIFY_RESERVED_CONCURRENCY),
-        ("aggregate", 300, constants.AGGREGATE_MEMORY_MB, None),
+        ("plan", 60, constants.PLAN_MEMORY_MB),
+        ("migrate", 900, 1024),
+        ("verify", 900, 1024),
+        ("aggregate", 300, constants.AGGREGATE_MEMORY_MB),
     ],
 )
-def test_timeouts_memory_and_reserved_concurrency(
-    synthesized: Synthesized,
-    name: str,
-    timeout_seconds: int,
-    memory_mb: int,
-    reserved: int | None,
+def test_timeouts_and_memory(
+    synthesized: Synthesized, name: str, timeout_seconds: int, memory_mb: int
 ) -> None:
     _, properties = synthesized.function(name)
 
     assert properties["Timeout"] == timeout_seconds
     assert properties["MemorySize"] == memory_mb
+
+
+@pytest.mark.parametrize("name", HANDLERS)
+def test_no_function_reserves_concurrency_by_default(synthesized: Synthesized, name: str) -> None:
+    """Lambda lets an account reserve only up to its unreserved concurrency minus 100, so
+    a default reservation fails to deploy in new accounts."""
+    _, properties = synthesized.function(name)
+
+    assert "ReservedConcurrentExecutions" not in properties
+
+
+def test_without_a_reservation_plan_accepts_up_to_the_default_account_concurrency(
+    synthesized: Synthesized,
+) -> None:
+    _, properties = synthesized.function("plan")
+
+    assert properties["Environment"]["Variables"][environment.MAX_CONCURRENCY_LIMIT] == str(
+        LAMBDA_DEFAULT_ACCOUNT_CONCURRENCY
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "reserved"),
+    [
+        ("plan", None),
+        ("migrate", OPT_IN_RESERVATION),
+        ("verify", OPT_IN_RESERVATION),
+        ("aggregate", None),
+    ],
+)
+def test_the_reserved_concurrency_context_value_reserves_for_the_segment_functions(
+    synthesized_opt_in: Synthesized, name: str, reserved: int | None
+) -> None:
+    _, properties = synthesized_opt_in.function(name)
+
     assert properties.get("ReservedConcurrentExecutions") == reserved
 
 
-def test_reserved_concurrency_is_the_constant_of_100() -> None:
-    assert constants.MIGRATE_RESERVED_CONCURRENCY == 100
-    assert constants.VERIFY_RESERVED_CONCURRENCY == 100
+def test_with_a_reservation_plan_accepts_up_to_the_reservation(
+    synthesized_opt_in: Synthesized,
+) -> None:
+    _, properties = synthesized_opt_in.function("plan")
+    limit = int(properties["Environment"]["Variables"][environment.MAX_CONCURRENCY_LIMIT])
+    reserved = {
+        synthesized_opt_in.function(name)[1]["ReservedConcurrentExecutions"]
+        for name in ("migrate", "verify")
+    }
+
+    assert reserved == {limit} == {OPT_IN_RESERVATION}
 
 
 @pytest.mark.parametrize("name", HANDLERS)
 def test_environment_variables(synthesized: Synthesized, name: str) -> None:
     (bucket_id,) = synthesized.resources("AWS::S3::Bucket")
-    (control_id,) = synthesized.resources("AWS::DynamoDB::GlobalTable")
     _, properties = synthesized.function(name)
 
     assert properties["Environment"]["Variables"] == expected_environment(
-        name, {"Ref": bucket_id}, {"Ref": control_id}
+        name, {"Ref": bucket_id}, LAMBDA_DEFAULT_ACCOUNT_CONCURRENCY
     )
-
-
-def test_plan_limit_is_the_smallest_reserved_concurrency(synthesized: Synthesized) -> None:
-    _, properties = synthesized.function("plan")
-    limit = int(properties["Environment"]["Variables"][environment.MAX_CONCURRENCY_LIMIT])
-    reserved = [
-        synthesized.function(name)[1]["ReservedConcurrentExecutions"]
-        for name in ("migrate", "verify")
-    ]
-
-    assert limit == min(reserved)
 
 
 @pytest.mark.parametrize("name", HANDLERS)

@@ -13,10 +13,20 @@ if TYPE_CHECKING:
     from tests.cdk_synth import Synthesized
 
 TABLE_ARN = "arn:<AWS::Partition>:dynamodb:<AWS::Region>:<AWS::AccountId>:table/" + TABLE_NAME
+# The control table is the tool's, created on first use: granted by name, never a resource.
+CONTROL_ARN = TABLE_ARN + "-migrations"
+RUN_OBJECTS = "<bucket.Arn>/runs/*"
 LOG_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents"]
+# Locks, turn leases, checkpoints, history, applied steps.
+CONTROL_ITEM_ACTIONS = (
+    "dynamodb:DeleteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+)
 
 # Per function: {sorted actions: rendered resource}, the whole policy of its role.
-CONTROL_ARN = "<control.Arn>"
 EXPECTED_GRANTS: dict[str, dict[tuple[str, ...], str]] = {
     "plan": {
         (
@@ -24,22 +34,24 @@ EXPECTED_GRANTS: dict[str, dict[tuple[str, ...], str]] = {
             "dynamodb:DescribeContinuousBackups",
             "dynamodb:DescribeTable",
         ): TABLE_ARN,
-        ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"): CONTROL_ARN,
+        tuple(
+            sorted(("dynamodb:CreateTable", "dynamodb:DescribeTable", *CONTROL_ITEM_ACTIONS))
+        ): CONTROL_ARN,
     },
     "migrate": {
         ("dynamodb:PartiQLUpdate", "dynamodb:Scan", "dynamodb:UpdateItem"): TABLE_ARN,
-        ("s3:PutObject",): "<bucket.Arn>/runs/*",
-        ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"): CONTROL_ARN,
+        ("s3:PutObject",): RUN_OBJECTS,
+        CONTROL_ITEM_ACTIONS: CONTROL_ARN,
     },
     "verify": {
         ("dynamodb:Scan",): TABLE_ARN,
-        ("s3:PutObject",): "<bucket.Arn>/runs/*",
-        ("dynamodb:UpdateItem",): CONTROL_ARN,
+        ("s3:PutObject",): RUN_OBJECTS,
+        CONTROL_ITEM_ACTIONS: CONTROL_ARN,
     },
     "aggregate": {
         ("s3:ListBucket",): "<bucket.Arn>",
-        ("s3:GetObject",): "<bucket.Arn>/runs/*",
-        ("dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"): CONTROL_ARN,
+        ("s3:GetObject", "s3:PutObject"): RUN_OBJECTS,
+        CONTROL_ITEM_ACTIONS: CONTROL_ARN,
     },
 }
 
@@ -54,9 +66,8 @@ def resources_of(statement: dict[str, Any]) -> list[Any]:
     return resources if isinstance(resources, list) else [resources]
 
 
-def render_resource(resource: Any, bucket_id: str, control_id: str) -> str:
-    rendered = render(resource).replace(f"<{bucket_id}.", "<bucket.")
-    return rendered.replace(f"<{control_id}.", "<control.")
+def render_resource(resource: Any, bucket_id: str) -> str:
+    return render(resource).replace(f"<{bucket_id}.", "<bucket.")
 
 
 def role_of(synthesized: Synthesized, name: str) -> str:
@@ -86,7 +97,6 @@ def test_role_grants_exactly_the_actions_the_function_calls(
     synthesized: Synthesized, name: str
 ) -> None:
     (bucket_id,) = synthesized.resources("AWS::S3::Bucket")
-    (control_id,) = synthesized.resources("AWS::DynamoDB::GlobalTable")
     _, properties = synthesized.function(name)
     log_group_id = properties["LoggingConfig"]["LogGroup"]["Ref"]
     grants: dict[tuple[str, ...], list[str]] = {}
@@ -94,7 +104,7 @@ def test_role_grants_exactly_the_actions_the_function_calls(
         assert statement["Effect"] == "Allow"
         key = tuple(sorted(actions_of(statement)))
         grants.setdefault(key, []).extend(
-            render_resource(resource, bucket_id, control_id) for resource in resources_of(statement)
+            render_resource(resource, bucket_id) for resource in resources_of(statement)
         )
 
     expected = {key: [resource] for key, resource in EXPECTED_GRANTS[name].items()}
@@ -132,15 +142,25 @@ def test_no_action_anywhere_is_a_wildcard(synthesized: Synthesized) -> None:
     assert [action for action in actions if "*" in action] == []
 
 
-def test_nothing_can_delete_profiles_or_the_table(synthesized: Synthesized) -> None:
-    """Only the Aggregate role deletes, and only in the control table (the run's lock)."""
-    (control_id,) = synthesized.resources("AWS::DynamoDB::GlobalTable")
+def test_nothing_can_delete_profiles_or_any_table(synthesized: Synthesized) -> None:
+    """Items are deleted only in the control table (released locks and turn leases)."""
     template = json.dumps(synthesized.template_json)
     deletes = [s for s in all_statements(synthesized) if "dynamodb:DeleteItem" in actions_of(s)]
 
-    assert [resources_of(s) for s in deletes] == [[{"Fn::GetAtt": [control_id, "Arn"]}]]
+    assert deletes
+    assert {render(r) for s in deletes for r in resources_of(s)} == {CONTROL_ARN}
     for action in ("dynamodb:DeleteTable", "dynamodb:BatchWriteItem", "PartiQLDelete"):
         assert action not in template
+
+
+def test_only_plan_may_create_the_control_table(synthesized: Synthesized) -> None:
+    creates = [s for s in all_statements(synthesized) if "dynamodb:CreateTable" in actions_of(s)]
+    plan_role = role_of(synthesized, "plan")
+
+    assert [render(r) for s in creates for r in resources_of(s)] == [CONTROL_ARN]
+    assert creates == [
+        s for s in synthesized.role_statements(plan_role) if "dynamodb:CreateTable" in actions_of(s)
+    ]
 
 
 def test_state_machine_role_invokes_only_the_four_functions(synthesized: Synthesized) -> None:

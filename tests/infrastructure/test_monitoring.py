@@ -1,4 +1,4 @@
-"""The ProfileMigration-<table> dashboard and the failed-profiles alarm."""
+"""The ProfileMigration-<table> dashboard, the alarms and the topic they notify."""
 
 from __future__ import annotations
 
@@ -7,12 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from infra.constructs.monitoring import dashboard_name
+from infra.constructs.monitoring import alarm_name_prefix, dashboard_name
 from tests.cdk_synth import HANDLERS, TABLE_NAME, render
 
 if TYPE_CHECKING:
-    from aws_cdk.assertions import Template
-
     from tests.cdk_synth import Synthesized
 
 COUNTERS = [
@@ -72,7 +70,12 @@ def test_dashboard_graphs_executions_and_lambda_health(
         for metric in graphed_metrics(dashboard)
     }
 
-    for name in ("ExecutionsSucceeded", "ExecutionsFailed"):
+    for name in (
+        "ExecutionsSucceeded",
+        "ExecutionsFailed",
+        "ExecutionsTimedOut",
+        "ExecutionsAborted",
+    ):
         assert ("AWS/States", name, f"<{state_machine_id}>") in graphed
     for function in HANDLERS:
         function_id, _ = synthesized.function(function)
@@ -80,22 +83,128 @@ def test_dashboard_graphs_executions_and_lambda_health(
             assert ("AWS/Lambda", name, f"<{function_id}>") in graphed
 
 
-def test_any_failed_profile_raises_the_alarm(template: Template) -> None:
-    template.resource_count_is("AWS::CloudWatch::Alarm", 1)
-    template.has_resource_properties(
-        "AWS::CloudWatch::Alarm",
-        {
-            "Namespace": "ProfileMigrations",
-            "MetricName": "ProfilesFailed",
-            "Dimensions": [
-                {"Name": "service", "Value": "profile-migrations"},
-                {"Name": "table", "Value": TABLE_NAME},
-            ],
-            "Statistic": "Sum",
-            "Period": 300,
-            "EvaluationPeriods": 1,
-            "Threshold": 1,
-            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-            "TreatMissingData": "notBreaching",
-        },
+def alarms(synthesized: Synthesized) -> list[dict[str, Any]]:
+    return [r["Properties"] for r in synthesized.resources("AWS::CloudWatch::Alarm").values()]
+
+
+def watched(alarm: dict[str, Any]) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """(namespace, metric, dimensions) with references rendered as ``<LogicalId>``."""
+    return (
+        alarm["Namespace"],
+        alarm["MetricName"],
+        tuple((d["Name"], render(d["Value"])) for d in alarm["Dimensions"]),
     )
+
+
+def test_alarms_watch_executions_functions_the_table_and_failed_profiles(
+    synthesized: Synthesized,
+) -> None:
+    (state_machine_id,) = synthesized.resources("AWS::StepFunctions::StateMachine")
+    state_machine = (("StateMachineArn", f"<{state_machine_id}>"),)
+    expected = {
+        ("AWS/States", "ExecutionsFailed", state_machine),
+        ("AWS/States", "ExecutionsTimedOut", state_machine),
+        ("AWS/States", "ExecutionsAborted", state_machine),
+        ("AWS/DynamoDB", "ReadThrottleEvents", (("TableName", TABLE_NAME),)),
+        ("AWS/DynamoDB", "WriteThrottleEvents", (("TableName", TABLE_NAME),)),
+        (
+            "ProfileMigrations",
+            "ProfilesFailed",
+            (("service", "profile-migrations"), ("table", TABLE_NAME)),
+        ),
+    }
+    for function in HANDLERS:
+        function_id, _ = synthesized.function(function)
+        for metric in ("Errors", "Throttles"):
+            expected.add(("AWS/Lambda", metric, (("FunctionName", f"<{function_id}>"),)))
+
+    found = [watched(alarm) for alarm in alarms(synthesized)]
+
+    assert sorted(found) == sorted(expected)
+
+
+def test_every_alarm_fires_on_the_first_occurrence_in_five_minutes(
+    synthesized: Synthesized,
+) -> None:
+    for alarm in alarms(synthesized):
+        assert alarm["Statistic"] == "Sum", alarm
+        assert alarm["Period"] == 300, alarm
+        assert alarm["EvaluationPeriods"] == 1, alarm
+        assert alarm["Threshold"] == 1, alarm
+        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold", alarm
+        assert alarm["TreatMissingData"] == "notBreaching", alarm
+
+
+def test_every_alarm_notifies_the_topic(synthesized: Synthesized) -> None:
+    (topic_id,) = synthesized.resources("AWS::SNS::Topic")
+    found = alarms(synthesized)
+
+    assert found
+    for alarm in found:
+        assert alarm["AlarmActions"] == [{"Ref": topic_id}], alarm["AlarmName"]
+        assert alarm["AlarmName"].startswith(f"{alarm_name_prefix(TABLE_NAME)}-")
+
+
+def test_the_topic_is_encrypted_with_a_rotated_key_cloudwatch_may_use(
+    synthesized: Synthesized,
+) -> None:
+    """The AWS managed alias/aws/sns key would leave CloudWatch unable to publish."""
+    ((key_id, key),) = synthesized.resources("AWS::KMS::Key").items()
+    (topic,) = synthesized.resources("AWS::SNS::Topic").values()
+    statements = key["Properties"]["KeyPolicy"]["Statement"]
+
+    assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert {
+        "Sid": "AllowCloudWatchAlarmsToUseTheKey",
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudwatch.amazonaws.com"},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+    } in statements
+
+
+def test_the_topic_refuses_requests_without_tls_and_accepts_this_tables_alarms(
+    synthesized: Synthesized,
+) -> None:
+    (topic_id,) = synthesized.resources("AWS::SNS::Topic")
+    (policy,) = synthesized.resources("AWS::SNS::TopicPolicy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
+
+    assert policy["Properties"]["Topics"] == [{"Ref": topic_id}]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert deny["Principal"] == "*"
+    assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert allow["Action"] == "sns:Publish"
+    assert allow["Resource"] == {"Ref": topic_id}
+    assert render(allow["Condition"]["ArnLike"]["aws:SourceArn"]) == (
+        "arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:"
+        f"{alarm_name_prefix(TABLE_NAME)}-*"
+    )
+    assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+
+
+def test_the_topic_has_no_subscription_by_default(synthesized: Synthesized) -> None:
+    assert synthesized.resources("AWS::SNS::Subscription") == {}
+
+
+def test_the_alarm_email_context_value_subscribes_an_address(
+    synthesized_opt_in: Synthesized,
+) -> None:
+    (topic_id,) = synthesized_opt_in.resources("AWS::SNS::Topic")
+    (subscription,) = synthesized_opt_in.resources("AWS::SNS::Subscription").values()
+
+    assert subscription["Properties"] == {
+        "Endpoint": "ops@example.com",
+        "Protocol": "email",
+        "TopicArn": {"Ref": topic_id},
+    }
+
+
+def test_alarm_names_fit_cloudwatch_for_the_longest_table_name() -> None:
+    prefix = alarm_name_prefix("t" * 255)
+
+    assert len(f"{prefix}-TableWriteThrottleEvents") <= 255
+    assert len(dashboard_name("t" * 255)) <= 255

@@ -1,15 +1,34 @@
-"""The ProfileMigration state machine's definition, logging and tracing."""
+"""The ProfileMigration state machine's definition, logging and tracing.
+
+Quotas these tests hold the definition to (Step Functions quotas,
+https://docs.aws.amazon.com/step-functions/latest/dg/limits.html): a state's or
+execution's input or output at most 262,144 bytes (a Distributed Map's gathered result
+included, aws/aws-cdk issue 24799), at most 25,000 events in an execution's history, and
+an execution time of at most one year.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from profile_migrations import environment
 from tests.cdk_synth import HANDLERS
 
 if TYPE_CHECKING:
     from tests.cdk_synth import Synthesized
+
+PAYLOAD_QUOTA_BYTES = 262_144
+HISTORY_QUOTA_EVENTS = 25_000
+MAX_SEGMENTS = 10_000  # the Plan function's cap on totalSegments
+ONE_YEAR_SECONDS = 365 * 24 * 60 * 60
+# Events one turn adds to a child's history: TaskStateEntered, TaskScheduled, TaskStarted,
+# TaskSucceeded, TaskStateExited, ChoiceStateEntered, ChoiceStateExited; a retry adds
+# TaskFailed, TaskScheduled, TaskStarted.
+EVENTS_PER_TURN = 7
+EVENTS_PER_RETRY = 3
 
 LAMBDA_RETRY = {
     "ErrorEquals": [
@@ -18,13 +37,25 @@ LAMBDA_RETRY = {
         "Lambda.AWSLambdaException",
         "Lambda.SdkClientException",
         "Lambda.ClientExecutionTimeoutException",
-        "StoreUnavailableError",
+        environment.ERROR_STORE_UNAVAILABLE,
     ],
     "IntervalSeconds": 2,
     "BackoffRate": 2,
     "MaxAttempts": 6,
     "MaxDelaySeconds": 60,
     "JitterStrategy": "FULL",
+}
+KILLED_TURN_RETRY = {
+    "ErrorEquals": ["Lambda.Unknown"],
+    "IntervalSeconds": 10,
+    "BackoffRate": 2,
+    "MaxAttempts": 3,
+}
+BUSY_SEGMENT_RETRY = {
+    "ErrorEquals": [environment.ERROR_SEGMENT_BUSY],
+    "IntervalSeconds": 60,
+    "BackoffRate": 1,
+    "MaxAttempts": 20,
 }
 SEGMENT_FIELDS = {
     "runId.$": "$.plan.runId",
@@ -36,21 +67,52 @@ SEGMENT_FIELDS = {
     "pageSize.$": "$.plan.pageSize",
     "invocation": 0,
 }
-# (map state, label, worker function, child states: task, stopped, done, complete)
+# (map state, label, worker function, child states: task, done, complete, paused, stopped)
 MAPS = [
     (
         "MigrateSegments",
         "Segments",
         "migrate",
-        ("MigratePages", "SegmentStopped", "SegmentDone", "SegmentComplete"),
+        ("MigratePages", "SegmentDone", "SegmentComplete", "SegmentPaused", "SegmentStopped"),
     ),
     (
         "VerifySegments",
         "Verify",
         "verify",
-        ("VerifyPages", "VerifyStopped", "VerifyDone", "VerifyComplete"),
+        ("VerifyPages", "VerifyDone", "VerifyComplete", "VerifyPaused", "VerifyStopped"),
     ),
 ]
+MAP_STATES = [state_name for state_name, *_ in MAPS]
+
+# The largest inputs a child's end states see, measured on today's functions: a Migrate
+# turn's payload is about 427 bytes, and a caught error carries the Lambda's error JSON
+# with its stack trace (1.5 to 2 KB). Padded, to stay a worst case.
+LAST_TURN_PAYLOAD: dict[str, Any] = {
+    "runId": "run-" + "x" * 76,
+    "checkpointRunId": "run-" + "x" * 76,
+    "tableName": "T" * 40,
+    "segment": 9_999,
+    "totalSegments": MAX_SEGMENTS,
+    "targetVersion": 5,
+    "dryRun": False,
+    "startedAt": "2026-11-25T10:15:00.000Z",
+    "keyAttributes": ["userId", "profileId"],
+    "pageSize": 500,
+    "invocation": 2_999,
+    "cursor": {"userId": "u" * 60, "profileId": "p" * 20},
+    "done": False,
+}
+CAUGHT_ERROR = {
+    "Error": "ValueError",
+    "Cause": json.dumps(
+        {
+            "errorMessage": "m" * 200,
+            "errorType": "ValueError",
+            "requestId": "0" * 36,
+            "stackTrace": ['  File "/var/task/profile_migrations/logic/segment.py"' * 30],
+        }
+    ),
+}
 
 
 def choice(variable: str, next_state: str) -> list[dict[str, Any]]:
@@ -64,6 +126,27 @@ def invoked_function(state: dict[str, Any]) -> str:
     return function_name
 
 
+def child_states(definition: dict[str, Any], map_state: str) -> dict[str, dict[str, Any]]:
+    states: dict[str, dict[str, Any]] = definition["States"][map_state]["ItemProcessor"]["States"]
+    return states
+
+
+def end_output(state: dict[str, Any], state_input: dict[str, Any]) -> Any:
+    """What a child execution outputs when it ends in this state with this input.
+
+    The ASL rules for the end states a child may have: a Pass state's output is its
+    Result (ResultPath "$", no OutputPath), a Succeed state's output is its input. A Fail
+    state fails the child, and with it the Map.
+    """
+    if state["Type"] == "Pass":
+        assert set(state) <= {"Type", "Result", "End", "Comment"}, state
+        return state.get("Result", state_input)
+    if state["Type"] == "Succeed":
+        assert set(state) <= {"Type", "Comment"}, state
+        return state_input
+    raise AssertionError(f"a child may not end in a {state['Type']} state: {state}")
+
+
 def test_top_level_states(definition: dict[str, Any]) -> None:
     assert definition["StartAt"] == "Plan"
     assert set(definition["States"]) == {
@@ -74,6 +157,9 @@ def test_top_level_states(definition: dict[str, Any]) -> None:
         "ChooseVerify",
         "VerifySegments",
         "Aggregate",
+        "ChooseOutcome",
+        "RunSucceeded",
+        "RunFailed",
     }
 
 
@@ -95,12 +181,12 @@ def test_plan_sends_the_input_and_the_execution_identity(
 def test_a_refused_request_ends_in_a_fail_state(definition: dict[str, Any]) -> None:
     (catch,) = definition["States"]["Plan"]["Catch"]
 
-    assert catch["ErrorEquals"] == ["RequestRefusedError"]
+    assert catch["ErrorEquals"] == [environment.ERROR_REQUEST_REFUSED]
     assert catch["ResultPath"] == "$.error"
     assert catch["Next"] == "RequestRefused"
     assert definition["States"]["RequestRefused"] == {
         "Type": "Fail",
-        "Error": "MigrationRefused",
+        "Error": environment.REFUSED_ERROR_NAME,
         "CausePath": "$.error.Cause",
     }
 
@@ -123,11 +209,11 @@ def test_segments_fan_out_on_a_distributed_map(
     state_name: str,
     label: str,
     function: str,
-    children: tuple[str, str, str, str],
+    children: tuple[str, ...],
 ) -> None:
     segment_map = definition["States"][state_name]
     processor = segment_map["ItemProcessor"]
-    task_name, stopped, done, complete = children
+    task_name, done, *_ = children
     expected_selector = dict(SEGMENT_FIELDS)
     if function == "migrate":
         expected_selector |= {
@@ -146,7 +232,7 @@ def test_segments_fan_out_on_a_distributed_map(
     assert "ToleratedFailurePercentage" not in segment_map
     assert processor["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
     assert processor["StartAt"] == task_name
-    assert set(processor["States"]) == {task_name, stopped, done, complete}
+    assert set(processor["States"]) == set(children)
     task = processor["States"][task_name]
     assert invoked_function(task) == f"<{synthesized.function(function)[0]}.Arn>"
     assert task["Parameters"]["Payload.$"] == "$"
@@ -155,30 +241,109 @@ def test_segments_fan_out_on_a_distributed_map(
 
 
 @pytest.mark.parametrize(("state_name", "label", "function", "children"), MAPS)
-def test_a_segment_loops_until_done_and_stops_on_any_error(
+def test_a_segment_loops_until_done_pauses_at_the_turn_limit_and_stops_on_any_error(
     definition: dict[str, Any],
     state_name: str,
     label: str,
     function: str,
-    children: tuple[str, str, str, str],
+    children: tuple[str, ...],
 ) -> None:
-    states = definition["States"][state_name]["ItemProcessor"]["States"]
-    task_name, stopped, done, complete = children
+    states = child_states(definition, state_name)
+    task_name, done, complete, paused, stopped = children
 
     assert states[done]["Type"] == "Choice"
-    assert states[done]["Choices"] == choice("$.done", complete)
+    assert states[done]["Choices"] == [
+        {"Variable": "$.done", "BooleanEquals": True, "Next": complete},
+        {
+            "Variable": "$.invocation",
+            "NumericGreaterThanEquals": environment.MAX_TURNS_PER_SEGMENT,
+            "Next": paused,
+        },
+    ]
     assert states[done]["Default"] == task_name
-    assert states[complete] == {"Type": "Succeed"}
     assert states[task_name]["Catch"] == [
         {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": stopped}
     ]
-    assert states[stopped] == {"Type": "Succeed"}
+    for end in (complete, paused, stopped):
+        assert states[end] == {"Type": "Pass", "Result": {}, "End": True}
+
+
+@pytest.mark.parametrize("map_state", MAP_STATES)
+def test_every_end_of_a_child_outputs_the_same_tiny_document(
+    definition: dict[str, Any], map_state: str
+) -> None:
+    states = child_states(definition, map_state)
+    ends = {
+        name: state
+        for name, state in states.items()
+        if state["Type"] not in {"Task", "Choice"} or state.get("End")
+    }
+
+    assert len(ends) == 3
+    outputs = {
+        json.dumps(end_output(state, {**LAST_TURN_PAYLOAD, "error": CAUGHT_ERROR}))
+        for state in ends.values()
+    }
+    assert outputs == {"{}"}
+
+
+@pytest.mark.parametrize("map_state", MAP_STATES)
+def test_the_gathered_result_of_10000_stopped_segments_stays_far_under_the_quota(
+    definition: dict[str, Any], map_state: str
+) -> None:
+    """Every segment stopped after its retries: each child ends in the Catch's target
+    with its last input plus the caught error. The Map gathers all of them, even with
+    ResultPath null, and a result over 262,144 bytes fails the execution uncatchably."""
+    states = child_states(definition, map_state)
+    task = next(state for state in states.values() if state["Type"] == "Task")
+    (catch,) = task["Catch"]
+    assert catch["ResultPath"] == "$.error"
+    stopped_input = {**LAST_TURN_PAYLOAD, "error": CAUGHT_ERROR}
+
+    one_child = end_output(states[catch["Next"]], stopped_input)
+    gathered = json.dumps([one_child] * MAX_SEGMENTS, separators=(",", ":"))
+
+    assert len(gathered.encode()) <= PAYLOAD_QUOTA_BYTES // 8
+
+
+@pytest.mark.parametrize("map_state", MAP_STATES)
+def test_the_gathered_result_of_10000_finished_segments_stays_far_under_the_quota(
+    definition: dict[str, Any], map_state: str
+) -> None:
+    states = child_states(definition, map_state)
+    choice_state = next(state for state in states.values() if state["Type"] == "Choice")
+
+    for rule in choice_state["Choices"]:
+        one_child = end_output(states[rule["Next"]], LAST_TURN_PAYLOAD)
+        gathered = json.dumps([one_child] * MAX_SEGMENTS, separators=(",", ":"))
+        assert len(gathered.encode()) <= PAYLOAD_QUOTA_BYTES // 8, rule["Next"]
+
+
+@pytest.mark.parametrize("map_state", MAP_STATES)
+def test_a_paused_child_stays_inside_the_history_quota_with_room_for_retries(
+    definition: dict[str, Any], map_state: str
+) -> None:
+    """A child that reaches the turn limit ends cleanly (resumable) instead of being cut
+    off by the history quota, with room left for a thousand retries."""
+    states = child_states(definition, map_state)
+    choice_state = next(state for state in states.values() if state["Type"] == "Choice")
+    (limit,) = [
+        rule["NumericGreaterThanEquals"]
+        for rule in choice_state["Choices"]
+        if rule.get("Variable") == "$.invocation"
+    ]
+    start_and_end_events = 4  # ExecutionStarted, PassStateEntered/Exited, ExecutionSucceeded
+
+    events = limit * EVENTS_PER_TURN + start_and_end_events + 1_000 * EVENTS_PER_RETRY
+
+    assert limit == environment.MAX_TURNS_PER_SEGMENT
+    assert events <= HISTORY_QUOTA_EVENTS
 
 
 def test_the_migrate_loop_never_runs_the_verify_function(
     definition: dict[str, Any], synthesized: Synthesized
 ) -> None:
-    migrate_states = definition["States"]["MigrateSegments"]["ItemProcessor"]["States"]
+    migrate_states = child_states(definition, "MigrateSegments")
     functions = {
         invoked_function(state) for state in migrate_states.values() if state["Type"] == "Task"
     }
@@ -186,7 +351,7 @@ def test_the_migrate_loop_never_runs_the_verify_function(
     assert functions == {f"<{synthesized.function('migrate')[0]}.Arn>"}
 
 
-def test_aggregate_receives_the_plan_and_ends(
+def test_aggregate_receives_the_plan_and_hands_its_document_to_the_outcome_choice(
     definition: dict[str, Any], synthesized: Synthesized
 ) -> None:
     aggregate = definition["States"]["Aggregate"]
@@ -194,7 +359,31 @@ def test_aggregate_receives_the_plan_and_ends(
     assert invoked_function(aggregate) == f"<{synthesized.function('aggregate')[0]}.Arn>"
     assert aggregate["Parameters"]["Payload"] == {"plan.$": "$.plan"}
     assert aggregate["OutputPath"] == "$.Payload"
-    assert aggregate["End"] is True
+    assert aggregate["Next"] == "ChooseOutcome"
+    assert "End" not in aggregate
+
+
+def test_the_execution_succeeds_only_when_the_document_says_success(
+    definition: dict[str, Any],
+) -> None:
+    states = definition["States"]
+
+    assert states["ChooseOutcome"] == {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.success", "BooleanEquals": True, "Next": "RunSucceeded"}],
+        "Default": "RunFailed",
+    }
+    assert states["RunSucceeded"] == {"Type": "Succeed"}
+
+
+def test_an_unsuccessful_run_fails_with_the_documents_error_type_and_error(
+    definition: dict[str, Any],
+) -> None:
+    assert definition["States"]["RunFailed"] == {
+        "Type": "Fail",
+        "ErrorPath": "$.errorType",
+        "CausePath": "$.error",
+    }
 
 
 def all_tasks(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -208,14 +397,39 @@ def all_tasks(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return tasks
 
 
-def test_every_lambda_task_retries_service_errors_with_full_jitter(
+def test_plan_and_aggregate_retry_service_errors_with_full_jitter(
     definition: dict[str, Any],
 ) -> None:
     tasks = all_tasks(definition)
 
     assert set(tasks) == {"Plan", "MigratePages", "VerifyPages", "Aggregate"}
-    for name, task in tasks.items():
-        assert task["Retry"] == [LAMBDA_RETRY], name
+    for name in ("Plan", "Aggregate"):
+        assert tasks[name]["Retry"] == [LAMBDA_RETRY], name
+
+
+@pytest.mark.parametrize("task_name", ["MigratePages", "VerifyPages"])
+def test_a_segment_turn_retries_service_errors_killed_turns_and_busy_segments(
+    definition: dict[str, Any], task_name: str
+) -> None:
+    """Retriers are matched in order, each with its own count: Lambda.Unknown (a turn
+    killed by its timeout or memory) is retried a bounded number of times."""
+    task = all_tasks(definition)[task_name]
+
+    assert task["Retry"] == [LAMBDA_RETRY, KILLED_TURN_RETRY, BUSY_SEGMENT_RETRY]
+
+
+@pytest.mark.parametrize(
+    ("task_name", "function"), [("MigratePages", "migrate"), ("VerifyPages", "verify")]
+)
+def test_a_busy_segment_is_retried_for_longer_than_a_whole_turn(
+    definition: dict[str, Any], synthesized: Synthesized, task_name: str, function: str
+) -> None:
+    task = all_tasks(definition)[task_name]
+    (busy,) = [r for r in task["Retry"] if environment.ERROR_SEGMENT_BUSY in r["ErrorEquals"]]
+    _, properties = synthesized.function(function)
+
+    assert busy["BackoffRate"] == 1
+    assert busy["IntervalSeconds"] * busy["MaxAttempts"] > properties["Timeout"]
 
 
 def test_each_function_is_invoked_by_the_state_machine(
@@ -243,5 +457,7 @@ def test_standard_workflow_with_logging_without_execution_data_and_tracing(
     assert log_group["Properties"]["RetentionInDays"] == 30
 
 
-def test_a_run_times_out_after_days(definition: dict[str, Any]) -> None:
-    assert definition["TimeoutSeconds"] == 3 * 24 * 60 * 60
+def test_a_run_may_last_as_long_as_a_standard_execution_may(definition: dict[str, Any]) -> None:
+    """10,000 segments of up to MAX_TURNS_PER_SEGMENT 15-minute turns at a small
+    maxConcurrency need weeks or months; only the service's one-year limit bounds it."""
+    assert definition["TimeoutSeconds"] == ONE_YEAR_SECONDS

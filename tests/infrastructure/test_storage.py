@@ -1,4 +1,4 @@
-"""The imported table and the report bucket; the stack's outputs."""
+"""Tables (none owned), the report bucket, and the stack's outputs."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from aws_cdk.assertions import Match
 
 from infra import constants
+from profile_migrations.environment import CONTROL_TABLE_SUFFIX
+from tests.cdk_synth import TABLE_NAME
 
 if TYPE_CHECKING:
     from aws_cdk.assertions import Template
@@ -14,27 +16,19 @@ if TYPE_CHECKING:
     from tests.cdk_synth import Synthesized
 
 
-def test_the_table_is_imported_never_owned(template: Template) -> None:
-    """The only table the stack owns is the control table, retained with the history."""
+def test_the_stack_owns_no_table(template: Template) -> None:
+    """The profile table is imported by name; the control table belongs to the tool (the
+    CLI or the Plan function creates it on first use), so no order of local use, deploy,
+    stack deletion and redeploy meets an "already exists"."""
     template.resource_count_is("AWS::DynamoDB::Table", 0)
-    template.resource_count_is("AWS::DynamoDB::GlobalTable", 1)
-    template.has_resource(
-        "AWS::DynamoDB::GlobalTable",
-        {
-            "Properties": Match.object_like(
-                {
-                    "TableName": "UserProfiles-migrations",
-                    "BillingMode": "PAY_PER_REQUEST",
-                    "KeySchema": [
-                        {"AttributeName": "pk", "KeyType": "HASH"},
-                        {"AttributeName": "sk", "KeyType": "RANGE"},
-                    ],
-                }
-            ),
-            "DeletionPolicy": "Retain",
-            "UpdateReplacePolicy": "Retain",
-        },
-    )
+    template.resource_count_is("AWS::DynamoDB::GlobalTable", 0)
+
+
+def test_the_control_table_is_named_as_the_cli_names_it(synthesized: Synthesized) -> None:
+    outputs = synthesized.template_json["Outputs"]
+
+    assert outputs["ControlTableName"]["Value"] == f"{TABLE_NAME}{CONTROL_TABLE_SUFFIX}"
+    assert CONTROL_TABLE_SUFFIX == "-migrations"
 
 
 def test_report_bucket_is_encrypted_private_and_retained(template: Template) -> None:
@@ -106,7 +100,16 @@ def test_outputs(synthesized: Synthesized) -> None:
     (state_machine_id,) = synthesized.resources("AWS::StepFunctions::StateMachine")
     (bucket_id,) = synthesized.resources("AWS::S3::Bucket")
     (dashboard_id,) = synthesized.resources("AWS::CloudWatch::Dashboard")
+    (topic_id,) = synthesized.resources("AWS::SNS::Topic")
 
+    assert set(outputs) == {
+        "StateMachineArn",
+        "ReportBucketName",
+        "ControlTableName",
+        "DashboardName",
+        "AlarmTopicArn",
+    }
     assert outputs["StateMachineArn"]["Value"] == {"Ref": state_machine_id}
     assert outputs["ReportBucketName"]["Value"] == {"Ref": bucket_id}
     assert outputs["DashboardName"]["Value"] == {"Ref": dashboard_id}
+    assert outputs["AlarmTopicArn"]["Value"] == {"Ref": topic_id}
