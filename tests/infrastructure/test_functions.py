@@ -73,7 +73,7 @@ def test_every_function_runs_python_3_13_on_arm64_with_json_logs(
         ("plan", 60, constants.PLAN_MEMORY_MB),
         ("migrate", 900, 1024),
         ("verify", 900, 1024),
-        ("aggregate", 300, constants.AGGREGATE_MEMORY_MB),
+        ("aggregate", 900, constants.AGGREGATE_MEMORY_MB),
     ],
 )
 def test_timeouts_and_memory(
