@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from profile_migrations.dal.dynamodb import ScanPage, TableInfo
 from profile_migrations.errors import RunLockedError, StoreUnavailableError
-from profile_migrations.models import BackupResult
+from profile_migrations.models import BackupResult, LockInfo
 from profile_migrations.writes import WriteBatchResult, WriteOutcome, WriteStatus
 
 if TYPE_CHECKING:
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
         AppliedStep,
         Checkpoint,
         InvalidProfile,
-        LockInfo,
         MigrationResponse,
         PageFailures,
         PageInvalid,
@@ -222,3 +221,18 @@ class MemoryRecords:
             if run == run_id
             for line in body.decode().splitlines()
         ]
+
+
+def locked_control(run_id: str = "exec-1", table: str = "UserProfiles") -> MemoryControl:
+    """A control table whose lock ``run_id`` holds, as after an execution's Plan state."""
+    control = MemoryControl()
+    control.acquire_lock(
+        LockInfo(
+            table=table,
+            run_id=run_id,
+            owner="execution",
+            acquired_at="t",
+            expires_at=time.time() + 60,
+        )
+    )
+    return control

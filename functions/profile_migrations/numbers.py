@@ -9,18 +9,8 @@ number rounded to fit them is silently a different number, so neither may reach 
 
 from __future__ import annotations
 
-from decimal import (
-    Clamped,
-    Context,
-    Decimal,
-    DivisionByZero,
-    Inexact,
-    InvalidOperation,
-    Overflow,
-    Rounded,
-    Subnormal,
-    Underflow,
-)
+import decimal
+from decimal import Context, Decimal
 
 MAX_SIGNIFICANT_DIGITS = 38
 MIN_ADJUSTED_EXPONENT = -130
@@ -34,14 +24,14 @@ DYNAMODB_NUMBER_CONTEXT = Context(
     Emin=MIN_ADJUSTED_EXPONENT,
     Emax=MAX_ADJUSTED_EXPONENT,
     traps=[
-        Clamped,
-        DivisionByZero,
-        Inexact,
-        InvalidOperation,
-        Overflow,
-        Rounded,
-        Subnormal,
-        Underflow,
+        decimal.Clamped,
+        decimal.DivisionByZero,
+        decimal.Inexact,
+        decimal.InvalidOperation,
+        decimal.Overflow,
+        decimal.Rounded,
+        decimal.Subnormal,
+        decimal.Underflow,
     ],
 )
 

@@ -12,9 +12,9 @@ import pytest
 
 from profile_migrations.codec import serialize_item
 from profile_migrations.handlers import migrate_segment
-from profile_migrations.models import Checkpoint, LockInfo, SegmentCounters
+from profile_migrations.models import Checkpoint, SegmentCounters
 from profile_migrations.settings import LambdaSettings
-from tests.fakes import MemoryControl, MemoryRecords, PagedStore
+from tests.fakes import MemoryControl, MemoryRecords, PagedStore, locked_control
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -48,20 +48,6 @@ def region(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def context() -> LambdaContext:
     return LambdaContext(deadline=time.time() + 900)
-
-
-def locked() -> MemoryControl:
-    control = MemoryControl()
-    control.acquire_lock(
-        LockInfo(
-            table="UserProfiles",
-            run_id="exec-1",
-            owner="execution",
-            acquired_at="t",
-            expires_at=time.time() + 60,
-        )
-    )
-    return control
 
 
 def task(**fields: Any) -> dict[str, Any]:
@@ -105,7 +91,12 @@ def test_a_turn_emits_its_counts_and_returns_the_next_task(
     store = PagedStore(pages=[profiles("a", "b") + profiles("c", profile_data="bad")])
 
     result = migrate_segment.handler(
-        task(), context(), settings=SETTINGS, store=store, records=MemoryRecords(), control=locked()
+        task(),
+        context(),
+        settings=SETTINGS,
+        store=store,
+        records=MemoryRecords(),
+        control=locked_control(),
     )
 
     assert (result["done"], result["invocation"]) == (True, 1)
@@ -141,7 +132,7 @@ def test_the_first_turn_of_a_resumed_segment_emits_only_its_own_counts(
 ) -> None:
     # Given: the segment's checkpoint already counts 1,000 profiles, 7 of them failed
     store = PagedStore(pages=[profiles("z0"), profiles("z1", "z2")])
-    control = locked()
+    control = locked_control()
     control.save_checkpoint(
         "exec-1",
         Checkpoint(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -14,7 +13,6 @@ from profile_migrations.models import (
     BackupResult,
     Checkpoint,
     InvalidProfile,
-    LockInfo,
     PageFailures,
     PageInvalid,
     PlanEvent,
@@ -24,7 +22,7 @@ from profile_migrations.models import (
     VerifyCheckpoint,
 )
 from profile_migrations.registry import load_registry
-from tests.fakes import MemoryControl, MemoryRecords, MiB, PagedStore
+from tests.fakes import MemoryControl, MemoryRecords, MiB, PagedStore, locked_control
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -83,21 +81,6 @@ def test_bad_input_is_refused_under_one_error_name(
         plan_run(plan_event(**request_fields), load_registry(), PagedStore(), MemoryControl(), 100)
 
 
-def locked(run_id: str = "exec-1") -> MemoryControl:
-    """A control table whose lock ``run_id`` holds, as after its Plan state."""
-    control = MemoryControl()
-    control.acquire_lock(
-        LockInfo(
-            table="UserProfiles",
-            run_id=run_id,
-            owner="execution",
-            acquired_at="t",
-            expires_at=time.time() + 60,
-        )
-    )
-    return control
-
-
 def test_a_real_run_takes_the_lock_backs_up_and_records_itself() -> None:
     control = MemoryControl()
 
@@ -114,7 +97,7 @@ def test_a_real_run_takes_the_lock_backs_up_and_records_itself() -> None:
 
 
 def test_a_second_execution_on_a_locked_table_is_refused() -> None:
-    control = locked("other-execution")
+    control = locked_control("other-execution")
 
     with pytest.raises(RequestRefusedError, match="locked by run other-execution"):
         plan_run(plan_event(), load_registry(), PagedStore(), control, 100)

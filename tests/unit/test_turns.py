@@ -16,7 +16,6 @@ from profile_migrations.errors import (
 )
 from profile_migrations.logic.turns import Turn, migrate_pages, verify_pages
 from profile_migrations.models import (
-    LockInfo,
     PageFailures,
     ProfileResult,
     SegmentCounters,
@@ -25,24 +24,9 @@ from profile_migrations.models import (
     VerifyTask,
 )
 from profile_migrations.registry import load_registry
-from tests.fakes import MemoryControl, MemoryRecords, PagedStore
+from tests.fakes import MemoryControl, MemoryRecords, PagedStore, locked_control
 
 RUN = "exec-1"
-
-
-def locked(run_id: str = RUN) -> MemoryControl:
-    """A control table whose lock ``run_id`` holds, as after its Plan state."""
-    control = MemoryControl()
-    control.acquire_lock(
-        LockInfo(
-            table="UserProfiles",
-            run_id=run_id,
-            owner="execution",
-            acquired_at="t",
-            expires_at=time.time() + 60,
-        )
-    )
-    return control
 
 
 def turn(holder: str = "request-1", pages: int | None = None) -> Turn:
@@ -83,7 +67,7 @@ def broken(user: str) -> dict[str, Any]:
 def test_a_turn_stops_early_returns_its_cursor_and_checkpoints_every_page() -> None:
     table = PagedStore(pages=[[item("a")], [item("b")], [item("c")]])
     records = MemoryRecords()
-    control = locked()
+    control = locked_control()
 
     next_task, this_turn = migrate_pages(
         segment_task(), load_registry(), table, records, control, turn(pages=2)
@@ -103,7 +87,7 @@ def test_a_turn_stops_early_returns_its_cursor_and_checkpoints_every_page() -> N
 def test_the_next_turn_continues_from_the_checkpoint_and_finishes_the_segment() -> None:
     table = PagedStore(pages=[[item("a")], [item("b")], [item("c")]])
     records = MemoryRecords()
-    control = locked()
+    control = locked_control()
     first, _ = migrate_pages(
         segment_task(), load_registry(), table, records, control, turn(pages=1)
     )
@@ -120,7 +104,7 @@ def test_a_retried_turn_starts_from_the_checkpoint_not_from_its_stale_input() ->
     # Given: a turn that finished two pages, then was "killed" before returning its task
     table = PagedStore(pages=[[item("a")], [item("b")], [item("c"), broken("x")]])
     records = MemoryRecords()
-    control = locked()
+    control = locked_control()
     stale = segment_task()
     migrate_pages(stale, load_registry(), table, records, control, turn("killed", pages=2))
 
@@ -159,7 +143,7 @@ def test_a_turn_killed_mid_page_loses_no_count_and_repeats_no_page_record() -> N
     # profile that fails, and a conflict that gives up on the first pass only
     pages = [[item("a")], [item("b")], [item("c"), broken("x")], [item("d")]]
     records = MemoryRecords()
-    control = locked()
+    control = locked_control()
     killed = KillAfter(scans=2, pages=pages)
     with pytest.raises(KilledTurn):
         migrate_pages(segment_task(), load_registry(), killed, records, control, turn("t1"))
@@ -182,7 +166,7 @@ def test_a_turn_killed_mid_page_loses_no_count_and_repeats_no_page_record() -> N
 
 
 def test_a_second_turn_of_a_segment_waits_for_the_first() -> None:
-    control = locked()
+    control = locked_control()
     control.acquire_turn(
         TurnLease(
             run_id=RUN, phase="migrate", segment=3, holder="first", expires_at=time.time() + 60
@@ -205,14 +189,14 @@ def test_a_stale_failure_record_of_the_first_page_of_a_turn_is_replaced() -> Non
     records.put_page_failures(RUN, PageFailures(segment=3, page=0, failures=[stale]))
 
     # When: the page is done again and all goes well
-    migrate_pages(segment_task(), load_registry(), table, records, locked(), turn("retry"))
+    migrate_pages(segment_task(), load_registry(), table, records, locked_control(), turn("retry"))
 
     # Then
     assert list(records.failures(RUN)) == []
 
 
 def test_a_turn_that_made_no_progress_raises_so_the_state_machine_retries() -> None:
-    control = locked()
+    control = locked_control()
 
     with pytest.raises(StoreUnavailableError):
         migrate_pages(
@@ -241,7 +225,7 @@ class BreakingStore(PagedStore):
 def test_an_unexpected_error_in_a_turn_records_its_reason_and_stops_the_segment() -> None:
     table = BreakingStore(pages=[[item("a")], [item("b")]])
     records = MemoryRecords()
-    control = locked()
+    control = locked_control()
 
     with pytest.raises(SegmentStoppedError, match="segment 3: ValueError: not enough values"):
         migrate_pages(segment_task(), load_registry(), table, records, control, turn())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 logger = logging.getLogger(__name__)
+
+SegmentRecordT = TypeVar("SegmentRecordT", Checkpoint, VerifyCheckpoint)
 
 LOCK_SK = "LOCK"
 MIGRATE_SK = "SEGMENT#"
@@ -219,45 +221,44 @@ class ControlTable:
     # -- checkpoints ---------------------------------------------------------------------
     @_outages
     def save_checkpoint(self, run_id: str, checkpoint: Checkpoint) -> None:
-        self._put(
-            _run_pk(run_id),
-            f"{MIGRATE_SK}{checkpoint.segment:06d}",
-            checkpoint.model_dump_json(by_alias=True),
-        )
+        self._save_segment(run_id, MIGRATE_SK, checkpoint)
 
     @_outages
     def checkpoint(self, run_id: str, segment: int) -> Checkpoint | None:
-        body = self._get(_run_pk(run_id), f"{MIGRATE_SK}{segment:06d}")
-        return None if body is None else Checkpoint.model_validate_json(body)
+        return self._segment(Checkpoint, run_id, MIGRATE_SK, segment)
 
     @_outages
     def checkpoints(self, run_id: str) -> dict[int, Checkpoint]:
-        found = (
-            Checkpoint.model_validate_json(body)
-            for body in self._query(_run_pk(run_id), MIGRATE_SK)
-        )
-        return {checkpoint.segment: checkpoint for checkpoint in found}
+        return self._segments(Checkpoint, run_id, MIGRATE_SK)
 
     @_outages
     def save_verify_checkpoint(self, run_id: str, checkpoint: VerifyCheckpoint) -> None:
-        self._put(
-            _run_pk(run_id),
-            f"{VERIFY_SK}{checkpoint.segment:06d}",
-            checkpoint.model_dump_json(by_alias=True),
-        )
+        self._save_segment(run_id, VERIFY_SK, checkpoint)
 
     @_outages
     def verify_checkpoint(self, run_id: str, segment: int) -> VerifyCheckpoint | None:
-        body = self._get(_run_pk(run_id), f"{VERIFY_SK}{segment:06d}")
-        return None if body is None else VerifyCheckpoint.model_validate_json(body)
+        return self._segment(VerifyCheckpoint, run_id, VERIFY_SK, segment)
 
     @_outages
     def verify_checkpoints(self, run_id: str) -> dict[int, VerifyCheckpoint]:
-        found = (
-            VerifyCheckpoint.model_validate_json(body)
-            for body in self._query(_run_pk(run_id), VERIFY_SK)
+        return self._segments(VerifyCheckpoint, run_id, VERIFY_SK)
+
+    def _save_segment(self, run_id: str, kind: str, record: Checkpoint | VerifyCheckpoint) -> None:
+        self._put(
+            _run_pk(run_id), f"{kind}{record.segment:06d}", record.model_dump_json(by_alias=True)
         )
-        return {checkpoint.segment: checkpoint for checkpoint in found}
+
+    def _segment(
+        self, model: type[SegmentRecordT], run_id: str, kind: str, segment: int
+    ) -> SegmentRecordT | None:
+        body = self._get(_run_pk(run_id), f"{kind}{segment:06d}")
+        return None if body is None else model.model_validate_json(body)
+
+    def _segments(
+        self, model: type[SegmentRecordT], run_id: str, kind: str
+    ) -> dict[int, SegmentRecordT]:
+        found = (model.model_validate_json(body) for body in self._query(_run_pk(run_id), kind))
+        return {record.segment: record for record in found}
 
     # -- turn leases -----------------------------------------------------------------------
     @_outages

@@ -184,23 +184,32 @@ def migrate_pages(
             should_continue=turn.should_continue,
             on_page=on_page,
         )
-        if _unexpected(run.stop, run.counters.scanned):
-            control.save_checkpoint(run_id, latest.model_copy(update={"error": str(run.stop)}))
-            raise SegmentStoppedError(f"segment {task.segment}: {run.stop}")
+        _settle(
+            run.stop,
+            run.counters.scanned,
+            task.segment,
+            lambda error: control.save_checkpoint(
+                run_id, latest.model_copy(update={"error": error})
+            ),
+        )
     return _next(task, latest), run.counters
 
 
-def _unexpected(stop: SegmentStop | None, progress: int) -> bool:
-    """Whether a turn's stop must end its segment (recorded first by the caller). An outage
-    ends only the turn: before any progress it raises :class:`StoreUnavailableError` for
-    the state machine to retry; after some, the next turn resumes from the checkpoint."""
+def _settle(
+    stop: SegmentStop | None, progress: int, segment: int, record: Callable[[str], None]
+) -> None:
+    """End a turn the way its stop asks. An outage ends only the turn: before any progress
+    it raises :class:`StoreUnavailableError` for the state machine to retry; after some,
+    the next turn resumes from the checkpoint. Anything else is recorded (``record``) and
+    ends the segment with :class:`SegmentStoppedError`."""
     if stop is None:
-        return False
+        return
     if stop.retryable:
         if progress == 0:
             raise StoreUnavailableError(stop.message)
-        return False
-    return True
+        return
+    record(str(stop))
+    raise SegmentStoppedError(f"segment {segment}: {stop}")
 
 
 def _next(task: SegmentTask, checkpoint: Checkpoint) -> SegmentTask:
@@ -266,11 +275,14 @@ def verify_pages(
             should_continue=turn.should_continue,
             on_page=on_page,
         )
-        if _unexpected(run.stop, run.checked):
-            control.save_verify_checkpoint(
-                task.run_id, latest.model_copy(update={"error": str(run.stop)})
-            )
-            raise SegmentStoppedError(f"segment {task.segment}: {run.stop}")
+        _settle(
+            run.stop,
+            run.checked,
+            task.segment,
+            lambda error: control.save_verify_checkpoint(
+                task.run_id, latest.model_copy(update={"error": error})
+            ),
+        )
     return _next_verify(task, latest)
 
 
