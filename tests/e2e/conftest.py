@@ -25,15 +25,36 @@ Python runtime would put on the wire:
 * :meth:`StepFunctionsHarness.inject_service_error`: the Invoke API itself fails (the
   handler is not run), so ASL sees ``Lambda.<code>``, e.g. ``Lambda.TooManyRequestsException``.
 
-Two observation-only patches (they change no result)
------------------------------------------------------
+Three patches that change no result
+-----------------------------------
 * moto's Retry sleeps in real time (``time.sleep`` in ``retrier_decl``). The harness
   records each computed delay in ``retry_delays`` and, while ``instant_retries`` is true
   (the default), skips the sleep. Task ``TimeoutSeconds``, Wait states and the execution's
   ``TimeoutSeconds`` still run in real time.
-* a Distributed Map's child executions are not real executions in moto: their events go
-  to a private event list, absent from ``GetExecutionHistory``. The harness keeps those
-  lists (per map run) so :meth:`StepFunctionsHarness.count_events` can count them.
+* a Distributed Map's child executions are not real executions in moto (their events are
+  absent from ``GetExecutionHistory``). The harness gives each child its own event list
+  so :meth:`StepFunctionsHarness.count_events` can count them, per child.
+* moto builds a new JSONPath parser (PLY's lexer and yacc tables) for every path it
+  evaluates, most of its time per state; the harness memoizes ``parse(path)`` (parsed
+  expressions are not mutated by ``find`` or ``update_or_create``).
+
+AWS's quotas, enforced (aws_fidelity.py)
+----------------------------------------
+moto enforces none of them faithfully; the hooks of :class:`aws_fidelity.QuotaMonitor`
+measure every state's input and output, every task's result, every Lambda request sent
+from a state, every Distributed Map's gathered result (256 KiB each) and every history,
+parent and child (25,000 events); the routed invoke checks Lambda's 6 MB request and
+response. A breach fails the state as AWS would (``States.DataLimitExceeded``, which
+``States.ALL`` cannot catch) and is recorded; ``wait()`` then stops the execution and
+raises :class:`HarnessError` naming the quota, state, execution and size (unless
+``enforce_quotas`` is false, for a test that inspects the failed execution itself).
+``largest_payload`` keeps the largest payload seen.
+
+A handler that outlives its function's ``Timeout`` (by ``harness.clock``) returns
+Lambda's ``Sandbox.Timedout`` error; one that raises :class:`SimulatedKill` (from a
+test's store wrapper, say) dies there with ``Runtime.ExitError``, its writes so far kept.
+Step Functions reports both as ``Lambda.Unknown``, as AWS does for a function that did not
+finish (timeout, out of memory).
 
 Handlers share one process: ``os.environ`` receives the region, whatever
 :meth:`StepFunctionsHarness.set_environment` sets, and every invoked function's
@@ -46,6 +67,7 @@ test used*: DynamoDB Local keeps one database per access key.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import io
 import json
@@ -67,10 +89,24 @@ from moto import mock_aws
 from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda.utils import get_backend
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
-    distributed_iteration_component as distributed_map,
+from moto.stepfunctions.parser.asl.utils import json_path
+
+from tests.e2e.aws_fidelity import (
+    KILLED_ERROR_TYPE,
+    LAMBDA_INVOKE,
+    MAX_LAMBDA_PAYLOAD_BYTES,
+    MAX_PAYLOAD_BYTES,
+    STEP_FUNCTIONS_QUOTAS,
+    TIMEOUT_ERROR_TYPE,
+    PayloadSize,
+    QuotaMonitor,
+    QuotaViolation,
+    SimulatedKill,
+    utf8_json_size,
 )
+from tests.e2e.deployment import pipeline
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -84,8 +120,15 @@ MOTO_CONFIG: DefaultConfig = {
 }
 REGION = "us-east-1"
 FINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
-# What Lambda reports when a function outlives its Timeout (older docs: Lambda.Unknown).
-TIMEOUT_ERROR_TYPE = "Sandbox.Timedout"
+# Re-exported for tests; ``pipeline`` is the fixture of the synthesized stack, deployed.
+__all__ = [
+    "KILLED_ERROR_TYPE",
+    "TIMEOUT_ERROR_TYPE",
+    "PayloadSize",
+    "QuotaViolation",
+    "SimulatedKill",
+    "pipeline",
+]
 
 
 class HarnessError(AssertionError):
@@ -120,6 +163,9 @@ class Invocation:
 class EventCounts:
     parent: Counter[str]
     map_runs: dict[str, Counter[str]]  # map run ARN -> events of all its child executions
+    # child execution -> the events of its history on AWS (moto's, plus the child's
+    # ExecutionStarted and end event, which moto does not record)
+    child_histories: dict[str, int] = field(default_factory=dict)
 
     @property
     def children(self) -> Counter[str]:
@@ -133,6 +179,11 @@ class EventCounts:
     def states_entered(self) -> int:
         """States entered, parent plus children (AWS also bills each retry as a transition)."""
         return sum(n for kind, n in self.total.items() if kind.endswith("StateEntered"))
+
+    @property
+    def longest_child(self) -> int:
+        """Events in the longest child execution's history (0 without children)."""
+        return max(self.child_histories.values(), default=0)
 
 
 class ManualClock:
@@ -214,16 +265,17 @@ class StepFunctionsHarness:
     role_arn: str
     clock: Callable[[], float] = time.monotonic
     instant_retries: bool = True
+    enforce_quotas: bool = True
     poll_interval: float = 0.01
     invocations: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
     invocation_log: list[Invocation] = field(default_factory=list)
     retry_delays: list[float] = field(default_factory=list)
     harness_errors: list[str] = field(default_factory=list)
+    quotas: QuotaMonitor = field(default_factory=QuotaMonitor)
     _overrides: dict[str, Callable[..., Any]] = field(default_factory=dict)
     _service_errors: dict[str, list[tuple[str, str, int]]] = field(default_factory=dict)
     _env_owner: dict[str, tuple[str, str]] = field(default_factory=dict)
-    _child_events: list[tuple[str, str, Any]] = field(default_factory=list)
     _in_flight: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -302,6 +354,12 @@ class StepFunctionsHarness:
         text = execution_input
         if not isinstance(text, str):
             text = json.dumps({} if execution_input is None else execution_input)
+        size = utf8_json_size(json.loads(text))
+        if self.enforce_quotas and size > MAX_PAYLOAD_BYTES:
+            raise HarnessError(
+                f"AWS quota exceeded: StartExecution input is {size:,} bytes, above AWS's "
+                f"{MAX_PAYLOAD_BYTES:,} ({STEP_FUNCTIONS_QUOTAS})"
+            )
         response = self.sfn.start_execution(
             stateMachineArn=state_machine_arn, name=name or f"e2e-{uuid.uuid4().hex}", input=text
         )
@@ -321,6 +379,10 @@ class StepFunctionsHarness:
                 ) from exc
             if described["status"] in FINAL_STATUSES:
                 break
+            if self.enforce_quotas and self.quotas.violations_of(execution_arn):
+                # AWS would have failed it; stop moto's run rather than wait for its end.
+                sfn.stop_execution(executionArn=execution_arn, error="E2E.QuotaExceeded")
+                break
             if time.monotonic() > deadline:
                 sfn.stop_execution(executionArn=execution_arn, error="E2E.Timeout")
                 raise HarnessError(
@@ -330,6 +392,11 @@ class StepFunctionsHarness:
             time.sleep(self.poll_interval)
         if self.harness_errors:
             raise HarnessError("; ".join(self.harness_errors))
+        violations = self.quotas.violations_of(execution_arn)
+        if self.enforce_quotas and violations:
+            raise HarnessError(
+                "\n".join(str(violation) for violation in violations), "E2E.QuotaExceeded"
+            )
         output = described.get("output")
         return ExecutionResult(
             status=described["status"],
@@ -357,15 +424,32 @@ class StepFunctionsHarness:
     def count_events(self, execution_arn: str) -> EventCounts:
         parent = Counter(str(event["type"]) for event in self.history(execution_arn))
         map_runs: dict[str, Counter[str]] = {}
-        with self._lock:
-            captured = list(self._child_events)
-        for owner, map_run_arn, manager in captured:
-            if owner == execution_arn:
-                kinds = (
-                    getattr(e["type"], "value", e["type"]) for e in manager.get_event_history()
-                )
-                map_runs[map_run_arn] = Counter(str(kind) for kind in kinds)
-        return EventCounts(parent=parent, map_runs=map_runs)
+        child_histories: dict[str, int] = {}
+        for child in self.quotas.children_of(execution_arn):
+            events = child.events.get_event_history()
+            kinds = Counter(str(getattr(e["type"], "value", e["type"])) for e in events)
+            map_runs[child.map_run_arn] = map_runs.get(child.map_run_arn, Counter()) + kinds
+            child_histories[child.events.execution] = child.events.aws_event_count
+        return EventCounts(parent=parent, map_runs=map_runs, child_histories=child_histories)
+
+    @property
+    def quota_violations(self) -> list[QuotaViolation]:
+        """Every breach of an AWS quota so far, in any execution."""
+        return self.quotas.all_violations()
+
+    @property
+    def largest_payload(self) -> PayloadSize | None:
+        """The largest payload any state, task, Map or Lambda call has carried so far."""
+        return self.quotas.largest
+
+    def state_output(self, execution_arn: str, state_name: str) -> Any:
+        """The output of the state's last exit in the parent execution (e.g. the document
+        an Aggregate task produced, when a later Fail state ends the execution)."""
+        for event in reversed(self.history(execution_arn)):
+            details = event.get("stateExitedEventDetails")
+            if details and details["name"] == state_name:
+                return json.loads(details["output"])
+        raise HarnessError(f"state {state_name!r} never exited in {execution_arn}")
 
     def map_runs(self, execution_arn: str) -> list[dict[str, Any]]:
         """DescribeMapRun of each map run (item counts: moto ignores ToleratedFailure*)."""
@@ -432,6 +516,14 @@ class StepFunctionsHarness:
     ) -> bytes:
         fn = backend.get_function(function_name, qualifier)
         name = fn.function_name
+        request_size = len(body.encode() if isinstance(body, str) else body or b"")
+        if self._lambda_payload_too_large(request_size, "Lambda request", name):
+            raise _LambdaServiceError(
+                "RequestEntityTooLargeException",
+                f"Request must be smaller than {MAX_LAMBDA_PAYLOAD_BYTES} bytes for the "
+                "InvokeFunction operation",
+                413,
+            )
         with self._lock:
             queue = self._service_errors.get(name)
             injected = queue.pop(0) if queue else None
@@ -477,6 +569,12 @@ class StepFunctionsHarness:
             return fail(exc, kind, str(exc))
         try:
             result = handler(event, context)
+        except SimulatedKill as kill:  # the runtime died mid-way: what it wrote stays
+            return fail(
+                kill,
+                KILLED_ERROR_TYPE,
+                f"RequestId: {call.request_id} Error: Runtime exited with error: signal: killed",
+            )
         except Exception as exc:
             return fail(exc, type(exc).__name__, str(exc))
         if context.get_remaining_time_in_millis() <= 0:
@@ -488,6 +586,12 @@ class StepFunctionsHarness:
             payload = _to_wire(result)
         except (TypeError, ValueError) as exc:
             return fail(exc, "Runtime.MarshalError", f"Unable to marshal response: {exc}")
+        if self._lambda_payload_too_large(len(payload), "Lambda response", fn.function_name):
+            too_large = ValueError(
+                f"Response payload size ({len(payload)} bytes) exceeded maximum allowed "
+                f"payload size ({MAX_LAMBDA_PAYLOAD_BYTES} bytes)."
+            )
+            return fail(too_large, "Function.ResponseSizeTooLarge", str(too_large))
         self._log(replace(call, result=result))
         if str(headers.get("X-Amz-Invocation-Type", "RequestResponse")) != "RequestResponse":
             return b""
@@ -497,11 +601,20 @@ class StepFunctionsHarness:
         with self._lock:
             self.invocation_log.append(invocation)
 
-    def _record_map_run(self, component: Any, env: Any, eval_input: Any) -> None:
-        execution_arn = env.states.context_object.context_object_data["Execution"]["Id"]
-        map_run_arn = eval_input.map_run_record.map_run_arn
-        with self._lock:
-            self._child_events.append((execution_arn, map_run_arn, env.event_manager))
+    def _lambda_payload_too_large(self, size: int, what: str, function_name: str) -> bool:
+        """Lambda's 6 MB quota on a synchronous request or response (any caller)."""
+        caller = self.quotas.invoke_context  # the Lambda task calling, if any
+        execution = caller.execution or "(none: a direct Invoke)"
+        violation = self.quotas.observe(
+            size,
+            f"{what} ({function_name})",
+            caller.state,
+            execution,
+            caller.root or execution,
+            MAX_LAMBDA_PAYLOAD_BYTES,
+            LAMBDA_INVOKE,
+        )
+        return violation is not None
 
     def _drain(self, timeout: float = 5.0) -> None:
         """Stop executions still running and let in-flight handlers finish."""
@@ -549,25 +662,20 @@ def sfn_harness() -> Iterator[StepFunctionsHarness]:
         def routed_invoke(backend: LambdaSimpleBackend, *args: Any) -> bytes:
             return harness.invoke(backend, *args)
 
-        original_map_run = distributed_map.DistributedIterationComponent._map_run
-
-        def recording_map_run(component: Any, env: Any, eval_input: Any) -> None:
-            harness._record_map_run(component, env, eval_input)
-            original_map_run(component, env, eval_input)
-
         def retry_sleep(seconds: float) -> None:
             harness.retry_delays.append(seconds)
             if not harness.instant_retries:
                 time.sleep(seconds)
 
         stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", routed_invoke))
-        stack.enter_context(
-            mock.patch.object(
-                distributed_map.DistributedIterationComponent, "_map_run", recording_map_run
-            )
-        )
+        for patch in harness.quotas.patches():
+            stack.enter_context(patch)
         stack.enter_context(
             mock.patch.object(retrier_decl, "time", mock.NonCallableMock(sleep=retry_sleep))
         )
+        for module in (json_path, result_path):  # parse each JSONPath once, not per use
+            stack.enter_context(
+                mock.patch.object(module, "parse", functools.lru_cache(maxsize=4096)(module.parse))
+            )
         stack.callback(harness._drain)
         yield harness

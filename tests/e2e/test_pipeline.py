@@ -1,133 +1,37 @@
-"""The synthesized state machine, run by moto's Step Functions interpreter end to end.
-
-The definition, the functions' handlers, timeouts and environment all come from the
-template `cdk synth` produces; the harness (conftest.py) routes each Lambda invocation to
-the handler the template names, in process. The handlers reach DynamoDB Local through
-AWS_ENDPOINT_URL_DYNAMODB and moto's S3 for run records and reports.
-"""
+"""The synthesized state machine, run by moto's Step Functions interpreter end to end
+(the ``pipeline`` fixture, deployment.py), on small tables; test_pipeline_scale.py runs
+it at the sizes where AWS's quotas bite."""
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
 
 from profile_migrations.codec import serialize_item
 from profile_migrations.dal.control import ControlTable, control_table_name
 from profile_migrations.dal.dynamodb import ProfileTable
 from profile_migrations.devtools.sample_profiles import PROFILE_KEY_SCHEMA, sample_profiles
+from profile_migrations.environment import (
+    RUN_ERROR_PROFILES_FAILED,
+    RUN_ERROR_SEGMENTS_UNFINISHED,
+    RUN_ERROR_VERIFICATION_FAILED,
+)
 from profile_migrations.logic.report import JsonLinesReport
 from profile_migrations.logic.runner import LocalRunOptions, SafetyOptions, run_local
 from profile_migrations.models import LockInfo, RunRequest
 from profile_migrations.registry import load_registry
-from tests.cdk_synth import HANDLERS, TABLE_NAME
-from tests.conftest import TEST_CREDENTIALS, dump_table
+from tests.cdk_synth import TABLE_NAME
+from tests.conftest import dump_table
+from tests.e2e.deployment import BUCKET, LOCAL_TABLE, seed
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
     from pathlib import Path
 
-    from mypy_boto3_dynamodb.client import DynamoDBClient
-
-    from profile_migrations.devtools.dynamodb_local import DynamoDBLocal
-    from tests.cdk_synth import Synthesized
-    from tests.e2e.conftest import ExecutionResult, StepFunctionsHarness
-
-BUCKET = "profile-migration-reports"
-LOCAL_TABLE = "UserProfilesLocalRun"
-
-
-@dataclass
-class Pipeline:
-    harness: StepFunctionsHarness
-    state_machine_arn: str
-    dynamodb: DynamoDBClient
-    function_names: dict[str, str]
-    control: ControlTable
-
-    def run(self, execution_input: dict[str, Any], name: str = "run-1") -> ExecutionResult:
-        return self.harness.run(self.state_machine_arn, execution_input, name=name, timeout=120)
-
-    def invocations(self, function: str) -> int:
-        return self.harness.invocations[self.function_names[function]]
-
-    def report_lines(self, run_id: str) -> list[dict[str, Any]]:
-        s3 = self.harness.client("s3")
-        lines: list[dict[str, Any]] = []
-        listing = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"runs/{run_id}/report/")
-        for entry in listing.get("Contents", []):
-            body = s3.get_object(Bucket=BUCKET, Key=entry["Key"])["Body"].read().decode()
-            lines.extend(json.loads(line) for line in body.splitlines())
-        return lines
-
-
-def _resolve(value: Any, refs: dict[str, str]) -> Any:
-    """A template value with the stack's references replaced by what the harness made."""
-    if isinstance(value, str):
-        return value
-    if "Ref" in value:
-        return refs[value["Ref"]]
-    if "Fn::GetAtt" in value:
-        return refs[value["Fn::GetAtt"][0]]
-    if "Fn::Join" in value:
-        delimiter, parts = value["Fn::Join"]
-        return str(delimiter).join(_resolve(part, refs) for part in parts)
-    raise AssertionError(f"unexpected intrinsic function: {value}")
-
-
-@pytest.fixture
-def pipeline(
-    sfn_harness: StepFunctionsHarness, synthesized: Synthesized, dynamodb_local: DynamoDBLocal
-) -> Iterator[Pipeline]:
-    sfn_harness.set_environment(
-        AWS_ENDPOINT_URL_DYNAMODB=dynamodb_local.endpoint_url,
-        AWS_ACCESS_KEY_ID=TEST_CREDENTIALS.access_key_id,
-        AWS_SECRET_ACCESS_KEY=TEST_CREDENTIALS.secret_access_key,
-    )
-    sfn_harness.client("s3").create_bucket(Bucket=BUCKET)
-    (bucket_id,) = synthesized.resources("AWS::S3::Bucket")
-    ((control_id, control),) = synthesized.resources("AWS::DynamoDB::GlobalTable").items()
-    control_name = control["Properties"]["TableName"]
-    refs = {
-        bucket_id: BUCKET,
-        control_id: control_name,
-        "AWS::Partition": "aws",
-        "AWS::Region": sfn_harness.region,
-    }
-    names: dict[str, str] = {}
-    for function, handler in HANDLERS.items():
-        logical_id, properties = synthesized.function(function)
-        environment = {
-            name: _resolve(value, refs)
-            for name, value in properties["Environment"]["Variables"].items()
-        }
-        refs[logical_id] = sfn_harness.create_function(
-            logical_id,
-            handler,
-            timeout=properties["Timeout"],
-            memory_size=properties["MemorySize"],
-            environment=environment,
-        )
-        names[function] = logical_id
-    (machine,) = synthesized.resources("AWS::StepFunctions::StateMachine").values()
-    definition = _resolve(machine["Properties"]["DefinitionString"], refs)
-    arn = sfn_harness.create_state_machine(machine["Properties"]["StateMachineName"], definition)
-    dynamodb = boto3.client("dynamodb", endpoint_url=dynamodb_local.endpoint_url)
-    for table in (TABLE_NAME, LOCAL_TABLE, control_name, control_table_name(LOCAL_TABLE)):
-        if table in dynamodb.list_tables()["TableNames"]:
-            dynamodb.delete_table(TableName=table)
-    ProfileTable(dynamodb, TABLE_NAME).create(PROFILE_KEY_SCHEMA)
-    control_table = ControlTable(dynamodb, control_name)
-    control_table.ensure_exists()
-    yield Pipeline(sfn_harness, arn, dynamodb, names, control_table)
-
-
-def seed(pipeline: Pipeline, items: list[dict[str, Any]], table: str = TABLE_NAME) -> None:
-    ProfileTable(pipeline.dynamodb, table).put_items(items)
+    from tests.e2e.deployment import Pipeline
 
 
 def local_run(
@@ -194,9 +98,8 @@ def test_failing_profiles_are_listed_and_match_the_local_runner(
 
     result = pipeline.run({"totalSegments": 3})
 
-    assert result.status == "SUCCEEDED", result.cause
-    output = result.output
-    assert output["success"] is False
+    output = pipeline.failed_run(result, RUN_ERROR_PROFILES_FAILED)
+    assert output == pipeline.stored_output("run-1")
     assert output["summary"]["failureCount"] == 2
     assert [r["userId"] for r in output["summary"]["results"]] == ["broken-1", "broken-2"]
     assert output["verification"]["invalidCount"] == 2
@@ -226,11 +129,10 @@ def test_verify_only_reports_and_writes_nothing(pipeline: Pipeline) -> None:
 
     result = pipeline.run({"verifyOnly": True})
 
-    assert result.status == "SUCCEEDED", result.cause
+    output = pipeline.failed_run(result, RUN_ERROR_VERIFICATION_FAILED)
     assert dump_table(pipeline.dynamodb, TABLE_NAME) == before
-    assert "summary" not in result.output
-    assert result.output["verification"]["invalidCount"] == 40
-    assert result.output["success"] is False
+    assert "summary" not in output
+    assert output["verification"]["invalidCount"] == 40
     assert pipeline.invocations("migrate") == 0
 
 
@@ -239,7 +141,7 @@ def test_verify_only_reports_and_writes_nothing(pipeline: Pipeline) -> None:
     [
         ({"targetVersion": 9}, "no migration path leads to version 9"),
         ({"targetVersion": "5"}, "invalid input"),
-        ({"maxConcurrency": 1000}, "reserved concurrency"),
+        ({"maxConcurrency": 100_000}, "maxConcurrency 100000 is above"),
         ({"tableName": "Other"}, "Extra inputs are not permitted"),
     ],
 )
@@ -315,7 +217,9 @@ def test_lambda_throttling_is_retried_and_the_run_completes(pipeline: Pipeline) 
     assert len(pipeline.harness.retry_delays) >= 2
 
 
-def test_a_segment_that_keeps_failing_is_reported_not_fatal(pipeline: Pipeline) -> None:
+def test_a_segment_that_keeps_failing_fails_the_execution_with_a_complete_document(
+    pipeline: Pipeline,
+) -> None:
     seed(pipeline, list(sample_profiles(60)))
     name = pipeline.function_names["migrate"]
     handler: Callable[..., Any] = pipeline.harness.configured_handler(name)
@@ -329,10 +233,11 @@ def test_a_segment_that_keeps_failing_is_reported_not_fatal(pipeline: Pipeline) 
 
     result = pipeline.run({"totalSegments": 3})
 
-    assert result.status == "SUCCEEDED", result.cause
-    assert result.output["success"] is False
-    assert "segments 0 of 3 did not finish" in result.output["error"]
-    assert result.output["summary"]["successCount"] > 0
+    output = pipeline.failed_run(result, RUN_ERROR_SEGMENTS_UNFINISHED)
+    assert "segments 0 of 3 did not finish" in output["error"]
+    assert output["summary"]["successCount"] > 0
+    assert output == pipeline.stored_output("run-1")
+    assert pipeline.control.read_lock(TABLE_NAME) is None
 
 
 @pytest.mark.parametrize("segments", [1, 4])
@@ -348,9 +253,13 @@ def test_transitions_and_invocations_grow_with_segments_not_profiles(
     invocations = sum(pipeline.harness.invocations.values())
     # Plan and Aggregate, plus one Migrate and one Verify turn per segment
     assert invocations == 2 + 2 * segments
-    # parent: Plan, ChooseMode, MigrateSegments, ChooseVerify, VerifySegments, Aggregate;
-    # each child: its task, its Choice and its Succeed
-    assert counts.states_entered == 6 + 2 * segments * 3
+    # a fixed path through the parent (Plan ... Aggregate and the end states after it);
+    # each child: one turn's task and Choice, then the states that end it
+    parent = sum(n for kind, n in counts.parent.items() if kind.endswith("StateEntered"))
+    per_child = (counts.states_entered - parent) / (2 * segments)
+    assert 6 <= parent <= 9
+    assert 3 <= per_child <= 4
+    assert len(counts.child_histories) == 2 * segments
     print(
         f"\n1,000 profiles, {segments} segment(s): {counts.states_entered} states entered, "
         f"{invocations} Lambda invocations"
@@ -420,8 +329,7 @@ def test_a_new_execution_resumes_the_stopped_run_from_its_checkpoints(pipeline: 
 
     second = pipeline.run({"resume": True, "pageSize": 25}, name="run-2")
 
-    assert first.output["success"] is False
-    assert "did not finish" in first.output["error"]
+    assert "did not finish" in pipeline.failed_run(first, RUN_ERROR_SEGMENTS_UNFINISHED)["error"]
     assert 0 < migrated_by_first < 200
     assert second.status == "SUCCEEDED", second.cause
     assert second.output["message"].startswith("Resumed run run-1.")
@@ -432,3 +340,16 @@ def test_a_new_execution_resumes_the_stopped_run_from_its_checkpoints(pipeline: 
     assert {item["version"]["N"] for item in stored.values()} == {"5"}
     outcomes = {entry.run_id: entry.outcome for entry in pipeline.control.history(TABLE_NAME)}
     assert outcomes == {"run-1": "resumed", "run-2": "succeeded"}
+
+
+def test_the_first_execution_creates_the_control_table(pipeline: Pipeline) -> None:
+    """Deployed before any CLI use: no `<table>-migrations` yet (the stack has none)."""
+    seed(pipeline, list(sample_profiles(20)))
+    pipeline.dynamodb.delete_table(TableName=pipeline.control.name)
+
+    result = pipeline.run({})
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert pipeline.control.name in pipeline.dynamodb.list_tables()["TableNames"]
+    (entry,) = pipeline.control.history(TABLE_NAME)
+    assert (entry.run_id, entry.outcome) == ("run-1", "succeeded")

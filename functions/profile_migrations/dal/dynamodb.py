@@ -9,8 +9,6 @@ the same condition, where every name is an ``ExpressionAttributeNames`` value.
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import random
 import re
@@ -19,11 +17,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
-from botocore.hooks import first_non_none_response
 
+from profile_migrations.dal.fast_scan import ScanRetries, select_scan
 from profile_migrations.errors import (
     BackupFailedError,
     InvalidRequestError,
@@ -152,38 +149,10 @@ def _backoff(attempt: int) -> float:
     return random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))  # noqa: S311 - jitter, not crypto
 
 
-# A binary attribute's type tag on the wire; string values cannot contain it unescaped.
-BINARY_TAG = re.compile(rb'\{\s*"BS?"\s*:')
-
-
-def _base64_text(value: Any) -> str:
-    if isinstance(value, (bytes, bytearray)):
-        return base64.b64encode(value).decode("ascii")
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def _decode_binary(value: Any) -> Any:
-    """Wire JSON to botocore's shape: B and BS values become bytes, everything else stays."""
-    if isinstance(value, dict):
-        if len(value) == 1:
-            ((tag, payload),) = value.items()
-            if tag == "B" and isinstance(payload, str):
-                return {"B": base64.b64decode(payload)}
-            if tag == "BS" and isinstance(payload, list):
-                return {"BS": [base64.b64decode(blob) for blob in payload]}
-        return {name: _decode_binary(inner) for name, inner in value.items()}
-    if isinstance(value, list):
-        return [_decode_binary(inner) for inner in value]
-    return value
-
-
-def _json_error(content: bytes, status: int) -> dict[str, str]:
-    try:
-        payload = json.loads(content)
-    except ValueError:
-        return {"Code": f"HTTP{status}", "Message": content[:200].decode(errors="replace")}
-    code = str(payload.get("__type", f"HTTP{status}")).rpartition("#")[2]
-    return {"Code": code, "Message": str(payload.get("message") or payload.get("Message") or "")}
+# The fast scan path retries as the client's SDK does (make_dynamodb_client).
+SCAN_RETRIES = ScanRetries(
+    max_retries=SDK_MAX_RETRIES, retryable_codes=THROTTLING_CALL_ERRORS, backoff=_backoff
+)
 
 
 def update_item_arguments(write: ProfileWrite) -> dict[str, Any]:
@@ -256,12 +225,28 @@ def _name_placeholders(message: str, names: dict[str, str]) -> str:
 
 
 class ProfileTable:
-    """Reads and conditionally updates the items of one table."""
+    """Reads and conditionally updates the items of one table.
 
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    Scans take the fast path of :mod:`profile_migrations.dal.fast_scan` when the client
+    carries it, else ``client.scan``; the same pages either way. ``fast_scan=False``
+    forces ``client.scan``, ``True`` ignores the environment variable
+    ``PROFILE_MIGRATIONS_FAST_SCAN`` (``0``/``false``/``off``/``no`` disable the fast
+    path), None (the default) reads it. Decided once, here, and logged.
+    """
+
+    def __init__(
+        self, client: DynamoDBClient, table_name: str, *, fast_scan: bool | None = None
+    ) -> None:
         self._client = client
         self.table_name = table_name
         self._quoted_table = _quote(table_name)
+        self._scan_path = select_scan(client, SCAN_RETRIES, enabled=fast_scan)
+        self._scan = self._scan_path.scan
+
+    @property
+    def scan_path(self) -> str:
+        """The path this table's scans take: ``fast`` or ``botocore``."""
+        return self._scan_path.name
 
     def describe(self) -> TableInfo:
         """The table's key schema and size; the first call of a run, so every problem
@@ -311,64 +296,11 @@ class ProfileTable:
             names = {f"#p{index}": name for index, name in enumerate(projection)}
             request["ProjectionExpression"] = ", ".join(names)
             request["ExpressionAttributeNames"] = names
-        response = self._call_with_throttle_guard(self._scan_json, request)
+        response = self._call_with_throttle_guard(self._scan, request)
         return ScanPage(
             items=response.get("Items", []),
             last_evaluated_key=response.get("LastEvaluatedKey"),
         )
-
-    def _scan_json(self, **request: Any) -> dict[str, Any]:
-        """Scan with the client's endpoint, credentials, signer and retry policy, but
-        without botocore's shape-walking parser: parsing a 1 MB page attribute by
-        attribute cost a third of the client's CPU per migrated profile (cProfile of a
-        5,000-profile segment), where ``json.loads`` does it in C. Binary values, base64 on the
-        wire, are decoded to ``bytes`` as botocore would. ``before-send`` is emitted as
-        botocore does, so its hooks (moto's stubs, fault injection) still apply."""
-        body = json.dumps(request, separators=(",", ":"), default=_base64_text).encode()
-        for attempt in range(SDK_MAX_RETRIES + 1):
-            last = attempt == SDK_MAX_RETRIES
-            try:
-                answer = self._send_json("Scan", body)
-            except BotoCoreError:
-                if last:
-                    raise
-                time.sleep(_backoff(attempt))
-                continue
-            if answer.status_code < 300:
-                page: dict[str, Any] = json.loads(answer.content)
-                return _decode_binary(page) if BINARY_TAG.search(answer.content) else page
-            error = _json_error(answer.content, answer.status_code)
-            retryable = answer.status_code >= 500 or error["Code"] in THROTTLING_CALL_ERRORS
-            if not retryable or last:
-                response: Any = {
-                    "Error": error,
-                    "ResponseMetadata": {"HTTPStatusCode": answer.status_code},
-                }
-                raise ClientError(response, "Scan")
-            time.sleep(_backoff(attempt))
-        raise AssertionError("the loop returns or raises on its last attempt")
-
-    def _send_json(self, operation: str, body: bytes) -> Any:
-        request = AWSRequest(
-            method="POST",
-            url=self._client.meta.endpoint_url,
-            data=body,
-            headers={
-                "Content-Type": "application/x-amz-json-1.0",
-                "X-Amz-Target": f"DynamoDB_20120810.{operation}",
-            },
-        )
-        # The client's own signer and HTTP session (private attributes of botocore, whose
-        # version is pinned): same credentials chain, region, pool and TLS settings.
-        self._client._request_signer.sign(operation, request)  # type: ignore[attr-defined]
-        prepared = request.prepare()
-        responses = self._client.meta.events.emit(
-            f"before-send.dynamodb.{operation}", request=prepared
-        )
-        stubbed = first_non_none_response(responses)
-        if stubbed is not None:
-            return stubbed
-        return self._client._endpoint.http_session.send(prepared)  # type: ignore[attr-defined]
 
     def get_item(self, key: RawItem) -> RawItem | None:
         """The item's current value by a strongly consistent ``GetItem``; None when it does
