@@ -34,10 +34,9 @@ from bench.workload import chunked, item_key, load_plan, migration_job
 from profile_migrations.clock import run_clock
 from profile_migrations.codec import deserialize_item, serialize_item
 from profile_migrations.dal.dynamodb import (
-    MAX_ITEMS_PER_BATCH_WRITE,
-    ProfileTable,
     make_dynamodb_client,
 )
+from profile_migrations.dal.seeding import MAX_ITEMS_PER_BATCH_WRITE, put_items
 from profile_migrations.versions import VERSION_ATTRIBUTE, profile_version
 
 if TYPE_CHECKING:
@@ -155,10 +154,9 @@ def run_ceiling(
     client: DynamoDBClient, table: str, planned: dict[ItemKey, PlannedWrite], workers: int
 ) -> tuple[int, int, int]:
     """No scan; unconditional BatchWriteItem of the new items from a pool of writers."""
-    store = ProfileTable(client, table)
     batches = chunked((write.new_item for write in planned.values()), MAX_ITEMS_PER_BATCH_WRITE)
     with ThreadPoolExecutor(max_workers=workers) as writers:
-        written = sum(writers.map(store.put_items, batches))
+        written = sum(writers.map(lambda batch: put_items(client, table, batch), batches))
     return len(planned), written, 0
 
 
@@ -170,10 +168,9 @@ def run_scan_ceiling(
     workers: int,
 ) -> tuple[int, int, int]:
     """Parallel scan; unconditional BatchWriteItem of the new items from a pool of writers."""
-    store = ProfileTable(client, table)
 
     def write_batch(batch: list[RawItem]) -> int:
-        return store.put_items(batch)
+        return put_items(client, table, batch)
 
     with ThreadPoolExecutor(max_workers=workers) as writers:
 

@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from bench.workload import chunked
-from profile_migrations.dal.dynamodb import ProfileTable, StaticCredentials, make_dynamodb_client
+from profile_migrations.dal.dynamodb import StaticCredentials, make_dynamodb_client
+from profile_migrations.dal.seeding import create_table, put_items
 from profile_migrations.devtools.dynamodb_local import DynamoDBLocal
 from profile_migrations.devtools.sample_profiles import PROFILE_KEY_SCHEMA, sample_profiles
 
@@ -86,10 +87,9 @@ class BenchEngine:
     def seeded_table(self, count: int, label: str, keep_profiles: bool = True) -> Iterator[str]:
         """A new table holding ``count`` version-1 profiles; deleted on exit."""
         name = f"Bench-{label}-{next(self._names)}"
-        store = ProfileTable(self.client, name)
-        store.create(PROFILE_KEY_SCHEMA)
+        create_table(self.client, name, PROFILE_KEY_SCHEMA)
         started = time.perf_counter()
-        seeded = self._seed(store, self.profiles(count, keep_profiles))
+        seeded = self._seed(self.client, name, self.profiles(count, keep_profiles))
         if seeded != count:
             raise RuntimeError(f"seeded {seeded} profiles into {name}, expected {count}")
         logger.debug("seeded %s: %d profiles in %.1f s", name, count, time.perf_counter() - started)
@@ -111,7 +111,7 @@ class BenchEngine:
         return int(table.get("ItemCount", 0)), int(table.get("TableSizeBytes", 0))
 
     @staticmethod
-    def _seed(store: ProfileTable, items: Iterator[RawItem]) -> int:
+    def _seed(client: DynamoDBClient, name: str, items: Iterator[RawItem]) -> int:
         written = 0
         with ThreadPoolExecutor(max_workers=SEED_THREADS) as pool:
             pending: set[Future[int]] = set()
@@ -119,7 +119,7 @@ class BenchEngine:
                 if len(pending) >= SEED_THREADS * 2:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     written += sum(future.result() for future in done)
-                pending.add(pool.submit(store.put_items, chunk))
+                pending.add(pool.submit(put_items, client, name, chunk))
             written += sum(future.result() for future in pending)
         return written
 

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from profile_migrations.clock import run_clock
 from profile_migrations.dal.dynamodb import update_item_arguments
 from profile_migrations.devtools.sample_profiles import sample_profiles
+from profile_migrations.loader import load_registry
 from profile_migrations.logic.segment import MigrationJob, PageMigrator
-from profile_migrations.registry import load_registry
 from profile_migrations.writes import WriteBatchResult, WriteOutcome, WriteStatus
 
 if TYPE_CHECKING:

@@ -11,6 +11,7 @@ import pytest
 
 from profile_migrations.codec import deserialize_item
 from profile_migrations.dal.dynamodb import ProfileTable, StaticCredentials, make_dynamodb_client
+from profile_migrations.dal.seeding import create_table, put_items
 from profile_migrations.devtools.dynamodb_local import DynamoDBLocal
 from profile_migrations.devtools.sample_profiles import PROFILE_KEY_SCHEMA
 
@@ -66,9 +67,9 @@ def make_table(dynamodb_client: DynamoDBClient) -> Callable[..., ProfileTable]:
         key_schema: tuple[tuple[str, str], ...] = PROFILE_KEY_SCHEMA, items: list[Any] | None = None
     ) -> ProfileTable:
         table = ProfileTable(dynamodb_client, f"profiles-{next(_table_numbers)}")
-        table.create(key_schema)
+        create_table(dynamodb_client, table.table_name, key_schema)
         if items:
-            table.put_items(items)
+            put_items(dynamodb_client, table.table_name, items)
         return table
 
     return make

@@ -9,24 +9,22 @@ from typing import TYPE_CHECKING, Any
 
 from profile_migrations.dal.dynamodb import ScanPage, TableInfo
 from profile_migrations.errors import RunLockedError, StoreUnavailableError
-from profile_migrations.models import BackupResult, LockInfo
+from profile_migrations.models.records import LockInfo
+from profile_migrations.models.results import BackupResult
 from profile_migrations.writes import WriteBatchResult, WriteOutcome, WriteStatus
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from profile_migrations.models import (
+    from profile_migrations.models.pipeline import PageFailures, PageInvalid
+    from profile_migrations.models.records import (
         AppliedStep,
         Checkpoint,
-        InvalidProfile,
-        MigrationResponse,
-        PageFailures,
-        PageInvalid,
-        ProfileResult,
         RunHistoryEntry,
         TurnLease,
         VerifyCheckpoint,
     )
+    from profile_migrations.models.results import InvalidProfile, MigrationResponse, ProfileResult
     from profile_migrations.writes import ProfileWrite, RawItem
 
 

@@ -21,7 +21,7 @@ import boto3
 import pytest
 
 from profile_migrations.dal.control import ControlTable, control_table_name
-from profile_migrations.dal.dynamodb import ProfileTable
+from profile_migrations.dal.seeding import create_table, put_items
 from profile_migrations.devtools.sample_profiles import PROFILE_KEY_SCHEMA
 from tests.cdk_synth import HANDLERS, TABLE_NAME
 from tests.conftest import TEST_CREDENTIALS
@@ -159,11 +159,11 @@ def pipeline(
     for table in (TABLE_NAME, LOCAL_TABLE, control_name, control_table_name(LOCAL_TABLE)):
         if table in dynamodb.list_tables()["TableNames"]:
             dynamodb.delete_table(TableName=table)
-    ProfileTable(dynamodb, TABLE_NAME).create(PROFILE_KEY_SCHEMA)
+    create_table(dynamodb, TABLE_NAME, PROFILE_KEY_SCHEMA)
     control_table = ControlTable(dynamodb, control_name)
     control_table.ensure_exists()  # as a CLI command run before the first execution would
     yield Pipeline(sfn_harness, arn, dynamodb, names, control_table)
 
 
 def seed(pipeline: Pipeline, items: list[dict[str, Any]], table: str = TABLE_NAME) -> None:
-    ProfileTable(pipeline.dynamodb, table).put_items(items)
+    put_items(pipeline.dynamodb, table, items)

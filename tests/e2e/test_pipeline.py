@@ -13,16 +13,18 @@ import pytest
 from profile_migrations.codec import serialize_item
 from profile_migrations.dal.control import ControlTable, control_table_name
 from profile_migrations.dal.dynamodb import ProfileTable
+from profile_migrations.dal.seeding import create_table, put_items
 from profile_migrations.devtools.sample_profiles import PROFILE_KEY_SCHEMA, sample_profiles
 from profile_migrations.environment import (
     RUN_ERROR_PROFILES_FAILED,
     RUN_ERROR_SEGMENTS_UNFINISHED,
     RUN_ERROR_VERIFICATION_FAILED,
 )
+from profile_migrations.loader import load_registry
 from profile_migrations.logic.report import JsonLinesReport
 from profile_migrations.logic.runner import LocalRunOptions, SafetyOptions, run_local
-from profile_migrations.models import LockInfo, RunRequest
-from profile_migrations.registry import load_registry
+from profile_migrations.models.records import LockInfo
+from profile_migrations.models.requests import RunRequest
 from tests.cdk_synth import TABLE_NAME
 from tests.conftest import dump_table
 from tests.e2e.deployment import BUCKET, LOCAL_TABLE, seed
@@ -39,8 +41,8 @@ def local_run(
 ) -> dict[str, Any]:
     """The local runner's document for the same items and request, on a twin table."""
     store = ProfileTable(pipeline.dynamodb, LOCAL_TABLE)
-    store.create(PROFILE_KEY_SCHEMA)
-    store.put_items(items)
+    create_table(pipeline.dynamodb, LOCAL_TABLE, PROFILE_KEY_SCHEMA)
+    put_items(pipeline.dynamodb, LOCAL_TABLE, items)
     safety = SafetyOptions(
         control=ControlTable(pipeline.dynamodb, control_table_name(LOCAL_TABLE)), where="local"
     )

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 from profile_migrations.clock import run_clock
 from profile_migrations.codec import deserialize_item
 from profile_migrations.dal.dynamodb import ProfileTable, make_dynamodb_client
+from profile_migrations.dal.seeding import create_table, put_items
+from profile_migrations.loader import load_registry
 from profile_migrations.logic.runner import LocalRunOptions, run_local
-from profile_migrations.registry import load_registry
 from tests.conftest import TEST_CREDENTIALS, TEST_REGION
 
 if TYPE_CHECKING:
@@ -21,10 +22,11 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
     from profile_migrations.devtools.dynamodb_local import DynamoDBLocal
+    from profile_migrations.loader import Registry
     from profile_migrations.logic.outcomes import ProfileOutcome
     from profile_migrations.logic.ports import DescribableStore
-    from profile_migrations.models import MigrationResponse, RunRequest
-    from profile_migrations.registry import Registry
+    from profile_migrations.models.requests import RunRequest
+    from profile_migrations.models.results import MigrationResponse
     from profile_migrations.writes import RawItem
 
 STARTED_AT = "2026-11-25T00:00:00.000Z"
@@ -80,9 +82,9 @@ def new_table(
 ) -> ProfileTable:
     """A fresh table with a unique name, for fixtures wider than one test."""
     table = ProfileTable(client, f"{prefix}-{uuid.uuid4().hex[:12]}")
-    table.create(key_schema)
+    create_table(client, table.table_name, key_schema)
     if items:
-        table.put_items(items)
+        put_items(client, table.table_name, items)
     return table
 
 

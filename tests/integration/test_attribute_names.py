@@ -17,9 +17,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from profile_migrations.codec import serialize_item
+from profile_migrations.loader import Registry
 from profile_migrations.logic.runner import LocalRunOptions, run_local
-from profile_migrations.models import RunRequest
-from profile_migrations.registry import MigrationChain, ProfileMigration, Registry
+from profile_migrations.models.requests import RunRequest
+from profile_migrations.registry import MigrationChain, ProfileMigration
 from profile_migrations.versions import VERSION_ATTRIBUTE
 from tests.conftest import dump_profiles
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
     from profile_migrations.dal.dynamodb import ProfileTable
     from profile_migrations.logic.outcomes import ProfileOutcome
-    from profile_migrations.models import MigrationResponse
+    from profile_migrations.models.results import MigrationResponse
 
 STARTED_AT = "2026-11-25T00:00:00.000Z"
 MAX_KEY_NAME_BYTES = 255  # KeySchemaAttributeName, botocore's model

@@ -10,16 +10,16 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from profile_migrations.codec import serialize_item, serialize_value
+from profile_migrations.loader import load_registry
 from profile_migrations.logic.runner import LocalRunOptions, run_local
-from profile_migrations.models import RunRequest
-from profile_migrations.registry import load_registry
+from profile_migrations.models.requests import RunRequest
 from tests.conftest import dump_profiles
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
     from profile_migrations.dal.dynamodb import ProfileTable, ScanPage, TableInfo
-    from profile_migrations.models import MigrationResponse
+    from profile_migrations.models.results import MigrationResponse
     from profile_migrations.writes import ProfileWrite, RawItem, WriteBatchResult
 
 Interference = Callable[[int, Sequence["ProfileWrite"]], None]

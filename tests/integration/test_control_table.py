@@ -8,7 +8,8 @@ import uuid
 from typing import TYPE_CHECKING
 
 from profile_migrations.dal.control import ControlTable
-from profile_migrations.models import Checkpoint, SegmentCounters, TurnLease, VerifyCheckpoint
+from profile_migrations.models.records import Checkpoint, TurnLease, VerifyCheckpoint
+from profile_migrations.models.results import SegmentCounters
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

@@ -11,16 +11,11 @@ import pytest
 from profile_migrations.clock import run_clock
 from profile_migrations.codec import serialize_item
 from profile_migrations.devtools.sample_profiles import sample_profiles
+from profile_migrations.loader import Registry, load_registry
 from profile_migrations.logic.runner import LocalRunOptions, run_local
 from profile_migrations.migrations import migrations
-from profile_migrations.models import RunRequest
-from profile_migrations.registry import (
-    MigrationChain,
-    ProfileMigration,
-    Registry,
-    apply_migrations,
-    load_registry,
-)
+from profile_migrations.models.requests import RunRequest
+from profile_migrations.registry import MigrationChain, ProfileMigration, apply_migrations
 from tests.conftest import dump_profiles, dump_table
 
 if TYPE_CHECKING:
@@ -30,7 +25,7 @@ if TYPE_CHECKING:
 
     from profile_migrations.dal.dynamodb import ProfileTable
     from profile_migrations.logic.outcomes import ProfileOutcome
-    from profile_migrations.models import MigrationResponse
+    from profile_migrations.models.results import MigrationResponse
 
 STARTED_AT = "2026-11-25T00:00:00.000Z"
 

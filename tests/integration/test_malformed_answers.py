@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from profile_migrations.codec import serialize_item
 from profile_migrations.dal.dynamodb import ProfileTable
+from profile_migrations.loader import load_registry
 from profile_migrations.logic.runner import LocalRunOptions, run_local
-from profile_migrations.models import RunRequest
-from profile_migrations.registry import load_registry
+from profile_migrations.models.requests import RunRequest
 from tests.conftest import dump_profiles
 from tests.integration.safety_helpers import ListSink, new_client
 

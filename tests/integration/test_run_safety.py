@@ -15,8 +15,9 @@ import pytest
 
 from profile_migrations.cli import main
 from profile_migrations.dal.control import ControlTable, control_table_name
+from profile_migrations.dal.seeding import put_items
 from profile_migrations.devtools.sample_profiles import sample_profiles
-from profile_migrations.models import LockInfo
+from profile_migrations.models.records import LockInfo
 from tests.conftest import dump_profiles, dump_table
 
 if TYPE_CHECKING:
@@ -137,7 +138,7 @@ def test_a_step_changed_since_it_was_applied_is_refused_unless_allowed(
     table = make_table(items=list(sample_profiles(10)))
     first, _ = cli("run", "--table", table.table_name, "--migrations", str(registry))
     registry.write_text(registry.read_text().replace("'a'", "'b'"))
-    table.put_items(list(sample_profiles(12))[10:])
+    put_items(dynamodb_client, table.table_name, list(sample_profiles(12))[10:])
     before = dump_table(dynamodb_client, table.table_name)
 
     refused, document = cli("run", "--table", table.table_name, "--migrations", str(registry))

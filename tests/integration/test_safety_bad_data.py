@@ -17,8 +17,9 @@ import pytest
 
 from profile_migrations.codec import deserialize_item, serialize_item
 from profile_migrations.devtools.sample_profiles import PROFILE_KEY_SCHEMA
-from profile_migrations.models import RunRequest
-from profile_migrations.registry import MigrationChain, ProfileMigration, Registry, load_registry
+from profile_migrations.loader import Registry, load_registry
+from profile_migrations.models.requests import RunRequest
+from profile_migrations.registry import MigrationChain, ProfileMigration
 from tests.conftest import dump_table
 from tests.integration.safety_helpers import (
     ListSink,
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from profile_migrations.dal.dynamodb import ProfileTable
     from profile_migrations.devtools.dynamodb_local import DynamoDBLocal
     from profile_migrations.logic.outcomes import ProfileOutcome
-    from profile_migrations.models import MigrationResponse
+    from profile_migrations.models.results import MigrationResponse
     from profile_migrations.writes import RawItem
 
 SUCCESS, SKIPPED, FAILED = "success", "skipped", "failed"

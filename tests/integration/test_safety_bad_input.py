@@ -24,9 +24,10 @@ from profile_migrations.cli.main import build_parser
 from profile_migrations.dal.dynamodb import ProfileTable, TableInfo
 from profile_migrations.devtools.sample_profiles import PROFILE_KEY_SCHEMA, sample_profiles
 from profile_migrations.errors import RequestRefusedError
+from profile_migrations.loader import load_registry
 from profile_migrations.logic.pipeline import plan_run
-from profile_migrations.models import PipelineRequest, PlanEvent, RunPlan, RunRequest
-from profile_migrations.registry import load_registry
+from profile_migrations.models.pipeline import PlanEvent, RunPlan
+from profile_migrations.models.requests import PipelineRequest, RunRequest
 from tests.conftest import dump_table
 from tests.integration.safety_helpers import new_client, new_table
 

@@ -21,8 +21,8 @@ from botocore.exceptions import ClientError
 
 from profile_migrations.codec import deserialize_item, serialize_value
 from profile_migrations.devtools.sample_profiles import PROFILE_KEY_SCHEMA, sample_profiles
-from profile_migrations.models import RunRequest
-from profile_migrations.registry import load_registry
+from profile_migrations.loader import load_registry
+from profile_migrations.models.requests import RunRequest
 from tests.conftest import dump_profiles
 from tests.integration.safety_helpers import migrated_profile, new_client, run, wire_key
 

@@ -31,8 +31,8 @@ from profile_migrations.codec import deserialize_item
 from profile_migrations.dal import dynamodb as dynamodb_module
 from profile_migrations.dal.dynamodb import ProfileTable, make_dynamodb_client
 from profile_migrations.devtools.sample_profiles import PROFILE_KEY_SCHEMA, sample_profiles
-from profile_migrations.models import RunRequest
-from profile_migrations.registry import load_registry
+from profile_migrations.loader import load_registry
+from profile_migrations.models.requests import RunRequest
 from tests.conftest import TEST_CREDENTIALS, TEST_REGION, dump_table
 from tests.integration.safety_helpers import migrated_profile, run, wire_key
 

@@ -9,6 +9,7 @@ import pytest
 from moto import mock_aws
 
 from profile_migrations.dal.dynamodb import ProfileTable
+from profile_migrations.dal.seeding import create_table
 from profile_migrations.devtools.sample_profiles import PROFILE_KEY_SCHEMA
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ def test_without_point_in_time_recovery_an_on_demand_backup_is_taken(
     client: DynamoDBClient,
 ) -> None:
     table = ProfileTable(client, "UserProfiles")
-    table.create(PROFILE_KEY_SCHEMA)
+    create_table(client, "UserProfiles", PROFILE_KEY_SCHEMA)
 
     result = table.protect("UserProfiles-before-run-1")
 
@@ -43,7 +44,7 @@ def test_with_point_in_time_recovery_no_backup_is_taken_and_the_window_is_named(
     client: DynamoDBClient,
 ) -> None:
     table = ProfileTable(client, "UserProfiles")
-    table.create(PROFILE_KEY_SCHEMA)
+    create_table(client, "UserProfiles", PROFILE_KEY_SCHEMA)
     client.update_continuous_backups(
         TableName="UserProfiles",
         PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},

@@ -22,8 +22,9 @@ from profile_migrations.errors import (
     ProfileMigrationError,
     StepFailedError,
 )
+from profile_migrations.loader import load_registry
 from profile_migrations.migrations import CURRENT_PROFILE_VERSION, is_js_falsy, migrations
-from profile_migrations.registry import MigrationChain, apply_migrations, load_registry
+from profile_migrations.registry import MigrationChain, apply_migrations
 
 Profile = dict[str, Any]
 

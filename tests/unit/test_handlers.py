@@ -13,7 +13,8 @@ import pytest
 
 from profile_migrations.codec import serialize_item
 from profile_migrations.handlers import migrate_segment
-from profile_migrations.models import Checkpoint, SegmentCounters
+from profile_migrations.models.records import Checkpoint
+from profile_migrations.models.results import SegmentCounters
 from profile_migrations.settings import LambdaSettings
 from tests.fakes import MemoryControl, MemoryRecords, PagedStore, locked_control
 

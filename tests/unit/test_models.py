@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from profile_migrations.models import MigrationResponse, RunRequest, SegmentCounters
+from profile_migrations.models.requests import RunRequest
+from profile_migrations.models.results import MigrationResponse, SegmentCounters
 from tests.conftest import load_event
 
 

@@ -8,20 +8,16 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from profile_migrations.errors import RequestRefusedError
+from profile_migrations.loader import load_registry
 from profile_migrations.logic.pipeline import aggregate_run, default_pipeline_segments, plan_run
-from profile_migrations.models import (
+from profile_migrations.models.pipeline import PageFailures, PageInvalid, PlanEvent, RunPlan
+from profile_migrations.models.records import Checkpoint, VerifyCheckpoint
+from profile_migrations.models.results import (
     BackupResult,
-    Checkpoint,
     InvalidProfile,
-    PageFailures,
-    PageInvalid,
-    PlanEvent,
     ProfileResult,
-    RunPlan,
     SegmentCounters,
-    VerifyCheckpoint,
 )
-from profile_migrations.registry import load_registry
 from tests.fakes import MemoryControl, MemoryRecords, MiB, PagedStore, locked_control
 
 if TYPE_CHECKING:

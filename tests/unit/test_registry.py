@@ -31,12 +31,8 @@ from profile_migrations.errors import (
     StepFailedError,
     StepVersionError,
 )
-from profile_migrations.registry import (
-    MigrationChain,
-    ProfileMigration,
-    apply_migrations,
-    load_registry,
-)
+from profile_migrations.loader import load_registry
+from profile_migrations.registry import MigrationChain, ProfileMigration, apply_migrations
 from profile_migrations.versions import profile_version
 
 if TYPE_CHECKING:

@@ -14,16 +14,11 @@ from profile_migrations.errors import (
     SegmentStoppedError,
     StoreUnavailableError,
 )
+from profile_migrations.loader import load_registry
 from profile_migrations.logic.turns import Turn, migrate_pages, verify_pages
-from profile_migrations.models import (
-    PageFailures,
-    ProfileResult,
-    SegmentCounters,
-    SegmentTask,
-    TurnLease,
-    VerifyTask,
-)
-from profile_migrations.registry import load_registry
+from profile_migrations.models.pipeline import PageFailures, SegmentTask, VerifyTask
+from profile_migrations.models.records import TurnLease
+from profile_migrations.models.results import ProfileResult, SegmentCounters
 from tests.fakes import MemoryControl, MemoryRecords, PagedStore, locked_control
 
 RUN = "exec-1"

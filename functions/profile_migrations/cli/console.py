@@ -19,7 +19,8 @@ from rich.table import Table
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from profile_migrations.models import MigrationResponse, RunHistoryEntry
+    from profile_migrations.models.records import RunHistoryEntry
+    from profile_migrations.models.results import MigrationResponse
     from profile_migrations.registry import MigrationChain
 
 MAX_SEGMENT_BARS = 16

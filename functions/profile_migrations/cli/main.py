@@ -25,17 +25,19 @@ from profile_migrations.dal.control import ControlTable, control_table_name
 from profile_migrations.dal.dynamodb import ProfileTable, make_dynamodb_client
 from profile_migrations.devtools.demo import run_demo
 from profile_migrations.errors import MigrationInputError
+from profile_migrations.loader import load_registry
 from profile_migrations.logic.guard import DEFAULT_LEASE_SECONDS
 from profile_migrations.logic.report import JsonLinesReport
 from profile_migrations.logic.runner import LocalRunOptions, SafetyOptions, run_local
 from profile_migrations.logic.summary import error_response
-from profile_migrations.models import MigrationResponse, RunRequest
-from profile_migrations.registry import load_registry
+from profile_migrations.models.requests import RunRequest
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from mypy_boto3_dynamodb.client import DynamoDBClient
+
+    from profile_migrations.models.results import MigrationResponse
 
 logger = logging.getLogger(__name__)
 

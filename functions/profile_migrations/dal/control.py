@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from profile_migrations.dal.outages import outages_stop
 from profile_migrations.environment import CONTROL_TABLE_SUFFIX
 from profile_migrations.errors import InvalidRequestError, RunLockedError
-from profile_migrations.models import (
+from profile_migrations.models.records import (
     AppliedStep,
     Checkpoint,
     LockInfo,

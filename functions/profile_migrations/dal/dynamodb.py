@@ -27,7 +27,7 @@ from profile_migrations.errors import (
     StoreUnavailableError,
     TableNotFoundError,
 )
-from profile_migrations.models import BackupResult
+from profile_migrations.models.results import BackupResult
 from profile_migrations.writes import (
     ProfileWrite,
     RawItem,
@@ -40,13 +40,11 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from mypy_boto3_dynamodb.client import DynamoDBClient
-    from mypy_boto3_dynamodb.literals import KeyTypeType
     from mypy_boto3_dynamodb.type_defs import BatchStatementRequestTypeDef
 
 logger = logging.getLogger(__name__)
 
 MAX_STATEMENTS_PER_BATCH = 25
-MAX_ITEMS_PER_BATCH_WRITE = 25
 # BatchStatementRequest.Statement's maximum length (botocore's model: PartiQLStatement,
 # max 8192); a longer statement fails the whole BatchExecuteStatement request.
 MAX_STATEMENT_LENGTH = 8192
@@ -145,13 +143,14 @@ def _quote(name: str) -> str:
     return f'"{name}"'
 
 
-def _backoff(attempt: int) -> float:
+def backoff_seconds(attempt: int) -> float:
+    """Exponential backoff with full jitter: how long to wait before retry ``attempt``."""
     return random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))  # noqa: S311 - jitter, not crypto
 
 
 # The fast scan path retries as the client's SDK does (make_dynamodb_client).
 SCAN_RETRIES = ScanRetries(
-    max_retries=SDK_MAX_RETRIES, retryable_codes=THROTTLING_CALL_ERRORS, backoff=_backoff
+    max_retries=SDK_MAX_RETRIES, retryable_codes=THROTTLING_CALL_ERRORS, backoff=backoff_seconds
 )
 
 
@@ -366,7 +365,7 @@ class ProfileTable:
                 return retries
             retries += len(still_pending)
             pending = still_pending
-            time.sleep(_backoff(attempt))
+            time.sleep(backoff_seconds(attempt))
         raise StoreUnavailableError(
             f"DynamoDB throttled {len(pending)} writes on {self.table_name!r} "
             f"{MAX_THROTTLE_ROUNDS} times in a row"
@@ -469,49 +468,6 @@ class ProfileTable:
                 "dynamodb:CreateBackup, or opt out explicitly with --no-backup"
             ) from exc
         return BackupResult(backup_arn=backup["BackupDetails"]["BackupArn"])
-
-    def create(self, key_schema: Sequence[tuple[str, str]]) -> None:
-        """Create the table on demand (demo and tests): ``(name, "S"|"N"|"B")`` for the
-        partition key, then optionally the sort key."""
-        key_types: tuple[KeyTypeType, ...] = ("HASH", "RANGE")
-        self._client.create_table(
-            TableName=self.table_name,
-            KeySchema=[
-                {"AttributeName": name, "KeyType": key_type}
-                for (name, _), key_type in zip(key_schema, key_types, strict=False)
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": name, "AttributeType": attribute_type}  # type: ignore[typeddict-item]
-                for name, attribute_type in key_schema
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        self._client.get_waiter("table_exists").wait(TableName=self.table_name)
-
-    def put_items(self, items: Iterable[RawItem]) -> int:
-        """Unconditionally write new items (seeding demo and test tables); returns the count."""
-        written = 0
-        batch: list[RawItem] = []
-        for item in items:
-            batch.append(item)
-            if len(batch) == MAX_ITEMS_PER_BATCH_WRITE:
-                written += self._batch_put(batch)
-                batch = []
-        if batch:
-            written += self._batch_put(batch)
-        return written
-
-    def _batch_put(self, batch: list[RawItem]) -> int:
-        requests: list[Any] = [{"PutRequest": {"Item": item}} for item in batch]
-        for attempt in range(MAX_THROTTLE_ROUNDS):
-            response = self._call_with_throttle_guard(
-                self._client.batch_write_item, {"RequestItems": {self.table_name: requests}}
-            )
-            requests = list(response.get("UnprocessedItems", {}).get(self.table_name, []))
-            if not requests:
-                return len(batch)
-            time.sleep(_backoff(attempt))
-        raise StoreUnavailableError(f"DynamoDB kept throttling writes to {self.table_name!r}")
 
     def _call_with_throttle_guard(self, operation: Any, request: dict[str, Any]) -> Any:
         try:

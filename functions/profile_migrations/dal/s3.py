@@ -21,7 +21,7 @@ import boto3
 from botocore.config import Config
 
 from profile_migrations.dal.outages import outage_of, outages_stop
-from profile_migrations.models import PageFailures, PageInvalid
+from profile_migrations.models.pipeline import PageFailures, PageInvalid
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
     from pydantic import BaseModel
 
-    from profile_migrations.models import InvalidProfile, MigrationResponse, ProfileResult
+    from profile_migrations.models.results import InvalidProfile, MigrationResponse, ProfileResult
 
 RUNS_PREFIX = "runs"
 READ_THREADS = 16

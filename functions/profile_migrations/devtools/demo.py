@@ -19,15 +19,17 @@ from rich.console import Console
 from profile_migrations.cli.console import ProgressBars, print_report
 from profile_migrations.dal.control import ControlTable, control_table_name
 from profile_migrations.dal.dynamodb import ProfileTable, StaticCredentials, make_dynamodb_client
+from profile_migrations.dal.seeding import create_table, put_items
 from profile_migrations.devtools.dynamodb_local import DynamoDBLocal
 from profile_migrations.devtools.sample_profiles import PROFILE_KEY_SCHEMA, sample_profiles
+from profile_migrations.loader import load_registry
 from profile_migrations.logic.report import JsonLinesReport
 from profile_migrations.logic.runner import LocalRunOptions, SafetyOptions, run_local
-from profile_migrations.models import MigrationResponse, RunRequest
-from profile_migrations.registry import load_registry
+from profile_migrations.models.requests import RunRequest
 
 if TYPE_CHECKING:
-    from profile_migrations.registry import Registry
+    from profile_migrations.loader import Registry
+    from profile_migrations.models.results import MigrationResponse
 
 DEMO_TABLE = "UserProfiles"
 DEMO_REGION = "us-east-1"
@@ -79,9 +81,9 @@ def run_demo(profiles: int, as_json: bool, stderr: Console) -> int:
             engine.endpoint_url, DEMO_REGION, credentials=DEMO_CREDENTIALS
         )
         store = ProfileTable(client, DEMO_TABLE)
-        store.create(PROFILE_KEY_SCHEMA)
+        create_table(client, DEMO_TABLE, PROFILE_KEY_SCHEMA)
         started = time.perf_counter()
-        seeded = store.put_items(sample_profiles(profiles))
+        seeded = put_items(client, DEMO_TABLE, sample_profiles(profiles))
         out.print(
             f"Seeded {seeded:,} version-1 profiles into {DEMO_TABLE} "
             f"in {time.perf_counter() - started:.1f} s."

@@ -9,7 +9,7 @@ from profile_migrations.dal.dynamodb import make_dynamodb_client
 from profile_migrations.dal.s3 import RunRecords, make_s3_client
 from profile_migrations.handlers.observability import logger
 from profile_migrations.logic.pipeline import aggregate_run
-from profile_migrations.models import AggregateEvent
+from profile_migrations.models.pipeline import AggregateEvent
 from profile_migrations.settings import LambdaSettings
 
 if TYPE_CHECKING:

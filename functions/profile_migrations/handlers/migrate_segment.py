@@ -8,9 +8,9 @@ from profile_migrations.dal.control import ControlTable
 from profile_migrations.dal.dynamodb import ProfileTable, make_dynamodb_client
 from profile_migrations.dal.s3 import RunRecords, make_s3_client
 from profile_migrations.handlers.observability import emit_counters, logger, metrics, turn_of
+from profile_migrations.loader import load_registry
 from profile_migrations.logic.turns import migrate_pages
-from profile_migrations.models import SegmentTask
-from profile_migrations.registry import load_registry
+from profile_migrations.models.pipeline import SegmentTask
 from profile_migrations.settings import LambdaSettings
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from profile_migrations.logic.turns import Turn
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from profile_migrations.models import SegmentCounters
+    from profile_migrations.models.results import SegmentCounters
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 from profile_migrations.dal.control import ControlTable
 from profile_migrations.dal.dynamodb import ProfileTable, make_dynamodb_client
 from profile_migrations.handlers.observability import logger
+from profile_migrations.loader import load_registry
 from profile_migrations.logic.pipeline import plan_run
-from profile_migrations.models import PlanEvent
-from profile_migrations.registry import load_registry
+from profile_migrations.models.pipeline import PlanEvent
 from profile_migrations.settings import LambdaSettings
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from profile_migrations.dal.dynamodb import ProfileTable, make_dynamodb_client
 from profile_migrations.dal.s3 import RunRecords, make_s3_client
 from profile_migrations.handlers.observability import logger, turn_of
 from profile_migrations.logic.turns import verify_pages
-from profile_migrations.models import VerifyTask
+from profile_migrations.models.pipeline import VerifyTask
 from profile_migrations.settings import LambdaSettings
 
 if TYPE_CHECKING:

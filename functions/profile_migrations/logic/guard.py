@@ -25,19 +25,18 @@ from typing import TYPE_CHECKING, Protocol
 
 from profile_migrations.clock import now_timestamp
 from profile_migrations.errors import ChangedStepError
-from profile_migrations.models import AppliedStep, LockInfo, RunHistoryEntry
+from profile_migrations.models.records import AppliedStep, LockInfo, RunHistoryEntry
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from profile_migrations.models import (
-        BackupResult,
+    from profile_migrations.models.records import (
         Checkpoint,
         RunOutcome,
-        SegmentCounters,
         TurnLease,
         VerifyCheckpoint,
     )
+    from profile_migrations.models.results import BackupResult, SegmentCounters
     from profile_migrations.registry import MigrationChain
 
 logger = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from profile_migrations.models import ProfileResult, ProfileStatus
+from profile_migrations.models.results import ProfileResult, ProfileStatus
 
 SUCCESS: ProfileStatus = "success"
 FAILED: ProfileStatus = "failed"

@@ -39,28 +39,21 @@ from profile_migrations.logic.summary import (
     verification_of,
 )
 from profile_migrations.logic.turns import PIPELINE_LEASE_SECONDS
-from profile_migrations.models import (
-    MAX_PIPELINE_SEGMENTS,
-    BackupResult,
-    LockInfo,
-    PipelineRequest,
-    RunPlan,
-    SegmentCounters,
-)
+from profile_migrations.models.limits import MAX_PIPELINE_SEGMENTS
+from profile_migrations.models.pipeline import RunPlan
+from profile_migrations.models.records import LockInfo
+from profile_migrations.models.requests import PipelineRequest
+from profile_migrations.models.results import BackupResult, SegmentCounters
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from profile_migrations.dal.dynamodb import TableInfo
+    from profile_migrations.loader import Registry
     from profile_migrations.logic.guard import ControlStore
     from profile_migrations.logic.ports import ProtectableStore, RunRecordStore
-    from profile_migrations.models import (
-        MigrationResponse,
-        PlanEvent,
-        Summary,
-        Verification,
-    )
-    from profile_migrations.registry import Registry
+    from profile_migrations.models.pipeline import PlanEvent
+    from profile_migrations.models.results import MigrationResponse, Summary, Verification
 
 logger = logging.getLogger(__name__)
 

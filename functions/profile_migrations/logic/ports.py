@@ -9,12 +9,11 @@ if TYPE_CHECKING:
 
     from profile_migrations.dal.dynamodb import ScanPage, TableInfo
     from profile_migrations.logic.outcomes import ProfileOutcome
-    from profile_migrations.models import (
+    from profile_migrations.models.pipeline import PageFailures, PageInvalid
+    from profile_migrations.models.results import (
         BackupResult,
         InvalidProfile,
         MigrationResponse,
-        PageFailures,
-        PageInvalid,
         ProfileResult,
     )
     from profile_migrations.writes import ProfileWrite, RawItem, WriteBatchResult

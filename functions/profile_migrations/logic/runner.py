@@ -39,12 +39,13 @@ from profile_migrations.logic.summary import (
     verification_of,
 )
 from profile_migrations.logic.verify import VerifyRun, verify_segment
-from profile_migrations.models import BackupResult, Checkpoint, SegmentCounters
+from profile_migrations.models.results import BackupResult, SegmentCounters
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from profile_migrations.dal.dynamodb import TableInfo
+    from profile_migrations.loader import Registry
     from profile_migrations.logic.guard import ControlStore
     from profile_migrations.logic.ports import (
         DescribableStore,
@@ -52,14 +53,9 @@ if TYPE_CHECKING:
         ProfileStore,
         ProtectableStore,
     )
-    from profile_migrations.models import (
-        MigrationResponse,
-        RunHistoryEntry,
-        RunRequest,
-        Summary,
-        Verification,
-    )
-    from profile_migrations.registry import Registry
+    from profile_migrations.models.records import Checkpoint, RunHistoryEntry
+    from profile_migrations.models.requests import RunRequest
+    from profile_migrations.models.results import MigrationResponse, Summary, Verification
 
 logger = logging.getLogger(__name__)
 

@@ -38,7 +38,9 @@ from profile_migrations.errors import (
 )
 from profile_migrations.logic.outcomes import FAILED, SKIPPED, SUCCESS, ProfileOutcome
 from profile_migrations.logic.reads import read_item
-from profile_migrations.models import RESULTS_CAP, Checkpoint, ProfileStatus, SegmentCounters
+from profile_migrations.models.limits import RESULTS_CAP
+from profile_migrations.models.records import Checkpoint
+from profile_migrations.models.results import ProfileStatus, SegmentCounters
 from profile_migrations.versions import profile_version
 from profile_migrations.writes import ProfileWrite, RawItem, WriteStatus
 

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 from profile_migrations import environment
 from profile_migrations.errors import MigrationInputError
-from profile_migrations.models import (
-    RESULTS_CAP,
+from profile_migrations.models.limits import RESULTS_CAP
+from profile_migrations.models.results import (
     InvalidProfile,
     MigrationResponse,
     ProfileResult,
@@ -25,7 +25,7 @@ from profile_migrations.models import (
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from profile_migrations.models import RunOutcome
+    from profile_migrations.models.records import RunOutcome
 
 EntryT = TypeVar("EntryT", ProfileResult, InvalidProfile)
 

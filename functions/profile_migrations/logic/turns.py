@@ -32,25 +32,20 @@ from profile_migrations.logic.outcomes import FAILED
 from profile_migrations.logic.report import render_lines
 from profile_migrations.logic.segment import MigrationJob, migrate_segment
 from profile_migrations.logic.verify import verify_segment
-from profile_migrations.models import (
-    Checkpoint,
-    PageFailures,
-    PageInvalid,
-    SegmentCounters,
-    TurnLease,
-    VerifyCheckpoint,
-)
+from profile_migrations.models.pipeline import PageFailures, PageInvalid
+from profile_migrations.models.records import Checkpoint, TurnLease, VerifyCheckpoint
+from profile_migrations.models.results import SegmentCounters
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
+    from profile_migrations.loader import Registry
     from profile_migrations.logic.guard import ControlStore
     from profile_migrations.logic.outcomes import ProfileOutcome
     from profile_migrations.logic.ports import ProfileStore, RunRecordStore
     from profile_migrations.logic.segment import SegmentRun, SegmentStop
     from profile_migrations.logic.verify import VerifyRun
-    from profile_migrations.models import SegmentTask, VerifyTask
-    from profile_migrations.registry import Registry
+    from profile_migrations.models.pipeline import SegmentTask, VerifyTask
 
 # Longer than one turn (15 minutes at most): every turn renews it, and a dead execution's
 # lock expires within this time.

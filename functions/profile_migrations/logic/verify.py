@@ -9,7 +9,8 @@ from profile_migrations.codec import key_value_json
 from profile_migrations.errors import InvalidVersionError
 from profile_migrations.logic.reads import read_item
 from profile_migrations.logic.segment import SegmentStop, stopped
-from profile_migrations.models import RESULTS_CAP, InvalidProfile
+from profile_migrations.models.limits import RESULTS_CAP
+from profile_migrations.models.results import InvalidProfile
 from profile_migrations.versions import VERSION_ATTRIBUTE, profile_version
 
 if TYPE_CHECKING:

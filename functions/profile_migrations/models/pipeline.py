@@ -1,0 +1,106 @@
+"""The Step Functions payloads between the pipeline's states, and its per-page run records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from profile_migrations.models.results import (
+    BackupResult,
+    InvalidProfile,
+    ProfileResult,
+    SegmentCounters,
+)
+from profile_migrations.models.wire import WireModel
+
+
+class PlanEvent(WireModel):
+    """What the Plan state sends: the execution input untouched, and the execution's identity."""
+
+    request: dict[str, Any]
+    run_id: str = Field(min_length=1, max_length=256)
+    started_at: str = Field(min_length=1)
+
+
+class RunPlan(WireModel):
+    """The Plan state's output; every later state reads its fields.
+
+    ``checkpoint_run_id`` names the run whose checkpoints the segments read and write: this
+    execution's own id, or the unfinished run a ``resume`` continues.
+    """
+
+    run_id: str
+    checkpoint_run_id: str
+    table_name: str
+    target_version: int
+    dry_run: bool
+    verify_only: bool
+    started_at: str
+    total_segments: int
+    segments: list[int]
+    max_concurrency: int
+    page_size: int | None
+    key_attributes: list[str]
+    backup: BackupResult | None = None
+    note: str | None = None
+
+
+class SegmentTask(WireModel):
+    """One turn of a segment's loop: where to resume, and the segment's totals so far.
+
+    The Lambda returns the next turn's task; the child workflow loops until ``done``.
+    Its input and output are what the console shows for each child execution.
+    """
+
+    run_id: str
+    checkpoint_run_id: str
+    table_name: str
+    segment: int = Field(ge=0)
+    total_segments: int = Field(ge=1)
+    target_version: int = Field(ge=1)
+    dry_run: bool = False
+    started_at: str
+    key_attributes: list[str]
+    page_size: int | None = None
+    invocation: int = Field(default=0, ge=0)
+    cursor: dict[str, dict[str, str]] | None = None
+    done: bool = False
+    counters: SegmentCounters = Field(default_factory=SegmentCounters)
+
+
+class VerifyTask(WireModel):
+    run_id: str
+    table_name: str
+    segment: int = Field(ge=0)
+    total_segments: int = Field(ge=1)
+    target_version: int = Field(ge=1)
+    key_attributes: list[str]
+    page_size: int | None = None
+    invocation: int = Field(default=0, ge=0)
+    cursor: dict[str, dict[str, str]] | None = None
+    done: bool = False
+    checked: int = 0
+    invalid_count: int = 0
+
+
+class PageFailures(WireModel):
+    """The failed profiles of one page of a segment, stored for the aggregate step. Keyed
+    by the page's number in its segment, so the page processed again after a killed turn
+    replaces them instead of adding to them."""
+
+    segment: int
+    page: int
+    failures: list[ProfileResult]
+
+
+class PageInvalid(WireModel):
+    """What verification found away from the target on one page of a segment."""
+
+    segment: int
+    page: int
+    invalid: list[InvalidProfile]
+
+
+class AggregateEvent(WireModel):
+    plan: RunPlan

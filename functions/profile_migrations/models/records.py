@@ -1,0 +1,88 @@
+"""What the control table holds: the run lock, checkpoints, turn leases, history, applied steps."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from profile_migrations.models.results import SegmentCounters
+from profile_migrations.models.wire import WireModel
+
+
+class LockInfo(WireModel):
+    """A table's run lock: a lease its holder renews while it runs."""
+
+    table: str
+    run_id: str
+    owner: str
+    acquired_at: str
+    expires_at: float
+
+
+class Checkpoint(WireModel):
+    """How far one segment of a run got: written after every page.
+
+    ``counters`` are the segment's totals so far; ``pages`` the number of pages finished
+    (the next page's number); ``error`` why its last turn stopped, when one did."""
+
+    segment: int
+    cursor: dict[str, dict[str, str]] | None
+    done: bool
+    counters: SegmentCounters
+    pages: int = 0
+    error: str | None = None
+
+
+class VerifyCheckpoint(WireModel):
+    """How far one segment of a run's verification got: written after every page."""
+
+    segment: int
+    cursor: dict[str, dict[str, str]] | None
+    done: bool
+    checked: int = 0
+    invalid_count: int = 0
+    pages: int = 0
+    error: str | None = None
+
+
+class TurnLease(WireModel):
+    """Which Lambda turn works on a segment now: one at a time, so two turns of one segment
+    (a retried invocation while the first still runs) never interleave their writes.
+    ``expires_at`` (seconds since the epoch) is the holder's own deadline."""
+
+    run_id: str
+    phase: Literal["migrate", "verify"]
+    segment: int
+    holder: str
+    expires_at: float
+
+
+RunOutcome = Literal["running", "succeeded", "failed", "stopped", "resumed"]
+
+
+class RunHistoryEntry(WireModel):
+    """One real run of a table, as `profile-migrate history` lists it."""
+
+    run_id: str
+    table: str
+    owner: str
+    where: str
+    target_version: int
+    dry_run: bool
+    total_segments: int
+    started_at: str
+    ended_at: str | None = None
+    outcome: RunOutcome = "running"
+    counters: SegmentCounters = Field(default_factory=SegmentCounters)
+    step_checksums: dict[str, str]
+    backup: str | None = None
+
+
+class AppliedStep(WireModel):
+    """A step applied to a table, with the checksum of its code at the time."""
+
+    label: str
+    checksum: str
+    first_run_id: str
+    applied_at: str

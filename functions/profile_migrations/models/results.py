@@ -1,0 +1,110 @@
+"""What a run answers: per-profile results, counters, the summary, verification, the document."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from profile_migrations.models.wire import WireModel
+
+ProfileStatus = Literal["success", "failed", "skipped"]
+
+
+class ProfileResult(WireModel):
+    """One profile's outcome; the item's key attributes sit beside these fields."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+
+    from_version: int | None
+    to_version: int
+    status: ProfileStatus
+    error: str | None = None
+
+
+class InvalidProfile(WireModel):
+    """A profile verification found away from the target; key attributes sit beside it."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+
+    version: int | str | None
+
+
+class SegmentCounters(WireModel):
+    scanned: int = 0
+    migrated: int = 0
+    failed: int = 0
+    skipped: int = 0
+    conflicts: int = 0
+    throttle_retries: int = 0
+    from_versions: list[int] = Field(default_factory=list)
+
+    def add(self, other: SegmentCounters) -> None:
+        for name in type(self).model_fields:
+            if name == "from_versions":
+                self.from_versions = sorted({*self.from_versions, *other.from_versions})
+            else:
+                setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+class Summary(WireModel):
+    total_profiles: int
+    success_count: int
+    failure_count: int
+    skipped_count: int
+    results: list[ProfileResult]
+    results_truncated: bool = False
+    from_versions: list[int] = Field(default_factory=list)
+    conflict_count: int = 0
+    throttle_retry_count: int = 0
+    report_uri: str | None = None
+    dry_run: bool = False
+
+    def counters(self) -> SegmentCounters:
+        return SegmentCounters(
+            scanned=self.total_profiles,
+            migrated=self.success_count,
+            failed=self.failure_count,
+            skipped=self.skipped_count,
+            conflicts=self.conflict_count,
+            throttle_retries=self.throttle_retry_count,
+            from_versions=self.from_versions,
+        )
+
+
+class Verification(WireModel):
+    valid: bool
+    invalid_profiles: list[InvalidProfile]
+    checked_count: int
+    invalid_count: int
+    invalid_profiles_truncated: bool = False
+
+
+class BackupResult(WireModel):
+    """What protects the table before a run writes: an on-demand backup, or PITR."""
+
+    backup_arn: str | None = None
+    point_in_time_recovery: str | None = None
+    skipped: str | None = None
+
+
+class MigrationResponse(WireModel):
+    """The seed's response format, printed by the CLI and returned by the pipeline.
+
+    When ``success`` is false, ``error_type`` names why in one word a program can match
+    (``ProfilesFailed``, ``VerificationFailed``, ``SegmentsUnfinished``, or the class of
+    the error that stopped the run, e.g. ``StoreUnavailableError``); ``error``, when
+    present, is ``"<errorType>: <message>"``."""
+
+    omit_none: ClassVar[bool] = True
+
+    success: bool
+    message: str
+    target_version: int | None = None
+    run_id: str | None = None
+    backup: BackupResult | None = None
+    summary: Summary | None = None
+    verification: Verification | None = None
+    error: str | None = None
+    error_type: str | None = None
