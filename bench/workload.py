@@ -68,6 +68,8 @@ class NullSink:
 class CapturingStore:
     """A ProfileStore that accepts every write and keeps it; it is never scanned."""
 
+    table_name = "captured"
+
     def __init__(self) -> None:
         self.writes: list[ProfileWrite] = []
 

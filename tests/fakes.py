@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class MemoryControl:
-    """The control table's behaviour (logic/guard.py's ControlStore) in a few dicts."""
+    """The control table's behaviour (logic/ports.py's ControlStore) in a few dicts."""
 
     lock: LockInfo | None = None
     saved: dict[tuple[str, int], Checkpoint] = field(default_factory=dict)
@@ -44,19 +44,19 @@ class MemoryControl:
 
     def acquire_lock(self, lock: LockInfo) -> None:
         held = self.lock
-        if held is not None and held.expires_at >= time.time() and held.run_id != lock.run_id:
-            raise RunLockedError(f"table {lock.table!r} is locked by run {held.run_id}")
+        if held is not None and held.expires_at >= time.time() and held.owner != lock.owner:
+            raise RunLockedError(f"table {lock.table!r} is locked by run {held.run_id}", held)
         self.lock = lock
 
-    def renew_lock(self, table: str, run_id: str, expires_at: float) -> bool:
-        if self.lock is None or self.lock.run_id != run_id:
+    def renew_lock(self, table: str, owner: str, expires_at: float) -> bool:
+        if self.lock is None or self.lock.owner != owner:
             return False
         self.lock = self.lock.model_copy(update={"expires_at": expires_at})
         return True
 
-    def release_lock(self, table: str, run_id: str | None = None) -> LockInfo | None:
+    def release_lock(self, table: str, owner: str | None = None) -> LockInfo | None:
         held = self.lock
-        if held is None or (run_id is not None and held.run_id != run_id):
+        if held is None or (owner is not None and held.owner != owner):
             return None
         self.lock = None
         return held
@@ -133,9 +133,10 @@ class PagedStore:
     size_bytes: int = 10 * MiB
     current: dict[str, RawItem] = field(default_factory=dict)
     reads: list[RawItem] = field(default_factory=list)
+    table_name: str = "UserProfiles"
 
     def describe(self) -> TableInfo:
-        return TableInfo("UserProfiles", ("userId", "profileId"), 1000, self.size_bytes)
+        return TableInfo(self.table_name, ("userId", "profileId"), 1000, self.size_bytes)
 
     def protect(self, backup_name: str) -> BackupResult:
         return BackupResult(backup_arn=f"arn:aws:dynamodb:backup/{backup_name}")
@@ -222,13 +223,14 @@ class MemoryRecords:
 
 
 def locked_control(run_id: str = "exec-1", table: str = "UserProfiles") -> MemoryControl:
-    """A control table whose lock ``run_id`` holds, as after an execution's Plan state."""
+    """A control table whose lock execution ``run_id`` holds for its run of the same id, as
+    after that execution's Plan state."""
     control = MemoryControl()
     control.acquire_lock(
         LockInfo(
             table=table,
             run_id=run_id,
-            owner="execution",
+            owner=f"execution {run_id}",
             acquired_at="t",
             expires_at=time.time() + 60,
         )

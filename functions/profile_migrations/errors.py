@@ -7,6 +7,17 @@ concerns one profile and fails that profile only.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from profile_migrations.environment import RUN_ERROR_SEGMENTS_UNFINISHED
+
+if TYPE_CHECKING:
+    from profile_migrations.models.records import LockInfo
+
+# How many unfinished segments, and how much of a reason, a message names.
+SHOWN_SEGMENTS = 20
+MAX_REASON_CHARS = 500
+
 
 class MigrationError(Exception):
     """Root of every error raised by profile_migrations."""
@@ -52,11 +63,21 @@ class RequestRefusedError(MigrationInputError):
 
 
 class RunLockedError(MigrationInputError):
-    """Another run holds this table's lock; the message names it and how to release it."""
+    """Another run holds this table's lock; ``holder`` is its lock (None when it could not
+    be read), and the message names it and how to release it."""
+
+    def __init__(self, message: str, holder: LockInfo | None = None) -> None:
+        super().__init__(message)
+        self.holder = holder
 
 
 class ChangedStepError(MigrationInputError):
-    """A step's code changed since it was applied to this table (refused unless allowed)."""
+    """A step's code changed since it was applied to this table (refused unless allowed);
+    ``steps`` lists their labels (``"1->2"``)."""
+
+    def __init__(self, message: str, steps: list[str]) -> None:
+        super().__init__(message)
+        self.steps = steps
 
 
 class BackupFailedError(MigrationInputError):
@@ -108,6 +129,29 @@ class StoreUnavailableError(MigrationError):
     The segment stops where it is, without marking any profile failed; running again
     continues safely because every write is conditional.
     """
+
+
+class SegmentsUnfinishedError(MigrationError):
+    """Segments of a run did not reach their end (stopped after their retries, by an
+    outage, or out of turns); ``segments`` lists them, ``reasons`` the reason each
+    recorded, when one did. The run keeps its checkpoints; resuming it continues them.
+    A run's document names it ``SegmentsUnfinished`` (``error_type``)."""
+
+    error_type = RUN_ERROR_SEGMENTS_UNFINISHED
+
+    def __init__(self, segments: list[int], total: int, reasons: dict[int, str]) -> None:
+        shown = ", ".join(str(segment) for segment in segments[:SHOWN_SEGMENTS])
+        more = (
+            f" and {len(segments) - SHOWN_SEGMENTS} more" if len(segments) > SHOWN_SEGMENTS else ""
+        )
+        first = next((reasons[segment] for segment in segments if segment in reasons), None)
+        reason = f" (first reason recorded: {first[:MAX_REASON_CHARS]})" if first else ""
+        super().__init__(
+            f"segments {shown}{more} of {total} did not finish{reason}; resume the run to "
+            "continue them from their checkpoints"
+        )
+        self.segments = segments
+        self.reasons = reasons
 
 
 class SegmentStoppedError(MigrationError):

@@ -153,8 +153,9 @@ class MigrationChain:
                 f"chain covers versions {self.base} to {self.head}"
             )
 
-    def plan(self, from_version: int, target_version: int) -> tuple[ProfileMigration, ...]:
-        """The steps taking a profile from ``from_version`` to ``target_version``, in order."""
+    def path(self, from_version: int, target_version: int) -> tuple[ProfileMigration, ...]:
+        """The migration path: the steps taking a profile from ``from_version`` to
+        ``target_version``, in order."""
         self.check_target(target_version)
         if from_version == target_version:
             return ()
@@ -182,7 +183,7 @@ class MigrationChain:
         Steps run in DynamoDB's number context (38 digits, DynamoDB's exponent range, every
         signal trapped) whatever the calling thread's context is, so arithmetic on a
         ``Decimal`` is exact or fails the profile; it never rounds."""
-        steps = self.plan(profile_version(profile), target_version)
+        steps = self.path(profile_version(profile), target_version)
         migrated: Profile = _clone(profile)
         with localcontext(DYNAMODB_NUMBER_CONTEXT):
             for step in steps:

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 # Fields of the plan every segment task starts from (the wire names of SegmentTask).
 _MIGRATE_ITEM_FIELDS = (
     "runId",
-    "checkpointRunId",
+    "execution",
     "tableName",
     "totalSegments",
     "targetVersion",
@@ -64,6 +64,7 @@ _MIGRATE_ITEM_FIELDS = (
 )
 _VERIFY_ITEM_FIELDS = (
     "runId",
+    "execution",
     "tableName",
     "totalSegments",
     "targetVersion",
@@ -162,7 +163,7 @@ class MigrationWorkflow(Construct):
             payload=sfn.TaskInput.from_object(
                 {
                     "request": sfn.JsonPath.entire_payload,
-                    "runId": sfn.JsonPath.string_at("$$.Execution.Name"),
+                    "execution": sfn.JsonPath.string_at("$$.Execution.Name"),
                     "startedAt": sfn.JsonPath.string_at("$$.Execution.StartTime"),
                 }
             ),

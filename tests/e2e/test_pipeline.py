@@ -21,8 +21,9 @@ from profile_migrations.environment import (
     RUN_ERROR_VERIFICATION_FAILED,
 )
 from profile_migrations.loader import load_registry
+from profile_migrations.logic.lifecycle import Protection, local_owner
 from profile_migrations.logic.report import JsonLinesReport
-from profile_migrations.logic.runner import LocalRunOptions, SafetyOptions, run_local
+from profile_migrations.logic.runner import LocalRun, LocalRunOptions, run_local
 from profile_migrations.models.records import LockInfo
 from profile_migrations.models.requests import RunRequest
 from tests.cdk_synth import TABLE_NAME
@@ -43,18 +44,22 @@ def local_run(
     store = ProfileTable(pipeline.dynamodb, LOCAL_TABLE)
     create_table(pipeline.dynamodb, LOCAL_TABLE, PROFILE_KEY_SCHEMA)
     put_items(pipeline.dynamodb, LOCAL_TABLE, items)
-    safety = SafetyOptions(
-        control=ControlTable(pipeline.dynamodb, control_table_name(LOCAL_TABLE)), where="local"
+    protection = Protection(
+        control=ControlTable(pipeline.dynamodb, control_table_name(LOCAL_TABLE)),
+        owner=local_owner(),
+        where="local",
     )
     with JsonLinesReport(tmp_path / "local.jsonl") as report:
         response = run_local(
-            RunRequest.model_validate(request),
-            load_registry(),
-            store,
-            report,
-            report.uri,
-            LocalRunOptions(workers=2),
-            safety=safety,
+            LocalRun(
+                request=RunRequest.model_validate(request),
+                registry=load_registry(),
+                store=store,
+                sink=report,
+                report_uri=report.uri,
+                options=LocalRunOptions(workers=2),
+                protection=protection,
+            )
         )
     return response.to_wire()
 
@@ -335,13 +340,19 @@ def test_a_new_execution_resumes_the_stopped_run_from_its_checkpoints(pipeline: 
     assert 0 < migrated_by_first < 200
     assert second.status == "SUCCEEDED", second.cause
     assert second.output["message"].startswith("Resumed run run-1.")
+    assert second.output["runId"] == "run-1"
     assert second.output["success"] is True
     assert second.output["summary"]["successCount"] == 200
     assert second.output["summary"]["skippedCount"] == 0
     stored = dump_table(pipeline.dynamodb, TABLE_NAME)
     assert {item["version"]["N"] for item in stored.values()} == {"5"}
-    outcomes = {entry.run_id: entry.outcome for entry in pipeline.control.history(TABLE_NAME)}
-    assert outcomes == {"run-1": "resumed", "run-2": "succeeded"}
+    # One run, two parts: the history reads as a local resume's does.
+    (entry,) = pipeline.control.history(TABLE_NAME)
+    assert (entry.run_id, entry.outcome) == ("run-1", "succeeded")
+    assert [(part.owner, part.outcome) for part in entry.parts] == [
+        ("execution run-1", "stopped"),
+        ("execution run-2", "succeeded"),
+    ]
 
 
 def test_the_first_execution_creates_the_control_table(pipeline: Pipeline) -> None:

@@ -59,6 +59,7 @@ BUSY_SEGMENT_RETRY = {
 }
 SEGMENT_FIELDS = {
     "runId.$": "$.plan.runId",
+    "execution.$": "$.plan.execution",
     "tableName.$": "$.plan.tableName",
     "segment.$": "$$.Map.Item.Value",
     "totalSegments.$": "$.plan.totalSegments",
@@ -89,7 +90,7 @@ MAP_STATES = [state_name for state_name, *_ in MAPS]
 # with its stack trace (1.5 to 2 KB). Padded, to stay a worst case.
 LAST_TURN_PAYLOAD: dict[str, Any] = {
     "runId": "run-" + "x" * 76,
-    "checkpointRunId": "run-" + "x" * 76,
+    "execution": "run-" + "x" * 76,
     "tableName": "T" * 40,
     "segment": 9_999,
     "totalSegments": MAX_SEGMENTS,
@@ -171,7 +172,7 @@ def test_plan_sends_the_input_and_the_execution_identity(
     assert invoked_function(plan) == f"<{synthesized.function('plan')[0]}.Arn>"
     assert plan["Parameters"]["Payload"] == {
         "request.$": "$",
-        "runId.$": "$$.Execution.Name",
+        "execution.$": "$$.Execution.Name",
         "startedAt.$": "$$.Execution.StartTime",
     }
     assert plan["ResultSelector"] == {"plan.$": "$.Payload"}
@@ -219,7 +220,6 @@ def test_segments_fan_out_on_a_distributed_map(
         expected_selector |= {
             "dryRun.$": "$.plan.dryRun",
             "startedAt.$": "$.plan.startedAt",
-            "checkpointRunId.$": "$.plan.checkpointRunId",
         }
 
     assert segment_map["Type"] == "Map"

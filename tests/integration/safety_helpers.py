@@ -13,7 +13,7 @@ from profile_migrations.codec import deserialize_item
 from profile_migrations.dal.dynamodb import ProfileTable, make_dynamodb_client
 from profile_migrations.dal.seeding import create_table, put_items
 from profile_migrations.loader import load_registry
-from profile_migrations.logic.runner import LocalRunOptions, run_local
+from profile_migrations.logic.runner import LocalRun, LocalRunOptions, run_local
 from tests.conftest import TEST_CREDENTIALS, TEST_REGION
 
 if TYPE_CHECKING:
@@ -97,13 +97,15 @@ def run(
 ) -> MigrationResponse:
     """The local runner with a fixed run clock, so expected states are computable."""
     return run_local(
-        request,
-        registry or load_registry(),
-        store,
-        sink or ListSink(),
-        "file:///safety-report.jsonl",
-        LocalRunOptions(**options),
-        started_at=STARTED_AT,
+        LocalRun(
+            request=request,
+            registry=registry or load_registry(),
+            store=store,
+            sink=sink or ListSink(),
+            report_uri="file:///safety-report.jsonl",
+            options=LocalRunOptions(**options),
+            started_at=STARTED_AT,
+        )
     )
 
 

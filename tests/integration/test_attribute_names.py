@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from profile_migrations.codec import serialize_item
 from profile_migrations.loader import Registry
-from profile_migrations.logic.runner import LocalRunOptions, run_local
+from profile_migrations.logic.runner import LocalRun, LocalRunOptions, run_local
 from profile_migrations.models.requests import RunRequest
 from profile_migrations.registry import MigrationChain, ProfileMigration
 from profile_migrations.versions import VERSION_ATTRIBUTE
@@ -129,13 +129,15 @@ def _expected(names: Names, profile: dict[str, Any]) -> dict[str, Any]:
 
 def _migrate(table: ProfileTable, names: Names) -> MigrationResponse:
     return run_local(
-        RunRequest(total_segments=1),
-        _registry(names),
-        table,
-        NullSink(),
-        "file:///report.jsonl",
-        LocalRunOptions(workers=1),
-        started_at=STARTED_AT,
+        LocalRun(
+            request=RunRequest(total_segments=1),
+            registry=_registry(names),
+            store=table,
+            sink=NullSink(),
+            report_uri="file:///report.jsonl",
+            options=LocalRunOptions(workers=1),
+            started_at=STARTED_AT,
+        )
     )
 
 

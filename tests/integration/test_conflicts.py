@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from profile_migrations.codec import serialize_item, serialize_value
 from profile_migrations.loader import load_registry
-from profile_migrations.logic.runner import LocalRunOptions, run_local
+from profile_migrations.logic.runner import LocalRun, LocalRunOptions, run_local
 from profile_migrations.models.requests import RunRequest
 from tests.conftest import dump_profiles
 
@@ -64,7 +64,9 @@ def key(user: str) -> dict[str, Any]:
 def race(table: ProfileTable, interfere: Interference) -> tuple[MigrationResponse, RacingStore]:
     store = RacingStore(table, interfere)
     response = run_local(
-        RunRequest(), load_registry(), store, NullSink(), None, LocalRunOptions(workers=1)
+        LocalRun(
+            RunRequest(), load_registry(), store, NullSink(), options=LocalRunOptions(workers=1)
+        )
     )
     return response, store
 

@@ -12,7 +12,7 @@ from profile_migrations.clock import run_clock
 from profile_migrations.codec import serialize_item
 from profile_migrations.devtools.sample_profiles import sample_profiles
 from profile_migrations.loader import Registry, load_registry
-from profile_migrations.logic.runner import LocalRunOptions, run_local
+from profile_migrations.logic.runner import LocalRun, LocalRunOptions, run_local
 from profile_migrations.migrations import migrations
 from profile_migrations.models.requests import RunRequest
 from profile_migrations.registry import MigrationChain, ProfileMigration, apply_migrations
@@ -46,13 +46,15 @@ def run(
     **options: Any,
 ) -> MigrationResponse:
     return run_local(
-        request,
-        registry or load_registry(),
-        table,
-        sink or ListSink(),
-        "file:///report.jsonl",
-        LocalRunOptions(**options),
-        started_at=STARTED_AT,
+        LocalRun(
+            request=request,
+            registry=registry or load_registry(),
+            store=table,
+            sink=sink or ListSink(),
+            report_uri="file:///report.jsonl",
+            options=LocalRunOptions(**options),
+            started_at=STARTED_AT,
+        )
     )
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from profile_migrations.codec import serialize_item
 from profile_migrations.dal.dynamodb import ProfileTable
 from profile_migrations.loader import load_registry
-from profile_migrations.logic.runner import LocalRunOptions, run_local
+from profile_migrations.logic.runner import LocalRun, LocalRunOptions, run_local
 from profile_migrations.models.requests import RunRequest
 from tests.conftest import dump_profiles
 from tests.integration.safety_helpers import ListSink, new_client
@@ -193,7 +193,9 @@ def test_every_malformed_conflict_answer_is_re_read_once_and_migrated(
 
     # When
     response = run_local(
-        RunRequest(), load_registry(), store, ListSink(), None, LocalRunOptions(workers=2)
+        LocalRun(
+            RunRequest(), load_registry(), store, ListSink(), options=LocalRunOptions(workers=2)
+        )
     )
 
     # Then: one consistent re-read per conflict, every profile migrated, every write kept

@@ -452,7 +452,7 @@ def test_a_malformed_execution_input_is_refused_before_anything_is_read(
     shared_table: ProfileTable, request_input: dict[str, Any], message: str
 ) -> None:
     store = CountingStore(shared_table)
-    event = PlanEvent(request=request_input, run_id="run-1", started_at="2026-11-25T00:00:00Z")
+    event = PlanEvent(request=request_input, execution="run-1", started_at="2026-11-25T00:00:00Z")
 
     with pytest.raises(RequestRefusedError) as refused:
         plan(event, store)
@@ -476,7 +476,7 @@ def test_a_bad_start_time_or_a_missing_table_is_refused_too(
     message: str,
 ) -> None:
     store = CountingStore(ProfileTable(shared_client, table_name or shared_table.table_name))
-    event = PlanEvent(request={}, run_id="run-1", started_at=started_at)
+    event = PlanEvent(request={}, execution="run-1", started_at=started_at)
 
     with pytest.raises(RequestRefusedError) as refused:
         plan(event, store)
@@ -515,7 +515,7 @@ def acceptable(request_input: dict[str, Any]) -> PipelineRequest | None:
 def test_any_execution_input_is_planned_if_valid_and_refused_otherwise(
     request_input: dict[str, Any],
 ) -> None:
-    event = PlanEvent(request=request_input, run_id="fuzz", started_at="2026-11-25T00:00:00Z")
+    event = PlanEvent(request=request_input, execution="fuzz", started_at="2026-11-25T00:00:00Z")
     expected = acceptable(request_input)
     try:
         planned = plan(event, DescribeOnly())

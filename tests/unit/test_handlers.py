@@ -58,7 +58,7 @@ def context() -> LambdaContext:
 def task(**fields: Any) -> dict[str, Any]:
     return {
         "runId": "exec-1",
-        "checkpointRunId": "exec-1",
+        "execution": "exec-1",
         "tableName": "UserProfiles",
         "segment": 0,
         "totalSegments": 1,

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 def plan_event(**request: Any) -> PlanEvent:
-    return PlanEvent(request=request, run_id="exec-1", started_at="2026-11-25T10:00:00.000Z")
+    return PlanEvent(request=request, execution="exec-1", started_at="2026-11-25T10:00:00.000Z")
 
 
 def test_an_empty_input_plans_a_migration_to_the_current_version() -> None:
@@ -112,11 +112,13 @@ def test_a_resumed_execution_continues_the_unfinished_run_from_its_checkpoints()
     control = MemoryControl()
     first = plan_run(plan_event(totalSegments=2), load_registry(), PagedStore(), control, 100)
     control.release_lock("UserProfiles")
-    event = PlanEvent(request={"resume": True}, run_id="exec-2", started_at="2026-11-26T00:00:00Z")
+    event = PlanEvent(
+        request={"resume": True}, execution="exec-2", started_at="2026-11-26T00:00:00Z"
+    )
 
     plan = plan_run(event, load_registry(), PagedStore(), control, 100)
 
-    assert (plan.checkpoint_run_id, plan.started_at) == ("exec-1", first.started_at)
+    assert (plan.run_id, plan.execution, plan.started_at) == ("exec-1", "exec-2", first.started_at)
     assert plan.total_segments == 2
     assert plan.note == "Resumed run exec-1."
 
@@ -124,7 +126,7 @@ def test_a_resumed_execution_continues_the_unfinished_run_from_its_checkpoints()
 def run_plan(**fields: Any) -> RunPlan:
     base: dict[str, Any] = {
         "run_id": "exec-1",
-        "checkpoint_run_id": "exec-1",
+        "execution": "exec-1",
         "table_name": "UserProfiles",
         "target_version": 5,
         "dry_run": False,

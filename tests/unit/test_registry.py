@@ -1,4 +1,4 @@
-"""The migration framework: steps, the validated chain, plan(), apply and registry loading.
+"""The migration framework: steps, the validated chain, path(), apply and registry loading.
 
 Tests build their own small chains from throwaway steps, so a failure points at the
 framework rather than at CICADA's example migrations (those live in test_cicada_chain.py);
@@ -236,7 +236,7 @@ def test_registry_errors_are_input_errors_under_the_package_root(error: type[Exc
     assert not issubclass(error, ProfileMigrationError)
 
 
-# --- plan() ----------------------------------------------------------------------------------
+# --- path() ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -250,36 +250,36 @@ def test_registry_errors_are_input_errors_under_the_package_root(error: type[Exc
         (1, 1, []),
     ],
 )
-def test_plan_lists_the_steps_from_a_version_to_a_target_in_order(
+def test_path_lists_the_steps_from_a_version_to_a_target_in_order(
     from_version: int, target: int, expected: list[str]
 ) -> None:
     # Given
     chain = linear_chain(head=4)
 
     # When
-    plan = chain.plan(from_version, target)
+    path = chain.path(from_version, target)
 
     # Then
-    assert labels(plan) == expected
+    assert labels(path) == expected
 
 
-def test_plan_follows_steps_that_skip_versions() -> None:
+def test_path_follows_steps_that_skip_versions() -> None:
     # Given
     chain = MigrationChain([step(1, 3), step(3, 4)])
 
     # When / Then
-    assert labels(chain.plan(1, 4)) == ["1->3", "3->4"]
+    assert labels(chain.path(1, 4)) == ["1->3", "3->4"]
 
 
-def test_plan_runs_no_step() -> None:
+def test_path_runs_no_step() -> None:
     # Given: steps that would blow up if they ran
     def explode(profile: Profile) -> Profile:
-        raise AssertionError("plan must not run a step")
+        raise AssertionError("path must not run a step")
 
     chain = MigrationChain([step(1, 2, explode), step(2, 3, explode)])
 
     # When / Then
-    assert labels(chain.plan(1, 3)) == ["1->2", "2->3"]
+    assert labels(chain.path(1, 3)) == ["1->2", "2->3"]
 
 
 @pytest.mark.parametrize(
@@ -291,31 +291,31 @@ def test_plan_runs_no_step() -> None:
     ],
     ids=["backwards", "target-above-head", "target-below-base"],
 )
-def test_plan_refuses_an_unreachable_target(from_version: int, target: int, message: str) -> None:
+def test_path_refuses_an_unreachable_target(from_version: int, target: int, message: str) -> None:
     # Given
     chain = linear_chain(head=4)
 
     # When / Then
     with pytest.raises(NoMigrationPathError, match=message):
-        chain.plan(from_version, target)
+        chain.path(from_version, target)
 
 
-def test_plan_refuses_a_version_below_the_chain_base() -> None:
+def test_path_refuses_a_version_below_the_chain_base() -> None:
     # Given: a chain whose first step starts at version 2
     chain = MigrationChain([step(2, 3)])
 
     # When / Then
     with pytest.raises(NoMigrationPathError, match="no registered step starts from version 1"):
-        chain.plan(1, 3)
+        chain.path(1, 3)
 
 
-def test_plan_refuses_a_version_between_the_ends_of_a_skipping_step() -> None:
+def test_path_refuses_a_version_between_the_ends_of_a_skipping_step() -> None:
     # Given: 1->3 skips version 2, so nothing starts there
     chain = MigrationChain([step(1, 3), step(3, 4)])
 
     # When / Then
     with pytest.raises(NoMigrationPathError, match="starts from version 2"):
-        chain.plan(2, 4)
+        chain.path(2, 4)
 
 
 # --- profile_version ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from profile_migrations.codec import serialize_item
 from profile_migrations.logic.segment import (
     MigrationJob,
     PageMigrator,
+    SegmentScan,
     SegmentStop,
     migrate_segment,
 )
@@ -150,7 +151,7 @@ def test_every_outcome_is_reported_once_per_profile() -> None:
 def test_a_segment_walks_every_page_and_returns_no_cursor_when_done() -> None:
     store = PagedStore(pages=[[item("a", profileData={})], [item("b", profileData={})], []])
 
-    run = migrate_segment(store, job(), ListSink(), segment=0, total_segments=1)
+    run = migrate_segment(SegmentScan(store, 0, 1), job(), ListSink())
 
     assert run.done
     assert run.cursor is None
@@ -160,8 +161,8 @@ def test_a_segment_walks_every_page_and_returns_no_cursor_when_done() -> None:
 def test_a_segment_stops_between_pages_when_asked_and_resumes_from_its_cursor() -> None:
     store = PagedStore(pages=[[item("a", profileData={})], [item("b", profileData={})]])
 
-    first = migrate_segment(store, job(), ListSink(), 0, 1, should_continue=lambda: False)
-    second = migrate_segment(store, job(), ListSink(), 0, 1, start_key=first.cursor)
+    first = migrate_segment(SegmentScan(store, 0, 1), job(), ListSink(), lambda: False)
+    second = migrate_segment(SegmentScan(store, 0, 1, start_key=first.cursor), job(), ListSink())
 
     assert (first.done, first.counters.scanned) == (False, 1)
     assert (second.done, second.counters.scanned) == (True, 1)
@@ -171,7 +172,7 @@ def test_a_segment_stops_between_pages_when_asked_and_resumes_from_its_cursor() 
 def test_a_store_outage_stops_the_segment_without_failing_profiles() -> None:
     store = PagedStore(pages=[[item("a", profileData={})]], fail_writes=True)
 
-    run = migrate_segment(store, job(), ListSink(), 0, 1)
+    run = migrate_segment(SegmentScan(store, 0, 1), job(), ListSink())
 
     assert run.stop == SegmentStop("StoreUnavailableError", "throttled", retryable=True)
     assert not run.done
@@ -331,7 +332,10 @@ def test_an_unexpected_error_stops_the_segment_with_its_type_and_keeps_the_progr
 
     # When
     run = migrate_segment(
-        store, job(), ListSink(), 0, 1, on_page=lambda run, page: pages.append(page.scanned)
+        SegmentScan(store, 0, 1),
+        job(),
+        ListSink(),
+        on_page=lambda run, page: pages.append(page.scanned),
     )
 
     # Then: nothing raised; the first page is done and checkpointed, the reason recorded

@@ -40,7 +40,7 @@ def turn(holder: str = "request-1", pages: int | None = None) -> Turn:
 def segment_task(**fields: Any) -> SegmentTask:
     base: dict[str, Any] = {
         "run_id": RUN,
-        "checkpoint_run_id": RUN,
+        "execution": RUN,
         "table_name": "UserProfiles",
         "segment": 3,
         "total_segments": 8,
@@ -250,6 +250,7 @@ def test_a_dry_run_turn_writes_nothing_to_the_table_but_checkpoints() -> None:
 def verify_task(**fields: Any) -> VerifyTask:
     base: dict[str, Any] = {
         "run_id": RUN,
+        "execution": RUN,
         "table_name": "UserProfiles",
         "segment": 1,
         "total_segments": 2,

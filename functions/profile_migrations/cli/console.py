@@ -19,9 +19,8 @@ from rich.table import Table
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from profile_migrations.models.records import RunHistoryEntry
+    from profile_migrations.models.commands import HistoryResult, PlanResult
     from profile_migrations.models.results import MigrationResponse
-    from profile_migrations.registry import MigrationChain
 
 MAX_SEGMENT_BARS = 16
 FAILURES_SHOWN = 20
@@ -142,11 +141,11 @@ def print_report(console: Console, response: MigrationResponse, elapsed_seconds:
         console.print(f"[red]error:[/] {escape(response.error)}")
 
 
-def print_history(console: Console, table_name: str, entries: list[RunHistoryEntry]) -> None:
-    if not entries:
-        console.print(f"No recorded runs of {escape(repr(table_name))}.")
+def print_history(console: Console, result: HistoryResult) -> None:
+    if not result.runs:
+        console.print(f"No recorded runs of {escape(repr(result.table))}.")
         return
-    table = Table(title=f"Runs of {escape(table_name)} (newest first)")
+    table = Table(title=f"Runs of {escape(result.table)} (newest first)")
     for column in (
         "run",
         "outcome",
@@ -159,7 +158,7 @@ def print_history(console: Console, table_name: str, entries: list[RunHistoryEnt
         "who",
     ):
         table.add_column(column)
-    for entry in entries:
+    for entry in result.runs:
         table.add_row(
             escape(entry.run_id),
             entry.outcome,
@@ -169,19 +168,18 @@ def print_history(console: Console, table_name: str, entries: list[RunHistoryEnt
             f"{entry.counters.failed:,}",
             escape(entry.started_at),
             escape(entry.ended_at or "-"),
-            escape(entry.owner),
+            escape(", ".join(part.owner for part in entry.parts) or entry.owner),
         )
     console.print(table)
 
 
-def print_plan(console: Console, chain: MigrationChain, from_version: int, target: int) -> None:
-    steps = chain.plan(from_version, target)
-    if not steps:
-        console.print(f"Version {from_version} is already the target; nothing to run.")
+def print_plan(console: Console, result: PlanResult) -> None:
+    if not result.steps:
+        console.print(f"Version {result.from_version} is already the target; nothing to run.")
         return
-    table = Table(title=f"Migration plan: version {from_version} -> {target}")
+    table = Table(title=f"Migration plan: version {result.from_version} -> {result.target_version}")
     table.add_column("step")
     table.add_column("description")
-    for step in steps:
-        table.add_row(step.label, escape(step.description))
+    for step in result.steps:
+        table.add_row(f"{step.from_version}->{step.to_version}", escape(step.description))
     console.print(table)

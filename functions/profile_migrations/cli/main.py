@@ -1,7 +1,8 @@
-"""`profile-migrate`: run, plan and demo. Parses arguments, calls the logic, prints, exits.
+"""`profile-migrate`: maps its arguments onto the commands (profile_migrations/command.py),
+prints what they answer, exits.
 
-Exit status: 0 success; 1 the run finished with failed or invalid profiles (or stopped on
-a DynamoDB outage); 2 bad usage or bad input, in which case nothing was written.
+Exit status: 0 success; 1 the run finished with failed or invalid profiles, or stopped
+early (resumable); 2 bad usage or bad input, in which case nothing was written.
 """
 
 from __future__ import annotations
@@ -11,40 +12,32 @@ import json
 import logging
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
 
+from profile_migrations import command
 from profile_migrations.cli.console import ProgressBars, print_history, print_plan, print_report
+from profile_migrations.cli.demo import run_demo
 from profile_migrations.cli.logs import configure_logging
-from profile_migrations.dal.control import ControlTable, control_table_name
-from profile_migrations.dal.dynamodb import ProfileTable, make_dynamodb_client
-from profile_migrations.devtools.demo import run_demo
 from profile_migrations.errors import MigrationInputError
-from profile_migrations.loader import load_registry
-from profile_migrations.logic.guard import DEFAULT_LEASE_SECONDS
-from profile_migrations.logic.report import JsonLinesReport
-from profile_migrations.logic.runner import LocalRunOptions, SafetyOptions, run_local
+from profile_migrations.logic.lifecycle import DEFAULT_LEASE_SECONDS
+from profile_migrations.logic.runner import LocalRunOptions
 from profile_migrations.logic.summary import error_response
 from profile_migrations.models.requests import RunRequest
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from mypy_boto3_dynamodb.client import DynamoDBClient
-
-    from profile_migrations.models.results import MigrationResponse
 
 logger = logging.getLogger(__name__)
 
 EXIT_SUCCESS = 0
 EXIT_FAILURES = 1
 EXIT_BAD_INPUT = 2
-REPORT_DIR = Path("profile-migrate-reports")
 
 
 def _positive_int(text: str) -> int:
@@ -166,22 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _default_report_path(table: str, mode: str) -> Path:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    return REPORT_DIR / f"{table}-{mode}-{stamp}.jsonl"
-
-
-def _emit(response: MigrationResponse, as_json: bool, elapsed: float) -> int:
-    if as_json:
-        sys.stdout.write(json.dumps(response.to_wire(), indent=2) + "\n")
-    else:
-        print_report(Console(), response, elapsed)
-    return EXIT_SUCCESS if response.success else EXIT_FAILURES
+def _write_json(document: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
 
 def _refuse(exc: Exception, as_json: bool, stderr: Console) -> int:
     if as_json:
-        sys.stdout.write(json.dumps(error_response(exc).to_wire(), indent=2) + "\n")
+        _write_json(error_response(exc).to_wire())
     _say(stderr, str(exc))
     return EXIT_BAD_INPUT
 
@@ -191,99 +175,57 @@ def _say(stderr: Console, message: str) -> None:
     stderr.print(Text(f"profile-migrate: {message}", style="red"))
 
 
+def _target(args: argparse.Namespace) -> command.TableTarget:
+    return command.TableTarget(args.table, args.endpoint_url, args.region, args.control_table)
+
+
 def command_run(args: argparse.Namespace, stderr: Console) -> int:
-    try:
-        request = RunRequest(
+    config = command.RunConfig(
+        target=_target(args),
+        request=RunRequest(
             target_version=args.target_version,
             dry_run=args.dry_run,
             verify_only=args.verify_only,
             total_segments=args.segments,
-        )
-        registry = load_registry(args.migrations)
-        client = make_dynamodb_client(
-            args.endpoint_url, args.region, max_connections=args.workers * 2
-        )
-        store = ProfileTable(client, args.table)
-        safety = SafetyOptions(
-            control=_control(client, args),
-            where=args.endpoint_url or f"aws:{client.meta.region_name}",
-            resume=args.resume,
-            allow_changed=args.allow_changed,
-            backup=not args.no_backup,
-            lease_seconds=float(args.lease_seconds),
-        )
-        mode = "dry-run" if args.dry_run else "verify" if args.verify_only else "run"
-        report = JsonLinesReport(args.report or _default_report_path(args.table, mode))
-        started = time.perf_counter()
-        with report:
-            response = run_local(
-                request,
-                registry,
-                store,
-                report,
-                None if args.verify_only else report.uri,
-                LocalRunOptions(workers=args.workers, page_limit=args.page_size),
-                ProgressBars(stderr),
-                safety=safety,
-            )
-    except (MigrationInputError, ValidationError) as exc:
-        return _refuse(exc, args.json, stderr)
-    return _emit(response, args.json, time.perf_counter() - started)
+        ),
+        migrations=args.migrations,
+        options=LocalRunOptions(workers=args.workers, page_limit=args.page_size),
+        report=args.report,
+        resume=args.resume,
+        allow_changed=args.allow_changed,
+        backup=not args.no_backup,
+        lease_seconds=float(args.lease_seconds),
+        listener=ProgressBars(stderr),
+    )
+    started = time.perf_counter()
+    response = command.run(config)
+    if args.json:
+        _write_json(response.to_wire())
+    else:
+        print_report(Console(), response, time.perf_counter() - started)
+    return EXIT_SUCCESS if response.success else EXIT_FAILURES
 
 
 def command_plan(args: argparse.Namespace, stderr: Console) -> int:
-    try:
-        registry = load_registry(args.migrations)
-        target = args.target_version or registry.current_version
-        start = args.from_version or registry.chain.base
-        steps = registry.chain.plan(start, target)
-    except MigrationInputError as exc:
-        return _refuse(exc, args.json, stderr)
+    result = command.plan(
+        command.PlanConfig(args.migrations, args.target_version, args.from_version)
+    )
     if args.json:
-        document = {
-            "fromVersion": start,
-            "targetVersion": target,
-            "steps": [
-                {
-                    "fromVersion": s.from_version,
-                    "toVersion": s.to_version,
-                    "description": s.description,
-                }
-                for s in steps
-            ],
-        }
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        _write_json(result.to_wire())
     else:
-        print_plan(Console(), registry.chain, start, target)
+        print_plan(Console(), result)
     return EXIT_SUCCESS
 
 
 def command_demo(args: argparse.Namespace, stderr: Console) -> int:
-    try:
-        return run_demo(args.profiles, args.json, stderr)
-    except MigrationInputError as exc:
-        return _refuse(exc, args.json, stderr)
-
-
-def _control(client: DynamoDBClient, args: argparse.Namespace) -> ControlTable:
-    return ControlTable(client, args.control_table or control_table_name(args.table))
-
-
-def _ready_control(args: argparse.Namespace) -> ControlTable:
-    """The control table of ``--table``, created if missing (unlock and history)."""
-    control = _control(make_dynamodb_client(args.endpoint_url, args.region), args)
-    control.ensure_exists()
-    return control
+    return run_demo(args.profiles, args.json, stderr)
 
 
 def command_unlock(args: argparse.Namespace, stderr: Console) -> int:
-    try:
-        released = _ready_control(args).release_lock(args.table)
-    except MigrationInputError as exc:
-        return _refuse(exc, args.json, stderr)
+    result = command.unlock(_target(args))
+    released = result.released
     if args.json:
-        document = {"released": released.to_wire() if released else None}
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        _write_json(result.to_wire())
     elif released is None:
         Console().print(Text(f"Table {args.table!r} was not locked."))
     else:
@@ -297,15 +239,11 @@ def command_unlock(args: argparse.Namespace, stderr: Console) -> int:
 
 
 def command_history(args: argparse.Namespace, stderr: Console) -> int:
-    try:
-        entries = _ready_control(args).history(args.table)
-    except MigrationInputError as exc:
-        return _refuse(exc, args.json, stderr)
+    result = command.history(_target(args))
     if args.json:
-        document = {"table": args.table, "runs": [entry.to_wire() for entry in entries]}
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        _write_json(result.to_wire())
     else:
-        print_history(Console(), args.table, entries)
+        print_history(Console(), result)
     return EXIT_SUCCESS
 
 
@@ -319,21 +257,25 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; its exit status. Whatever a command raises beyond bad input ends
-    here as one document (with ``--json``) and a one-line message, never a traceback; the
-    traceback is logged at DEBUG (``--log-level DEBUG``)."""
+    """Run one command; its exit status. Bad input is refused here, in one place (exit 2,
+    nothing written); whatever else a command raises ends here too, as one document (with
+    ``--json``) and a one-line message, never a traceback (logged at DEBUG:
+    ``--log-level DEBUG``)."""
     args = build_parser().parse_args(argv)
     configure_logging(getattr(args, "log_level", "WARNING"))
     stderr = Console(stderr=True)
+    as_json = getattr(args, "json", False)
     try:
         return COMMANDS[args.command](args, stderr)
+    except (MigrationInputError, ValidationError) as exc:
+        return _refuse(exc, as_json, stderr)
     except Exception as exc:  # the one place an unexpected error becomes an answer
         logger.error(
             "command failed", extra={"command": args.command, "error_type": type(exc).__name__}
         )
         logger.debug("command failed: traceback", exc_info=exc)
-        if getattr(args, "json", False):
-            sys.stdout.write(json.dumps(error_response(exc).to_wire(), indent=2) + "\n")
+        if as_json:
+            _write_json(error_response(exc).to_wire())
         _say(stderr, f"{type(exc).__name__}: {exc}")
         return EXIT_FAILURES
 

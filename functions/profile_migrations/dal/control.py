@@ -140,8 +140,9 @@ class ControlTable:
     # -- the run lock --------------------------------------------------------------------
     @_outages
     def acquire_lock(self, lock: LockInfo) -> None:
-        """Take the table's lock if it is free, expired, or already ours (a resumed run);
-        otherwise raise :class:`RunLockedError`."""
+        """Take the table's lock if it is free, expired, or already ``lock.owner``'s (a
+        redriven execution); otherwise raise :class:`RunLockedError` with the holder. One
+        owner holds it: two processes resuming one run still exclude each other."""
         request: dict[str, Any] = {
             "TableName": self.name,
             "Item": {
@@ -150,11 +151,14 @@ class ControlTable:
                 "body": {"S": lock.model_dump_json(by_alias=True)},
                 "expiresAt": {"N": repr(lock.expires_at)},
                 "runId": {"S": lock.run_id},
+                "lockOwner": {"S": lock.owner},
             },
-            "ConditionExpression": "attribute_not_exists(pk) OR expiresAt < :now OR runId = :me",
+            "ConditionExpression": (
+                "attribute_not_exists(pk) OR expiresAt < :now OR lockOwner = :me"
+            ),
             "ExpressionAttributeValues": {
                 ":now": {"N": repr(time.time())},
-                ":me": {"S": lock.run_id},
+                ":me": {"S": lock.owner},
             },
         }
         try:
@@ -170,21 +174,22 @@ class ControlTable:
             )
             raise RunLockedError(
                 f"table {lock.table!r} is locked by {who}; if that run is dead, wait for its "
-                f"lease to expire or release it with `profile-migrate unlock --table {lock.table}`"
+                f"lease to expire or release it with `profile-migrate unlock --table {lock.table}`",
+                holder=holder,
             ) from exc
 
     @_outages
-    def renew_lock(self, table: str, run_id: str, expires_at: float) -> bool:
-        """Extend our lease; False if the lock is no longer ours (someone forced it)."""
+    def renew_lock(self, table: str, owner: str, expires_at: float) -> bool:
+        """Extend ``owner``'s lease; False if the lock is no longer theirs (``unlock``)."""
         try:
             self._client.update_item(
                 TableName=self.name,
                 Key={"pk": {"S": _lock_pk(table)}, "sk": {"S": LOCK_SK}},
                 UpdateExpression="SET expiresAt = :expires",
-                ConditionExpression="runId = :me",
+                ConditionExpression="lockOwner = :me",
                 ExpressionAttributeValues={
                     ":expires": {"N": repr(expires_at)},
-                    ":me": {"S": run_id},
+                    ":me": {"S": owner},
                 },
             )
         except ClientError as exc:
@@ -194,16 +199,24 @@ class ControlTable:
         return True
 
     @_outages
-    def release_lock(self, table: str, run_id: str | None = None) -> LockInfo | None:
-        """Delete the lock (only if ``run_id`` holds it, when given); returns what was held."""
+    def release_lock(self, table: str, owner: str | None = None) -> LockInfo | None:
+        """Delete the lock: ``owner``'s only, when given; whoever holds it otherwise
+        (``unlock``). Returns what was released, None when nothing was."""
         held = self.read_lock(table)
-        if held is None or (run_id is not None and held.run_id != run_id):
+        if held is None or (owner is not None and held.owner != owner):
             return None
         request: dict[str, Any] = {
             "TableName": self.name,
             "Key": {"pk": {"S": _lock_pk(table)}, "sk": {"S": LOCK_SK}},
-            "ConditionExpression": "runId = :holder",
-            "ExpressionAttributeValues": {":holder": {"S": held.run_id}},
+            # The lock read above, not one taken since (an earlier release's lock items
+            # carry no lockOwner).
+            "ConditionExpression": (
+                "runId = :run AND (lockOwner = :owner OR attribute_not_exists(lockOwner))"
+            ),
+            "ExpressionAttributeValues": {
+                ":run": {"S": held.run_id},
+                ":owner": {"S": held.owner},
+            },
         }
         try:
             self._client.delete_item(**request)

@@ -15,8 +15,7 @@ from profile_migrations.settings import LambdaSettings
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from profile_migrations.logic.guard import ControlStore
-    from profile_migrations.logic.ports import ProtectableStore
+    from profile_migrations.logic.ports import ControlStore, ProtectableStore
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -1,59 +1,56 @@
 """The local runner: the whole job in one process, segments in a thread pool.
 
 Order of work: validate the request against the registry, read the table's key schema,
-then (for a real run, see logic/guard.py) check step checksums, take the table's lock,
-back the table up and record the run; migrate every segment (unless verify-only),
-checkpointing after every page; verify every segment (unless dry run); record the outcome.
-Anything wrong with the request is raised before the first write.
+then, for a real run, begin the run's lifecycle (logic/lifecycle.py: steps checked, lock,
+backup, history; or the unfinished run resumed); migrate every segment (unless
+verify-only), checkpointing after every page; verify every segment (unless dry run);
+finish the lifecycle. Anything wrong with the request is raised before the first write.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import secrets
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, TypeVar
 
 from profile_migrations import environment
 from profile_migrations.clock import now_timestamp
 from profile_migrations.codec import decode_key
-from profile_migrations.errors import InvalidRequestError, RunLockedError
-from profile_migrations.logic.guard import (
-    DEFAULT_LEASE_SECONDS,
-    RunGuard,
-    check_steps,
-    finish_entry,
-    history_entry,
-    local_owner,
-    new_local_run_id,
-    record_applied_steps,
-    resumable_run,
+from profile_migrations.errors import RunLockedError, SegmentsUnfinishedError
+from profile_migrations.logic.lifecycle import LeaseKeeper, NewRun, begin, finish
+from profile_migrations.logic.segment import (
+    MigrationJob,
+    SegmentRun,
+    SegmentScan,
+    SegmentStop,
+    migrate_segment,
 )
-from profile_migrations.logic.segment import MigrationJob, SegmentRun, SegmentStop, migrate_segment
 from profile_migrations.logic.summary import (
     build_response,
-    outcome_of,
     stopped_early,
     summarize,
     verification_of,
 )
 from profile_migrations.logic.verify import VerifyRun, verify_segment
-from profile_migrations.models.results import BackupResult, SegmentCounters
+from profile_migrations.models.results import SegmentCounters
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from profile_migrations.dal.dynamodb import TableInfo
     from profile_migrations.loader import Registry
-    from profile_migrations.logic.guard import ControlStore
+    from profile_migrations.logic.lifecycle import Protection
     from profile_migrations.logic.ports import (
-        DescribableStore,
+        ControlStore,
         OutcomeSink,
-        ProfileStore,
         ProtectableStore,
+        RunListener,
     )
-    from profile_migrations.models.records import Checkpoint, RunHistoryEntry
+    from profile_migrations.models.records import Checkpoint
     from profile_migrations.models.requests import RunRequest
     from profile_migrations.models.results import MigrationResponse, Summary, Verification
 
@@ -70,16 +67,6 @@ VERIFY_PHASE = "verify"
 T = TypeVar("T")
 
 
-class RunListener(Protocol):
-    """Progress callbacks; the CLI draws bars from them. Called from worker threads."""
-
-    def phase_started(self, phase: str, segments: int, estimated_items: int) -> None: ...
-
-    def page_done(self, phase: str, segment: int, items: int) -> None: ...
-
-    def phase_finished(self, phase: str) -> None: ...
-
-
 @dataclass(frozen=True)
 class LocalRunOptions:
     """``page_limit`` bounds a scan page below DynamoDB's 1 MB, so even a small table's
@@ -91,226 +78,33 @@ class LocalRunOptions:
 
 
 @dataclass(frozen=True)
-class SafetyOptions:
-    """How a real run protects the table (logic/guard.py); absent, a run takes no lock,
-    keeps no history and takes no backup (tests of the bare worker use that)."""
+class LocalRun:
+    """One local run: what to do (``request``, ``registry``), to which table (``store``),
+    where each profile's outcome goes (``sink``, read back at ``report_uri``), how
+    (``options``), who watches (``listener``), and, for a real run, how the table is
+    protected (``protection``; without it a run takes no lock, keeps no history and
+    takes no backup, which the tests of the bare worker use). ``started_at`` fixes the
+    run's clock (default: now)."""
 
-    control: ControlStore
-    where: str
-    resume: bool = False
-    allow_changed: bool = False
-    backup: bool = True
-    lease_seconds: float = DEFAULT_LEASE_SECONDS
-    owner: str = field(default_factory=local_owner)
+    request: RunRequest
+    registry: Registry
+    store: ProtectableStore
+    sink: OutcomeSink
+    report_uri: str | None = None
+    options: LocalRunOptions = field(default_factory=LocalRunOptions)
+    listener: RunListener | None = None
+    started_at: str | None = None
+    protection: Protection | None = None
 
 
 @dataclass(frozen=True)
-class _Plan:
+class _Layout:
+    """The run as laid out: its id, clock, segments, and where each segment resumes."""
+
     run_id: str
     started_at: str
-    segments: int
-    checkpoints: dict[int, Checkpoint]
-    resumed: RunHistoryEntry | None
-    note: str | None = None
-
-
-def default_local_segments(item_count: int, workers: int) -> int:
-    """About 5,000 items a segment, at least one per worker and at most 16 (or one per
-    worker, if more): every worker stays busy, so throughput and peak memory depend on
-    the number of workers, not on the table's size."""
-    wanted = math.ceil(item_count / ITEMS_PER_LOCAL_SEGMENT)
-    return max(workers, min(max(MAX_LOCAL_SEGMENTS, workers), wanted))
-
-
-def _each_segment(
-    segments: int,
-    workers: int,
-    work: Callable[[int], T],
-    phase: str,
-    listener: RunListener | None,
-    estimated_items: int,
-) -> list[T]:
-    if listener is not None:
-        listener.phase_started(phase, segments, estimated_items)
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, segments))) as pool:
-        results = list(pool.map(work, range(segments)))
-    if listener is not None:
-        listener.phase_finished(phase)
-    return results
-
-
-def _plan(
-    request: RunRequest,
-    target: int,
-    table: TableInfo,
-    workers: int,
-    safety: SafetyOptions | None,
-    started_at: str | None,
-) -> _Plan:
-    segments = request.total_segments or default_local_segments(table.item_count, workers)
-    fresh = _Plan(new_local_run_id(), started_at or now_timestamp(), segments, {}, None)
-    if safety is None or not safety.resume:
-        return fresh
-    safety.control.ensure_exists()
-    resumed = resumable_run(safety.control, table.name)
-    if resumed is None:
-        return replace(fresh, note="Nothing to resume; started a new run.")
-    if resumed.target_version != target:
-        raise InvalidRequestError(
-            f"the unfinished run {resumed.run_id} targets version {resumed.target_version}, "
-            f"not {target}; resume it without --target-version, or unlock and start anew"
-        )
-    checkpoints = safety.control.checkpoints(resumed.run_id)
-    done = sum(checkpoint.done for checkpoint in checkpoints.values())
-    return _Plan(
-        resumed.run_id,
-        resumed.started_at,
-        resumed.total_segments,
-        checkpoints,
-        resumed,
-        note=(
-            f"Resumed run {resumed.run_id}: {done} of {resumed.total_segments} segments were done."
-        ),
-    )
-
-
-def run_local(
-    request: RunRequest,
-    registry: Registry,
-    store: ProtectableStore | DescribableStore,
-    sink: OutcomeSink,
-    report_uri: str | None,
-    options: LocalRunOptions | None = None,
-    listener: RunListener | None = None,
-    started_at: str | None = None,
-    safety: SafetyOptions | None = None,
-) -> MigrationResponse:
-    """Run a whole migration (or dry run, or verification) against one table.
-
-    Raises :class:`MigrationInputError` before any write when the request cannot run
-    (including a table locked by another run, or a changed step). A run cut short by
-    persistent throttling, or by anything unexpected in a segment, returns its partial
-    counts with ``success: false`` and an ``error`` naming the exception's class and
-    message; ``--resume`` continues it from the segments' checkpoints.
-    """
-    options = options or LocalRunOptions()
-    target = request.target_version or registry.current_version
-    registry.chain.check_target(target)
-    table = store.describe()
-    plan = _plan(
-        request, target, table, options.workers, safety if _writes(request) else None, started_at
-    )
-    logger.info(
-        "run started",
-        extra={
-            "table": table.name,
-            "run_id": plan.run_id,
-            "target_version": target,
-            "segments": plan.segments,
-            "dry_run": request.dry_run,
-            "verify_only": request.verify_only,
-        },
-    )
-    if safety is None or not _writes(request):
-        response = _execute(
-            request, registry, store, sink, report_uri, options, listener, target, table, plan, None
-        )
-    else:
-        response = _guarded(
-            request,
-            registry,
-            store,
-            sink,
-            report_uri,
-            options,
-            listener,
-            target,
-            table,
-            plan,
-            safety,
-        )
-    if plan.note:
-        response.message = f"{plan.note} {response.message}"
-    logger.info("run finished", extra={"table": table.name, "success": response.success})
-    return response
-
-
-def _writes(request: RunRequest) -> bool:
-    return not request.dry_run and not request.verify_only
-
-
-def _guarded(
-    request: RunRequest,
-    registry: Registry,
-    store: ProtectableStore | DescribableStore,
-    sink: OutcomeSink,
-    report_uri: str | None,
-    options: LocalRunOptions,
-    listener: RunListener | None,
-    target: int,
-    table: TableInfo,
-    plan: _Plan,
-    safety: SafetyOptions,
-) -> MigrationResponse:
-    control = safety.control
-    control.ensure_exists()
-    checksums = check_steps(control, table.name, registry.chain, target, safety.allow_changed)
-    with RunGuard(control, table.name, plan.run_id, safety.owner, safety.lease_seconds) as guard:
-        if plan.resumed is not None:
-            backup = BackupResult(
-                skipped=f"resumed run; protected before it began: {plan.resumed.backup}"
-            )
-            entry = plan.resumed.model_copy(update={"outcome": "running", "ended_at": None})
-        else:
-            backup = _protect(store, table, plan.run_id, safety.backup)
-            entry = history_entry(
-                plan.run_id,
-                table.name,
-                safety.owner,
-                safety.where,
-                target,
-                plan.segments,
-                plan.started_at,
-                checksums,
-                backup,
-            )
-        control.record_run(entry)
-        record_applied_steps(control, table.name, checksums, plan.run_id)
-        response = _execute(
-            request,
-            registry,
-            store,
-            sink,
-            report_uri,
-            options,
-            listener,
-            target,
-            table,
-            plan,
-            _Checkpointing(control, plan.run_id, lambda: not guard.lost.is_set()),
-        )
-        response.backup = backup
-        counters = response.summary.counters() if response.summary else SegmentCounters()
-        if guard.lost.is_set():
-            stopped_early(
-                response,
-                RunLockedError.__name__,
-                "the run lost its lock (released by `unlock`?) and stopped",
-            )
-        control.record_run(finish_entry(entry, outcome_of(response), counters))
-    return response
-
-
-def _protect(
-    store: ProtectableStore | DescribableStore, table: TableInfo, run_id: str, wanted: bool
-) -> BackupResult:
-    if not wanted:
-        return BackupResult(skipped="opted out (--no-backup)")
-    protect = getattr(store, "protect", None)
-    if protect is None:
-        return BackupResult(skipped="this store cannot take backups")
-    result: BackupResult = protect(f"{table.name}-before-{run_id}"[:255])
-    return result
+    total_segments: int
+    checkpoints: dict[int, Checkpoint] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -323,128 +117,205 @@ class _Checkpointing:
         self.control.save_checkpoint(self.run_id, run.checkpoint(base))
 
 
-def _execute(
-    request: RunRequest,
-    registry: Registry,
-    store: DescribableStore,
-    sink: OutcomeSink,
-    report_uri: str | None,
-    options: LocalRunOptions,
-    listener: RunListener | None,
-    target: int,
-    table: TableInfo,
-    plan: _Plan,
-    checkpointing: _Checkpointing | None,
-) -> MigrationResponse:
-    summary: Summary | None = None
-    verification: Verification | None = None
-    errors: list[SegmentStop] = []
-    if not request.verify_only:
-        job = MigrationJob(
-            chain=registry.chain,
-            target_version=target,
-            key_attributes=table.key_attributes,
-            dry_run=request.dry_run,
-            started_at=plan.started_at,
-        )
-        summary, errors = _migrate_all(
-            job, store, sink, report_uri, plan, table, options, listener, checkpointing
-        )
-    if not request.dry_run and not errors:
-        verification, errors = _verify_all(target, store, plan.segments, table, options, listener)
-    response = build_response(target, summary, verification)
-    response.run_id = plan.run_id if checkpointing is not None else None
-    if errors:
-        stopped_early(response, errors[0].error_type, errors[0].message)
+@dataclass(frozen=True)
+class _Execution:
+    """Everything the phases of one run share."""
+
+    run: LocalRun
+    target: int
+    table: TableInfo
+    layout: _Layout
+    checkpointing: _Checkpointing | None = None
+
+
+def new_local_run_id() -> str:
+    return f"local-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def default_local_segments(item_count: int, workers: int) -> int:
+    """About 5,000 items a segment, at least one per worker and at most 16 (or one per
+    worker, if more): every worker stays busy, so throughput and peak memory depend on
+    the number of workers, not on the table's size."""
+    wanted = math.ceil(item_count / ITEMS_PER_LOCAL_SEGMENT)
+    return max(workers, min(max(MAX_LOCAL_SEGMENTS, workers), wanted))
+
+
+def run_local(run: LocalRun) -> MigrationResponse:
+    """Run a whole migration (or dry run, or verification) against one table.
+
+    Raises :class:`MigrationInputError` before any write when the request cannot run
+    (including a table locked by another owner, or a changed step). A run cut short by
+    persistent throttling, or by anything unexpected in a segment, returns its partial
+    counts with ``success: false``, ``errorType`` and ``error`` naming what stopped it;
+    ``--resume`` continues it from the segments' checkpoints.
+    """
+    target = run.request.target_version or run.registry.current_version
+    run.registry.chain.check_target(target)
+    table = run.store.describe()
+    new = NewRun(
+        run_id=new_local_run_id(),
+        started_at=run.started_at or now_timestamp(),
+        total_segments=run.request.total_segments
+        or default_local_segments(table.item_count, run.options.workers),
+    )
+    logger.info(
+        "run started",
+        extra={
+            "table": table.name,
+            "target_version": target,
+            "segments": new.total_segments,
+            "dry_run": run.request.dry_run,
+            "verify_only": run.request.verify_only,
+        },
+    )
+    if run.protection is None or run.request.dry_run or run.request.verify_only:
+        layout = _Layout(new.run_id, new.started_at, new.total_segments)
+        response = _execute(_Execution(run, target, table, layout))
+    else:
+        response = _guarded(run, run.protection, target, table, new)
+    logger.info("run finished", extra={"table": table.name, "success": response.success})
     return response
 
 
-def _migrate_all(
-    job: MigrationJob,
-    store: ProfileStore,
-    sink: OutcomeSink,
-    report_uri: str | None,
-    plan: _Plan,
-    table: TableInfo,
-    options: LocalRunOptions,
-    listener: RunListener | None,
-    checkpointing: _Checkpointing | None,
-) -> tuple[Summary, list[SegmentStop]]:
+def _guarded(
+    run: LocalRun, protection: Protection, target: int, table: TableInfo, new: NewRun
+) -> MigrationResponse:
+    """A real run between :func:`begin` and :func:`finish`, its lease kept meanwhile; the
+    layout comes from what :func:`begin` decided (a new run, or the one it resumed)."""
+    begun = begin(protection, run.store, run.registry.chain, target, new)
+    entry = begun.entry
+    layout = _Layout(
+        entry.run_id,
+        entry.started_at,
+        entry.total_segments,
+        protection.control.checkpoints(entry.run_id) if begun.resumed else {},
+    )
+    with LeaseKeeper(protection, table.name) as lease:
+        checkpointing = _Checkpointing(
+            protection.control, entry.run_id, lambda: not lease.lost.is_set()
+        )
+        response = _execute(_Execution(run, target, table, layout, checkpointing))
+        response.backup = begun.backup
+        if lease.lost.is_set():
+            stopped_early(
+                response,
+                RunLockedError.__name__,
+                "the run lost its lock (released by `unlock`?) and stopped",
+            )
+    finish(protection, entry, response)
+    if begun.note:
+        response.message = f"{begun.note} {response.message}"
+    return response
+
+
+def _execute(execution: _Execution) -> MigrationResponse:
+    request = execution.run.request
+    summary: Summary | None = None
+    verification: Verification | None = None
+    stops: list[SegmentStop] = []
+    if not request.verify_only:
+        summary, stops = _migrate_all(execution)
+    if not request.dry_run and not stops:
+        verification, stops = _verify_all(execution)
+    response = build_response(execution.target, summary, verification)
+    response.run_id = execution.layout.run_id if execution.checkpointing is not None else None
+    if stops:
+        stopped_early(response, stops[0].error_type, stops[0].message)
+    return response
+
+
+def _each_segment(execution: _Execution, phase: str, work: Callable[[int], T]) -> list[T]:
+    listener = execution.run.listener
+    segments = execution.layout.total_segments
+    if listener is not None:
+        listener.phase_started(phase, segments, execution.table.item_count)
+    workers = execution.run.options.workers
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, segments))) as pool:
+        results = list(pool.map(work, range(segments)))
+    if listener is not None:
+        listener.phase_finished(phase)
+    return results
+
+
+def _migrate_all(execution: _Execution) -> tuple[Summary, list[SegmentStop]]:
+    run, layout = execution.run, execution.layout
+    job = MigrationJob(
+        chain=run.registry.chain,
+        target_version=execution.target,
+        key_attributes=execution.table.key_attributes,
+        dry_run=run.request.dry_run,
+        started_at=layout.started_at,
+    )
     phase = DRY_RUN_PHASE if job.dry_run else MIGRATE_PHASE
+    checkpointing = execution.checkpointing
 
     def work(segment: int) -> SegmentRun:
-        checkpoint = plan.checkpoints.get(segment)
+        checkpoint = layout.checkpoints.get(segment)
         base = checkpoint.counters if checkpoint else SegmentCounters()
         if checkpoint is not None and checkpoint.done:
             return SegmentRun(segment=segment, counters=base.model_copy(), done=True)
 
-        def on_page(run: SegmentRun, page: SegmentCounters) -> None:
+        def on_page(segment_run: SegmentRun, page: SegmentCounters) -> None:
             if checkpointing is not None:
-                checkpointing.save(run, base)
-            if listener is not None:
-                listener.page_done(phase, segment, page.scanned)
+                checkpointing.save(segment_run, base)
+            if run.listener is not None:
+                run.listener.page_done(phase, segment, page.scanned)
 
-        run = migrate_segment(
-            store,
-            job,
-            sink,
+        scan = SegmentScan(
+            run.store,
             segment,
-            plan.segments,
+            layout.total_segments,
             start_key=decode_key(checkpoint.cursor) if checkpoint and checkpoint.cursor else None,
-            page_limit=options.page_limit,
+            page_limit=run.options.page_limit,
+        )
+        segment_run = migrate_segment(
+            scan,
+            job,
+            run.sink,
             should_continue=checkpointing.should_continue if checkpointing else None,
             on_page=on_page,
         )
-        run.counters = run.checkpoint(base).counters
-        return run
+        segment_run.counters = segment_run.checkpoint(base).counters
+        return segment_run
 
-    runs = _each_segment(plan.segments, options.workers, work, phase, listener, table.item_count)
+    runs = _each_segment(execution, phase, work)
     totals = SegmentCounters()
-    for run in runs:
-        totals.add(run.counters)
-    failures = [failure.to_result() for run in runs for failure in run.failures]
-    summary = summarize(totals, failures, report_uri, job.dry_run)
-    errors = [run.stop for run in runs if run.stop is not None]
-    unfinished = [run.segment for run in runs if not run.done and run.stop is None]
+    for segment_run in runs:
+        totals.add(segment_run.counters)
+    failures = [failure.to_result() for segment_run in runs for failure in segment_run.failures]
+    summary = summarize(totals, failures, run.report_uri, job.dry_run)
+    stops = [segment_run.stop for segment_run in runs if segment_run.stop is not None]
+    unfinished = [r.segment for r in runs if not r.done and r.stop is None]
     if unfinished:
-        errors.append(
-            SegmentStop(
-                environment.RUN_ERROR_SEGMENTS_UNFINISHED,
-                f"segments {unfinished} stopped before the end",
-                retryable=True,
-            )
-        )
-    return summary, errors
+        stops.append(_unfinished(unfinished, layout.total_segments))
+    return summary, stops
 
 
-def _verify_all(
-    target: int,
-    store: ProfileStore,
-    segments: int,
-    table: TableInfo,
-    options: LocalRunOptions,
-    listener: RunListener | None,
-) -> tuple[Verification, list[SegmentStop]]:
-    def on_page(run: VerifyRun, items: int) -> None:
-        if listener is not None:
-            listener.page_done(VERIFY_PHASE, run.segment, items)
+def _unfinished(segments: list[int], total: int) -> SegmentStop:
+    error = SegmentsUnfinishedError(segments, total, {})
+    return SegmentStop(environment.RUN_ERROR_SEGMENTS_UNFINISHED, str(error), retryable=True)
+
+
+def _verify_all(execution: _Execution) -> tuple[Verification, list[SegmentStop]]:
+    run, layout = execution.run, execution.layout
+
+    def on_page(verify_run: VerifyRun, items: int) -> None:
+        if run.listener is not None:
+            run.listener.page_done(VERIFY_PHASE, verify_run.segment, items)
 
     def work(segment: int) -> VerifyRun:
+        scan = SegmentScan(
+            run.store, segment, layout.total_segments, page_limit=run.options.page_limit
+        )
         return verify_segment(
-            store,
-            target,
-            table.key_attributes,
-            segment,
-            segments,
-            page_limit=options.page_limit,
-            on_page=on_page,
+            scan, execution.target, execution.table.key_attributes, on_page=on_page
         )
 
-    runs = _each_segment(segments, options.workers, work, VERIFY_PHASE, listener, table.item_count)
+    runs = _each_segment(execution, VERIFY_PHASE, work)
     verification = verification_of(
-        checked=sum(run.checked for run in runs),
-        invalid_count=sum(run.invalid_count for run in runs),
-        invalid=[entry for run in runs for entry in run.invalid],
-        complete=all(run.done for run in runs),
+        checked=sum(verify_run.checked for verify_run in runs),
+        invalid_count=sum(verify_run.invalid_count for verify_run in runs),
+        invalid=[entry for verify_run in runs for entry in verify_run.invalid],
+        complete=all(verify_run.done for verify_run in runs),
     )
-    return verification, [run.stop for run in runs if run.stop is not None]
+    return verification, [verify_run.stop for verify_run in runs if verify_run.stop is not None]

@@ -19,6 +19,7 @@ process: the run reports it and ``--resume`` continues from the checkpoint.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -45,8 +46,6 @@ from profile_migrations.versions import profile_version
 from profile_migrations.writes import ProfileWrite, RawItem, WriteStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from profile_migrations.logic.ports import OutcomeSink, ProfileStore
     from profile_migrations.registry import MigrationChain
 
@@ -267,36 +266,47 @@ class _Read:
     key: RawItem | None = None
 
 
+@dataclass(frozen=True)
+class SegmentScan:
+    """Where a segment's pages come from: ``segment`` of ``total_segments`` parallel-scan
+    segments of ``store``, from the cursor ``start_key`` (None: the segment's start), at
+    most ``page_limit`` items a page (None: DynamoDB's 1 MB pages)."""
+
+    store: ProfileStore
+    segment: int
+    total_segments: int
+    start_key: RawItem | None = None
+    page_limit: int | None = None
+
+
+PageCallback = Callable[[SegmentRun, SegmentCounters], None]
+
+
 def migrate_segment(
-    store: ProfileStore,
+    scan: SegmentScan,
     job: MigrationJob,
     sink: OutcomeSink,
-    segment: int,
-    total_segments: int,
-    start_key: RawItem | None = None,
-    page_limit: int | None = None,
     should_continue: Callable[[], bool] | None = None,
-    on_page: Callable[[SegmentRun, SegmentCounters], None] | None = None,
+    on_page: PageCallback | None = None,
 ) -> SegmentRun:
-    """Migrate a segment from ``start_key`` until it ends or ``should_continue`` says stop.
+    """Migrate a segment from its start key until it ends or ``should_continue`` says stop.
 
-    ``on_page`` sees the segment's progress after each finished page (its cursor is then a
-    safe checkpoint). Returns the cursor to resume from (None once the segment is done). Stopping
-    between pages loses nothing: a page is finished before the cursor moves past it. When
-    DynamoDB stays unavailable, or anything unexpected is raised, the segment stops at its
-    last finished page with ``stop`` saying why; nothing is raised.
+    ``on_page`` sees the segment's progress and the page's own counts after each finished
+    page (its cursor is then a safe checkpoint). Returns the cursor to resume from (None
+    once the segment is done). Stopping between pages loses nothing: a page is finished
+    before the cursor moves past it. When DynamoDB stays unavailable, or anything
+    unexpected is raised, the segment stops at its last finished page with ``stop`` saying
+    why; nothing is raised.
     """
-    run = SegmentRun(segment=segment, cursor=start_key)
-    migrator = PageMigrator(job, store, sink)
+    run = SegmentRun(segment=scan.segment, cursor=scan.start_key)
+    migrator = PageMigrator(job, scan.store, sink)
     with run_clock(job.started_at):
         try:
-            _migrate_pages(
-                store, migrator, run, total_segments, page_limit, should_continue, on_page
-            )
+            _walk_pages(scan, migrator, run, should_continue, on_page)
         # Whatever stops a segment (a bug, an answer nothing here expected) is reported with
         # the segment's progress; raised, it would take the other segments and the report down.
         except Exception as exc:
-            run.stop = stopped(segment, exc)
+            run.stop = stopped(scan.segment, exc)
     return run
 
 
@@ -312,18 +322,16 @@ def stopped(segment: int, exc: Exception) -> SegmentStop:
     return stop
 
 
-def _migrate_pages(
-    store: ProfileStore,
+def _walk_pages(
+    scan: SegmentScan,
     migrator: PageMigrator,
     run: SegmentRun,
-    total_segments: int,
-    page_limit: int | None,
     should_continue: Callable[[], bool] | None,
-    on_page: Callable[[SegmentRun, SegmentCounters], None] | None,
+    on_page: PageCallback | None,
 ) -> None:
     segment = run.segment
     while True:
-        page = store.scan_page(segment, total_segments, run.cursor, page_limit)
+        page = scan.store.scan_page(segment, scan.total_segments, run.cursor, scan.page_limit)
         counters, failures = migrator.migrate_page(page.items)
         run.counters.add(counters)
         run.keep_failures(failures)

@@ -30,7 +30,7 @@ from profile_migrations.errors import (
 )
 from profile_migrations.logic.outcomes import FAILED
 from profile_migrations.logic.report import render_lines
-from profile_migrations.logic.segment import MigrationJob, migrate_segment
+from profile_migrations.logic.segment import MigrationJob, SegmentScan, migrate_segment
 from profile_migrations.logic.verify import verify_segment
 from profile_migrations.models.pipeline import PageFailures, PageInvalid
 from profile_migrations.models.records import Checkpoint, TurnLease, VerifyCheckpoint
@@ -40,9 +40,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
     from profile_migrations.loader import Registry
-    from profile_migrations.logic.guard import ControlStore
     from profile_migrations.logic.outcomes import ProfileOutcome
-    from profile_migrations.logic.ports import ProfileStore, RunRecordStore
+    from profile_migrations.logic.ports import ControlStore, ProfileStore, RunRecordStore
     from profile_migrations.logic.segment import SegmentRun, SegmentStop
     from profile_migrations.logic.verify import VerifyRun
     from profile_migrations.models.pipeline import SegmentTask, VerifyTask
@@ -96,6 +95,11 @@ def _segment_turn(control: ControlStore, lease: TurnLease) -> Iterator[None]:
         control.release_turn(lease)
 
 
+def execution_owner(execution: str) -> str:
+    """An execution as the owner of the table's lock."""
+    return f"execution {execution}"
+
+
 def _lease(run_id: str, phase: str, segment: int, turn: Turn) -> TurnLease:
     return TurnLease.model_validate(
         {
@@ -126,10 +130,12 @@ def migrate_pages(
     checkpoint's ``error``; a resumed run continues from the checkpoint).
     """
     if not task.dry_run and not control.renew_lock(
-        task.table_name, task.run_id, time.time() + PIPELINE_LEASE_SECONDS
+        task.table_name, execution_owner(task.execution), time.time() + PIPELINE_LEASE_SECONDS
     ):
-        raise RunLockedError(f"run {task.run_id} no longer holds the lock of {task.table_name!r}")
-    run_id = task.checkpoint_run_id
+        raise RunLockedError(
+            f"execution {task.execution} no longer holds the lock of {task.table_name!r}"
+        )
+    run_id = task.run_id
     with _segment_turn(control, _lease(run_id, "migrate", task.segment, turn)):
         start = control.checkpoint(run_id, task.segment) or Checkpoint(
             segment=task.segment, cursor=task.cursor, done=task.done, counters=task.counters
@@ -168,17 +174,14 @@ def migrate_pages(
             )
             control.save_checkpoint(run_id, latest)
 
-        run = migrate_segment(
+        scan = SegmentScan(
             store,
-            job,
-            sink,
             task.segment,
             task.total_segments,
             start_key=decode_key(start.cursor) if start.cursor else None,
             page_limit=task.page_size,
-            should_continue=turn.should_continue,
-            on_page=on_page,
         )
+        run = migrate_segment(scan, job, sink, turn.should_continue, on_page)
         _settle(
             run.stop,
             run.counters.scanned,
@@ -228,9 +231,13 @@ def verify_pages(
     """Verify a segment from its verification checkpoint; the same turn-taking as
     :func:`migrate_pages`. Renews the run's lock when it holds one (a verify-only run
     holds none)."""
-    control.renew_lock(task.table_name, task.run_id, time.time() + PIPELINE_LEASE_SECONDS)
-    with _segment_turn(control, _lease(task.run_id, "verify", task.segment, turn)):
-        start = control.verify_checkpoint(task.run_id, task.segment) or VerifyCheckpoint(
+    control.renew_lock(
+        task.table_name, execution_owner(task.execution), time.time() + PIPELINE_LEASE_SECONDS
+    )
+    # Each execution verifies afresh: the keys below are the execution's, not the run's.
+    execution = task.execution
+    with _segment_turn(control, _lease(execution, "verify", task.segment, turn)):
+        start = control.verify_checkpoint(execution, task.segment) or VerifyCheckpoint(
             segment=task.segment,
             cursor=task.cursor,
             done=task.done,
@@ -247,7 +254,7 @@ def verify_pages(
             invalid = run.page_invalid
             if invalid or number == start.pages:
                 records.put_page_invalid(
-                    task.run_id, PageInvalid(segment=task.segment, page=number, invalid=invalid)
+                    execution, PageInvalid(segment=task.segment, page=number, invalid=invalid)
                 )
             latest = VerifyCheckpoint(
                 segment=task.segment,
@@ -257,25 +264,24 @@ def verify_pages(
                 invalid_count=start.invalid_count + run.invalid_count,
                 pages=number + 1,
             )
-            control.save_verify_checkpoint(task.run_id, latest)
+            control.save_verify_checkpoint(execution, latest)
 
-        run = verify_segment(
+        scan = SegmentScan(
             store,
-            task.target_version,
-            tuple(task.key_attributes),
             task.segment,
             task.total_segments,
             start_key=decode_key(start.cursor) if start.cursor else None,
             page_limit=task.page_size,
-            should_continue=turn.should_continue,
-            on_page=on_page,
+        )
+        run = verify_segment(
+            scan, task.target_version, tuple(task.key_attributes), turn.should_continue, on_page
         )
         _settle(
             run.stop,
             run.checked,
             task.segment,
             lambda error: control.save_verify_checkpoint(
-                task.run_id, latest.model_copy(update={"error": error})
+                execution, latest.model_copy(update={"error": error})
             ),
         )
     return _next_verify(task, latest)

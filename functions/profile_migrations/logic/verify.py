@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from profile_migrations.codec import key_value_json
 from profile_migrations.errors import InvalidVersionError
 from profile_migrations.logic.reads import read_item
-from profile_migrations.logic.segment import SegmentStop, stopped
+from profile_migrations.logic.segment import SegmentScan, SegmentStop, stopped
 from profile_migrations.models.limits import RESULTS_CAP
 from profile_migrations.models.results import InvalidProfile
 from profile_migrations.versions import VERSION_ATTRIBUTE, profile_version
@@ -54,26 +54,30 @@ def _invalid_entry(
 
 
 def verify_segment(
-    store: ProfileStore,
+    scan: SegmentScan,
     target_version: int,
     key_attributes: tuple[str, ...],
-    segment: int,
-    total_segments: int,
-    start_key: RawItem | None = None,
-    page_limit: int | None = None,
     should_continue: Callable[[], bool] | None = None,
     on_page: Callable[[VerifyRun, int], None] | None = None,
 ) -> VerifyRun:
-    """Count profiles not at ``target_version``; reads only keys and ``version``. Writes nothing."""
-    run = VerifyRun(segment=segment, cursor=start_key)
+    """Count profiles not at ``target_version`` with strongly consistent reads of the keys
+    and ``version`` only; writes nothing. Stops as :func:`migrate_segment` does: between
+    pages when ``should_continue`` says so, and with ``stop`` set (never raising) when the
+    store stays unavailable or anything unexpected happens."""
+    run = VerifyRun(segment=scan.segment, cursor=scan.start_key)
     # A table keyed by `version` would name it twice; DynamoDB refuses overlapping paths.
     projection = tuple(dict.fromkeys((*key_attributes, VERSION_ATTRIBUTE)))
     try:
         while True:
-            page = store.scan_page(
-                segment, total_segments, run.cursor, page_limit, projection, consistent_read=True
+            page = scan.store.scan_page(
+                scan.segment,
+                scan.total_segments,
+                run.cursor,
+                scan.page_limit,
+                projection,
+                consistent_read=True,
             )
-            _check_page(store, page.items, target_version, key_attributes, run)
+            _check_page(scan.store, page.items, target_version, key_attributes, run)
             run.cursor = page.last_evaluated_key
             if on_page is not None:
                 on_page(run, len(page.items))
@@ -85,7 +89,7 @@ def verify_segment(
                 return run
     # As in the migrate phase: whatever stops a segment is reported with its progress.
     except Exception as exc:
-        run.stop = stopped(segment, exc)
+        run.stop = stopped(scan.segment, exc)
         return run
 
 

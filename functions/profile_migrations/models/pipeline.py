@@ -16,22 +16,25 @@ from profile_migrations.models.wire import WireModel
 
 
 class PlanEvent(WireModel):
-    """What the Plan state sends: the execution input untouched, and the execution's identity."""
+    """What the Plan state sends: the execution input untouched, the execution's name and
+    its start time."""
 
     request: dict[str, Any]
-    run_id: str = Field(min_length=1, max_length=256)
+    execution: str = Field(min_length=1, max_length=256)
     started_at: str = Field(min_length=1)
 
 
 class RunPlan(WireModel):
     """The Plan state's output; every later state reads its fields.
 
-    ``checkpoint_run_id`` names the run whose checkpoints the segments read and write: this
-    execution's own id, or the unfinished run a ``resume`` continues.
+    ``run_id`` names the run: the execution's name for a new run, or the unfinished run a
+    ``resume`` continues (its segments' checkpoints and report pages are under that id).
+    ``execution`` is this execution's name: it holds the table's lock, and its
+    verification and document are its own.
     """
 
     run_id: str
-    checkpoint_run_id: str
+    execution: str
     table_name: str
     target_version: int
     dry_run: bool
@@ -54,7 +57,7 @@ class SegmentTask(WireModel):
     """
 
     run_id: str
-    checkpoint_run_id: str
+    execution: str
     table_name: str
     segment: int = Field(ge=0)
     total_segments: int = Field(ge=1)
@@ -70,7 +73,11 @@ class SegmentTask(WireModel):
 
 
 class VerifyTask(WireModel):
+    """One turn of a segment's verification loop; the same turn-taking as
+    :class:`SegmentTask`."""
+
     run_id: str
+    execution: str
     table_name: str
     segment: int = Field(ge=0)
     total_segments: int = Field(ge=1)

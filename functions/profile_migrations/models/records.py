@@ -58,11 +58,25 @@ class TurnLease(WireModel):
     expires_at: float
 
 
+# "resumed" is only read: an earlier release marked a run an execution resumed that way.
 RunOutcome = Literal["running", "succeeded", "failed", "stopped", "resumed"]
 
 
+class RunPart(WireModel):
+    """One stretch of a run, from its start or a resume to where that process or execution
+    ended: who (``owner``), where, when, and how it ended."""
+
+    owner: str
+    where: str
+    started_at: str
+    ended_at: str | None = None
+    outcome: RunOutcome = "running"
+
+
 class RunHistoryEntry(WireModel):
-    """One real run of a table, as `profile-migrate history` lists it."""
+    """One real run of a table, as `profile-migrate history` lists it: ``owner`` and
+    ``where`` are its first part's, ``parts`` every stretch of it from its start or a resume
+    to where that stretch ended."""
 
     run_id: str
     table: str
@@ -77,6 +91,7 @@ class RunHistoryEntry(WireModel):
     counters: SegmentCounters = Field(default_factory=SegmentCounters)
     step_checksums: dict[str, str]
     backup: str | None = None
+    parts: list[RunPart] = Field(default_factory=list)
 
 
 class AppliedStep(WireModel):

@@ -1,0 +1,161 @@
+"""The tool's commands as plain functions, shaped like Alembic's ``command`` module: each
+takes one typed configuration and returns a model. The CLI maps its arguments onto these,
+and the demo and the benchmarks call them too; nothing else wires the runner.
+
+Every function raises :class:`MigrationInputError` (bad input; nothing written) before it
+writes anything, and otherwise returns its result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from profile_migrations.dal.control import ControlTable, control_table_name
+from profile_migrations.dal.dynamodb import ProfileTable, make_dynamodb_client
+from profile_migrations.loader import load_registry
+from profile_migrations.logic.lifecycle import DEFAULT_LEASE_SECONDS, Protection, local_owner
+from profile_migrations.logic.report import JsonLinesReport
+from profile_migrations.logic.runner import LocalRun, LocalRunOptions, run_local
+from profile_migrations.models.commands import (
+    HistoryResult,
+    PlannedStep,
+    PlanResult,
+    UnlockResult,
+)
+from profile_migrations.models.requests import RunRequest
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+    from profile_migrations.dal.dynamodb import StaticCredentials
+    from profile_migrations.logic.ports import RunListener
+    from profile_migrations.models.results import MigrationResponse
+
+REPORT_DIR = Path("profile-migrate-reports")
+
+
+@dataclass(frozen=True)
+class TableTarget:
+    """Which table, at which endpoint and region, with which control table (default
+    ``<table>-migrations``); ``credentials`` only for an engine the caller owns (the demo's
+    DynamoDB Local), else the standard AWS chain."""
+
+    table: str
+    endpoint_url: str | None = None
+    region: str | None = None
+    control_table: str | None = None
+    credentials: StaticCredentials | None = None
+
+    def client(self, max_connections: int = 16) -> DynamoDBClient:
+        return make_dynamodb_client(
+            self.endpoint_url, self.region, max_connections, credentials=self.credentials
+        )
+
+    def control(self, client: DynamoDBClient) -> ControlTable:
+        return ControlTable(client, self.control_table or control_table_name(self.table))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """``profile-migrate run``: the request, the registry (a dotted module or a ``.py``
+    file; default CICADA's chain), how to run it, where the JSON Lines report goes
+    (default ``profile-migrate-reports/<table>-<mode>-<time>.jsonl``), and how a real run
+    protects the table (``resume``, ``allow_changed``, ``backup``, the lock's lease in
+    seconds). ``listener`` sees progress (the CLI's bars)."""
+
+    target: TableTarget
+    request: RunRequest = field(default_factory=RunRequest)
+    migrations: str | None = None
+    options: LocalRunOptions = field(default_factory=LocalRunOptions)
+    report: Path | None = None
+    resume: bool = False
+    allow_changed: bool = False
+    backup: bool = True
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    listener: RunListener | None = None
+
+
+def run(config: RunConfig) -> MigrationResponse:
+    """Migrate (or dry-run, or verify) every profile of the table; the run's document.
+
+    An unusable report path is refused before the table is read."""
+    request = config.request
+    registry = load_registry(config.migrations)
+    client = config.target.client(max_connections=config.options.workers * 2)
+    protection = Protection(
+        control=config.target.control(client),
+        owner=local_owner(),
+        where=config.target.endpoint_url or f"aws:{client.meta.region_name}",
+        resume=config.resume,
+        allow_changed=config.allow_changed,
+        backup=config.backup,
+        lease_seconds=config.lease_seconds,
+    )
+    report = JsonLinesReport(config.report or _default_report_path(config.target.table, request))
+    with report:
+        return run_local(
+            LocalRun(
+                request=request,
+                registry=registry,
+                store=ProfileTable(client, config.target.table),
+                sink=report,
+                report_uri=None if request.verify_only else report.uri,
+                options=config.options,
+                listener=config.listener,
+                protection=protection,
+            )
+        )
+
+
+def _default_report_path(table: str, request: RunRequest) -> Path:
+    mode = "dry-run" if request.dry_run else "verify" if request.verify_only else "run"
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return REPORT_DIR / f"{table}-{mode}-{stamp}.jsonl"
+
+
+@dataclass(frozen=True)
+class PlanConfig:
+    """``profile-migrate plan``: the steps from ``from_version`` (default: the chain's
+    first version) to ``target_version`` (default: the registry's current version)."""
+
+    migrations: str | None = None
+    target_version: int | None = None
+    from_version: int | None = None
+
+
+def plan(config: PlanConfig) -> PlanResult:
+    """The migration path a run would apply, without touching any table."""
+    registry = load_registry(config.migrations)
+    target = config.target_version or registry.current_version
+    start = config.from_version or registry.chain.base
+    steps = registry.chain.path(start, target)
+    return PlanResult(
+        from_version=start,
+        target_version=target,
+        steps=[
+            PlannedStep(
+                from_version=step.from_version,
+                to_version=step.to_version,
+                description=step.description,
+            )
+            for step in steps
+        ],
+    )
+
+
+def history(target: TableTarget) -> HistoryResult:
+    """Every recorded real run of the table, newest first (creates the control table if
+    it is missing, so the first call against a new account answers an empty history)."""
+    control = target.control(target.client())
+    control.ensure_exists()
+    return HistoryResult(table=target.table, runs=control.history(target.table))
+
+
+def unlock(target: TableTarget) -> UnlockResult:
+    """Release the table's lock, whoever holds it (a dead run's); what was released."""
+    control = target.control(target.client())
+    control.ensure_exists()
+    return UnlockResult(released=control.release_lock(target.table))

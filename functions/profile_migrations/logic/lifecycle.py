@@ -1,0 +1,316 @@
+"""One lifecycle for a real run (not a dry run, not verify-only), whichever runner drives
+it: the local runner calls :func:`begin`, keeps the lease with :class:`LeaseKeeper`,
+checkpoints after every page and calls :func:`finish`; the pipeline's Plan state calls
+:func:`begin`, every turn renews the lease and checkpoints, and its Aggregate state calls
+:func:`finish`.
+
+:func:`begin`:
+1. the control table exists (created on first use);
+2. applied steps are checked against the registry's code (a changed step is refused unless
+   allowed, as Flyway's validate does);
+3. with ``resume``, the table's newest unfinished run is found and must target the same
+   version;
+4. the table's lock is taken by this part's owner (a local process or an execution); a lock
+   held by a process of this host that no longer exists is released first;
+5. a new run protects the table (point-in-time recovery, or an on-demand backup) and is
+   recorded in the history as ``running``; a resumed run is recorded ``running`` again
+   with a new part.
+
+**Resume semantics (both runners alike).** A run keeps one id from its first part to its
+end. Resuming it, from the CLI or from an execution, adds a part to its history entry
+(owner, where, start, end, outcome), continues its segments from their checkpoints, with
+the same target, start time and segment count, and reports under the same run id; so the
+history of a resumed run reads the same whichever runner resumed it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from profile_migrations.clock import now_timestamp
+from profile_migrations.errors import ChangedStepError, InvalidRequestError
+from profile_migrations.logic.summary import outcome_of
+from profile_migrations.models.records import AppliedStep, LockInfo, RunHistoryEntry, RunPart
+from profile_migrations.models.results import BackupResult, SegmentCounters
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from profile_migrations.logic.ports import ControlStore, ProtectableStore
+    from profile_migrations.models.results import MigrationResponse
+    from profile_migrations.registry import MigrationChain
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LEASE_SECONDS = 60.0
+RESUMABLE_OUTCOMES = ("running", "stopped")
+
+
+@dataclass(frozen=True)
+class Protection:
+    """How a real run protects its table, and who runs this part of it.
+
+    ``owner`` holds the lock (one per process or execution: ``user@host:pid``, or
+    ``execution <name>``); ``where`` says where the part runs (an endpoint, a region,
+    ``aws:step-functions``); ``lease_seconds`` how long the lock outlives its last renewal.
+    """
+
+    control: ControlStore
+    owner: str
+    where: str
+    resume: bool = False
+    allow_changed: bool = False
+    backup: bool = True
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """The run :func:`begin` starts when there is nothing to resume."""
+
+    run_id: str
+    started_at: str
+    total_segments: int
+
+
+@dataclass(frozen=True)
+class Begun:
+    """What :func:`begin` decided: the run (new or resumed) and how the table is protected.
+
+    ``entry`` is the run's history entry, ``running``; its ``run_id``, ``started_at`` and
+    ``total_segments`` are the run's, the resumed run's when one was resumed."""
+
+    entry: RunHistoryEntry
+    backup: BackupResult
+    resumed: bool
+    note: str | None = None
+
+
+def begin(
+    protection: Protection,
+    store: ProtectableStore,
+    chain: MigrationChain,
+    target: int,
+    new: NewRun,
+) -> Begun:
+    """Start (or resume) a real run of ``store``'s table; see the module's steps. Raises
+    :class:`MigrationInputError` subclasses before anything is written: a changed step, a
+    resume to another target, a table locked by another owner, a failed backup."""
+    control = protection.control
+    table = store.table_name
+    control.ensure_exists()
+    checksums = check_steps(control, table, chain, target, protection.allow_changed)
+    resumed = resumable_run(control, table) if protection.resume else None
+    if resumed is not None and resumed.target_version != target:
+        raise InvalidRequestError(
+            f"the unfinished run {resumed.run_id} targets version {resumed.target_version}, "
+            f"not {target}; resume it without a target version, or unlock and start anew"
+        )
+    run_id = resumed.run_id if resumed is not None else new.run_id
+    _release_if_dead_here(control, table)
+    control.acquire_lock(
+        LockInfo(
+            table=table,
+            run_id=run_id,
+            owner=protection.owner,
+            acquired_at=now_timestamp(),
+            expires_at=time.time() + protection.lease_seconds,
+        )
+    )
+    part = RunPart(owner=protection.owner, where=protection.where, started_at=now_timestamp())
+    if resumed is not None:
+        begun = Begun(
+            entry=resumed.model_copy(
+                update={"outcome": "running", "ended_at": None, "parts": [*resumed.parts, part]}
+            ),
+            backup=BackupResult(
+                skipped=f"resumed run; protected before it began: {resumed.backup}"
+            ),
+            resumed=True,
+            note=f"Resumed run {run_id}.",
+        )
+    else:
+        backup = _protect(protection, store, run_id)
+        begun = Begun(
+            entry=_new_entry(protection, table, target, new, checksums, backup, part),
+            backup=backup,
+            resumed=False,
+            note="Nothing to resume; started a new run." if protection.resume else None,
+        )
+    control.record_run(begun.entry)
+    record_applied_steps(control, table, checksums, run_id)
+    logger.info(
+        "run begun",
+        extra={"table": table, "run_id": run_id, "resumed": begun.resumed, "target": target},
+    )
+    return begun
+
+
+def _new_entry(
+    protection: Protection,
+    table: str,
+    target: int,
+    new: NewRun,
+    checksums: dict[str, str],
+    backup: BackupResult,
+    part: RunPart,
+) -> RunHistoryEntry:
+    return RunHistoryEntry(
+        run_id=new.run_id,
+        table=table,
+        owner=protection.owner,
+        where=protection.where,
+        target_version=target,
+        dry_run=False,
+        total_segments=new.total_segments,
+        started_at=new.started_at,
+        step_checksums=checksums,
+        backup=backup.backup_arn or backup.point_in_time_recovery or backup.skipped,
+        parts=[part],
+    )
+
+
+def _protect(protection: Protection, store: ProtectableStore, run_id: str) -> BackupResult:
+    if not protection.backup:
+        return BackupResult(skipped='opted out (--no-backup, or "backup": false)')
+    return store.protect(f"{store.table_name}-before-{run_id}"[:255])
+
+
+def finish(protection: Protection, entry: RunHistoryEntry, response: MigrationResponse) -> None:
+    """Record how this part of the run ended (the run's outcome, counts and end time, and
+    the part's), then release the table's lock if this part's owner still holds it."""
+    outcome = outcome_of(response)
+    ended_at = now_timestamp()
+    counters = response.summary.counters() if response.summary else SegmentCounters()
+    parts = list(entry.parts)
+    if parts:
+        parts[-1] = parts[-1].model_copy(update={"ended_at": ended_at, "outcome": outcome})
+    protection.control.record_run(
+        entry.model_copy(
+            update={"outcome": outcome, "ended_at": ended_at, "counters": counters, "parts": parts}
+        )
+    )
+    protection.control.release_lock(entry.table, protection.owner)
+
+
+@dataclass
+class LeaseKeeper:
+    """Renews the lock's lease every third of it while a local run works; ``lost`` is set
+    when the lock is no longer this owner's (``unlock`` released it), and the run stops."""
+
+    protection: Protection
+    table: str
+    lost: threading.Event = field(default_factory=threading.Event)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _renewer: threading.Thread | None = None
+
+    def __enter__(self) -> LeaseKeeper:
+        self._renewer = threading.Thread(target=self._renew, name="lock-lease", daemon=True)
+        self._renewer.start()
+        return self
+
+    def _renew(self) -> None:
+        lease = self.protection.lease_seconds
+        while not self._stop.wait(lease / 3):
+            if not self.protection.control.renew_lock(
+                self.table, self.protection.owner, time.time() + lease
+            ):
+                logger.error("lock lost", extra={"table": self.table})
+                self.lost.set()
+                return
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        if self._renewer is not None:
+            self._renewer.join()
+        if exc is not None:
+            # The run did not finish: its history stays `running` (resumable); the lock goes.
+            self.protection.control.release_lock(self.table, self.protection.owner)
+
+
+def resumable_run(control: ControlStore, table: str) -> RunHistoryEntry | None:
+    """The newest run of ``table`` that did not finish (killed, or stopped early)."""
+    for entry in control.history(table):
+        if entry.outcome in RESUMABLE_OUTCOMES and not entry.dry_run:
+            return entry
+    return None
+
+
+def check_steps(
+    control: ControlStore, table: str, chain: MigrationChain, target: int, allow_changed: bool
+) -> dict[str, str]:
+    """The checksums of the steps a run to ``target`` may apply; refuses a changed step."""
+    planned = {step.label: step.checksum for step in chain.path(chain.base, target)}
+    applied = control.applied_steps(table)
+    changed = [
+        label
+        for label, checksum in planned.items()
+        if label in applied and applied[label].checksum != checksum
+    ]
+    if changed and not allow_changed:
+        raise ChangedStepError(
+            f"step(s) {', '.join(changed)} changed since they were applied to {table!r}; "
+            "profiles already migrated keep the old result. Review the change, then re-run "
+            'with --allow-changed (or "allowChanged": true) to accept it',
+            steps=changed,
+        )
+    if changed:
+        logger.warning("changed steps accepted", extra={"table": table, "steps": changed})
+    return planned
+
+
+def record_applied_steps(
+    control: ControlStore, table: str, checksums: dict[str, str], run_id: str
+) -> None:
+    applied = control.applied_steps(table)
+    for label, checksum in checksums.items():
+        if label not in applied or applied[label].checksum != checksum:
+            control.record_step(
+                table,
+                AppliedStep(
+                    label=label, checksum=checksum, first_run_id=run_id, applied_at=now_timestamp()
+                ),
+            )
+
+
+def local_owner() -> str:
+    """This process as a lock owner: ``user@host:pid``."""
+    try:
+        user = os.getlogin()
+    except OSError:
+        user = os.environ.get("USER", "unknown")
+    return f"{user}@{socket.gethostname()}:{os.getpid()}"
+
+
+def _release_if_dead_here(control: ControlStore, table: str) -> None:
+    """A lock held by a process of this host that no longer exists is released: its run
+    was killed; ``--resume`` continues it."""
+    held = control.read_lock(table)
+    if held is not None and _owner_is_dead_here(held.owner):
+        logger.warning("stale lock released", extra={"table": table, "holder": held.run_id})
+        control.release_lock(table, held.owner)
+
+
+def _owner_is_dead_here(owner: str) -> bool:
+    host_and_pid = owner.rpartition("@")[2]
+    host, _, pid = host_and_pid.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
