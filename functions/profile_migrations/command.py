@@ -28,6 +28,8 @@ from profile_migrations.models.commands import (
 from profile_migrations.models.requests import RunRequest
 
 if TYPE_CHECKING:
+    import threading
+
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
     from profile_migrations.dal.dynamodb import StaticCredentials
@@ -64,7 +66,8 @@ class RunConfig:
     file; default CICADA's chain), how to run it, where the JSON Lines report goes
     (default ``profile-migrate-reports/<table>-<mode>-<time>.jsonl``), and how a real run
     protects the table (``resume``, ``allow_changed``, ``backup``, the lock's lease in
-    seconds). ``listener`` sees progress (the CLI's bars)."""
+    seconds). ``listener`` sees progress (the CLI's bars); setting ``stop`` stops the run
+    between pages, resumable (the CLI sets it on Ctrl-C)."""
 
     target: TableTarget
     request: RunRequest = field(default_factory=RunRequest)
@@ -76,6 +79,7 @@ class RunConfig:
     backup: bool = True
     lease_seconds: float = DEFAULT_LEASE_SECONDS
     listener: RunListener | None = None
+    stop: threading.Event | None = None
 
 
 def run(config: RunConfig) -> MigrationResponse:
@@ -106,6 +110,7 @@ def run(config: RunConfig) -> MigrationResponse:
                 options=config.options,
                 listener=config.listener,
                 protection=protection,
+                stop=config.stop,
             )
         )
 

@@ -42,6 +42,7 @@ REFUSED_ERROR_NAME = "MigrationRefused"
 RUN_ERROR_PROFILES_FAILED = "ProfilesFailed"  # profiles failed (or would, in a dry run)
 RUN_ERROR_VERIFICATION_FAILED = "VerificationFailed"  # profiles below the target remain
 RUN_ERROR_SEGMENTS_UNFINISHED = "SegmentsUnfinished"  # segments stopped; resume continues
+RUN_ERROR_INTERRUPTED = "Interrupted"  # a local run stopped on request (Ctrl-C); resumable
 
 # --- Limits of one segment's child execution ------------------------------------------------
 # Step Functions keeps at most 25,000 events in an execution's history; a turn adds 7

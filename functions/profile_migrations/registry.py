@@ -13,10 +13,11 @@ import itertools
 import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import DecimalException, localcontext
+from decimal import Context, DecimalException, localcontext
 from functools import cached_property
 from typing import Any
 
+from profile_migrations.codec import serialize_attribute
 from profile_migrations.errors import (
     ChainGapError,
     DuplicateStepError,
@@ -24,6 +25,7 @@ from profile_migrations.errors import (
     NoMigrationPathError,
     StepFailedError,
     StepVersionError,
+    UnsupportedValueError,
 )
 from profile_migrations.numbers import DYNAMODB_NUMBER_CONTEXT
 from profile_migrations.versions import VERSION_ATTRIBUTE, profile_version
@@ -78,16 +80,17 @@ class ProfileMigration:
         return hashlib.sha256(f"{self.label}\n{code}".encode()).hexdigest()
 
     def apply(self, profile: Profile) -> Profile:
-        """Run the step on a profile the caller owns; the result carries ``to_version``."""
+        """Run the step on a profile the caller owns; the result carries ``to_version``.
+
+        Whatever the step raises fails this profile with :class:`StepFailedError` (a step
+        calling ``exit()`` included); only an interrupt (Ctrl-C) is let through."""
         try:
             result = self.migrate(profile)
         except DecimalException as exc:
-            raise StepFailedError(
-                f"step {self.label}: a number it computed cannot be stored exactly in DynamoDB "
-                f"(over 38 significant digits, or outside 1E-130 to 9.99...E+125): "
-                f"{', '.join(signal.__name__ for signal in _signals(exc))}"
-            ) from exc
-        except Exception as exc:
+            raise StepFailedError(self._inexact(profile, exc)) from exc
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
             raise StepFailedError(f"step {self.label} raised {type(exc).__name__}: {exc}") from exc
         if not isinstance(result, dict):
             raise StepFailedError(
@@ -103,6 +106,26 @@ class ProfileMigration:
             )
         # A step may return its own input; stamping a copy keeps the caller's dict intact.
         return {**result, VERSION_ATTRIBUTE: self.to_version}
+
+    def _inexact(self, profile: Profile, exc: DecimalException) -> str:
+        """Why the step's arithmetic was refused, naming the attribute when a run of the
+        step with unbounded precision shows which value DynamoDB could not store (on the
+        profile as the refused attempt left it: a step may have changed its own copy)."""
+        signals = ", ".join(signal.__name__ for signal in _signals(exc))
+        reason = (
+            f"step {self.label}: a number it computed cannot be stored exactly in DynamoDB "
+            f"(over 38 significant digits, or outside 1E-130 to 9.99...E+125): {signals}"
+        )
+        with localcontext(_EXACT_CONTEXT):
+            try:
+                exact = self.migrate(_clone(profile))
+                for name, value in exact.items():
+                    serialize_attribute(name, value)
+            except UnsupportedValueError as unstorable:
+                return f"{reason}; {unstorable}"
+            except Exception:  # noqa: S110 - the diagnosis is best effort; the reason stands
+                pass
+        return reason
 
 
 @dataclass(frozen=True)
@@ -189,6 +212,11 @@ class MigrationChain:
             for step in steps:
                 migrated = step.apply(migrated)
         return migrated
+
+
+# Wide enough that a step's arithmetic on storable numbers is exact (38 digits at
+# exponents -130..125 multiply into about 80 digits), with no trap: for diagnosis only.
+_EXACT_CONTEXT = Context(prec=1_000, Emin=-999_999, Emax=999_999, traps=[])
 
 
 def _signals(exc: DecimalException) -> list[type[DecimalException]]:

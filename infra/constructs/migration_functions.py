@@ -136,8 +136,13 @@ class MigrationFunctions(Construct):
             memory_size=constants.SEGMENT_MEMORY_MB,
             reserved_concurrency=self._reserved_concurrency,
             statements=[
+                # GetItem: a consistent re-read of an item a conflict or a page answered
+                # malformed (logic/reads.py)
                 self._table_statement(
-                    "dynamodb:Scan", "dynamodb:PartiQLUpdate", "dynamodb:UpdateItem"
+                    "dynamodb:Scan",
+                    "dynamodb:GetItem",
+                    "dynamodb:PartiQLUpdate",
+                    "dynamodb:UpdateItem",
                 ),
                 self._run_objects_statement("s3:PutObject"),
                 # checkpoints (read at a turn's start, written after every page), the
@@ -155,7 +160,7 @@ class MigrationFunctions(Construct):
             memory_size=constants.SEGMENT_MEMORY_MB,
             reserved_concurrency=self._reserved_concurrency,
             statements=[
-                self._table_statement("dynamodb:Scan"),
+                self._table_statement("dynamodb:Scan", "dynamodb:GetItem"),
                 self._run_objects_statement("s3:PutObject"),
                 # checkpoints, the segment's turn lease and the run lock's lease
                 self._control_statement(*CONTROL_ITEM_ACTIONS),

@@ -39,12 +39,17 @@ EXPECTED_GRANTS: dict[str, dict[tuple[str, ...], str]] = {
         ): CONTROL_ARN,
     },
     "migrate": {
-        ("dynamodb:PartiQLUpdate", "dynamodb:Scan", "dynamodb:UpdateItem"): TABLE_ARN,
+        (
+            "dynamodb:GetItem",
+            "dynamodb:PartiQLUpdate",
+            "dynamodb:Scan",
+            "dynamodb:UpdateItem",
+        ): TABLE_ARN,
         ("s3:PutObject",): RUN_OBJECTS,
         CONTROL_ITEM_ACTIONS: CONTROL_ARN,
     },
     "verify": {
-        ("dynamodb:Scan",): TABLE_ARN,
+        ("dynamodb:GetItem", "dynamodb:Scan"): TABLE_ARN,
         ("s3:PutObject",): RUN_OBJECTS,
         CONTROL_ITEM_ACTIONS: CONTROL_ARN,
     },

@@ -892,3 +892,23 @@ def test_a_result_dynamodb_cannot_store_exactly_fails_the_profile(
         apply_migrations({"balance": balance}, [compute])
 
     assert signal in str(caught.value)
+
+
+def test_the_attribute_whose_number_cannot_be_stored_exactly_is_named() -> None:
+    third = ProfileMigration(1, 2, "third", lambda p: {**p, "stats": {"ratio": Decimal(1) / 3}})
+
+    with pytest.raises(StepFailedError, match=r"attribute 'stats\.ratio': the number has"):
+        apply_migrations({}, [third])
+
+
+@pytest.mark.parametrize(
+    "raised",
+    [SystemExit(4), GeneratorExit(), type("Custom", (BaseException,), {})()],
+    ids=["exit", "generator-exit", "base-exception-subclass"],
+)
+def test_a_step_raising_beyond_exception_fails_only_its_profile(raised: BaseException) -> None:
+    def step(profile: dict[str, Any]) -> dict[str, Any]:
+        raise raised
+
+    with pytest.raises(StepFailedError, match=f"raised {type(raised).__name__}"):
+        apply_migrations({}, [ProfileMigration(1, 2, "raises", step)])

@@ -17,6 +17,7 @@ from profile_migrations.logic.segment import (
     migrate_segment,
 )
 from profile_migrations.migrations import migrations
+from profile_migrations.models.results import SegmentCounters
 from profile_migrations.registry import MigrationChain, ProfileMigration
 from profile_migrations.writes import WriteBatchResult, WriteOutcome, WriteStatus
 from tests.fakes import PagedStore, item_key_text
@@ -413,3 +414,57 @@ def test_number_and_binary_keys_are_reported_as_exact_strings() -> None:
 
 def key(user: str) -> RawItem:
     return {"userId": {"S": user}, "profileId": {"S": "p"}}
+
+
+def test_the_checkpoint_of_a_segments_last_page_says_it_is_done() -> None:
+    # Given: a resumed run trusts `done` in the last checkpoint a segment saved
+    store = PagedStore(pages=[[item("a", profileData={})], [item("b", profileData={})]])
+    saved: list[Any] = []
+
+    # When
+    migrate_segment(
+        SegmentScan(store, 0, 1),
+        job(),
+        ListSink(),
+        on_page=lambda run, page: saved.append(run.checkpoint(SegmentCounters())),
+    )
+
+    # Then: not `cursor: null, done: false`, which reads as a segment never started
+    assert [(cp.cursor, cp.done) for cp in saved] == [({"page": {"N": "1"}}, False), (None, True)]
+
+
+def test_a_profile_given_up_after_malformed_conflict_answers_keeps_its_version() -> None:
+    class ConflictingMalformed(PagedStore):
+        def conditional_update(self, writes: Sequence[ProfileWrite]) -> WriteBatchResult:
+            self.writes.extend(writes)
+            return WriteBatchResult([WriteOutcome(WriteStatus.CONFLICT, current=malformed("a"))], 0)
+
+    # The re-read answers malformed too, so the profile is never readable again.
+    store = ConflictingMalformed(current={item_key_text(key("a")): malformed("a")})
+
+    _, failures = PageMigrator(job(), store, ListSink()).migrate_page(
+        [item("a", profileData={"prefs": {}})]
+    )
+
+    assert failures[0].from_version == 1
+
+
+@pytest.mark.parametrize("names", [("status", "error"), ("fromVersion",), ("key", "toVersion")])
+def test_key_attributes_named_like_result_fields_are_kept_under_key(
+    names: tuple[str, ...],
+) -> None:
+    fail = ProfileMigration(1, 2, "fail", lambda p: {**p, "profileData": p["missing"]})
+    clashing = MigrationJob(
+        chain=MigrationChain([fail]),
+        target_version=2,
+        key_attributes=names,
+        dry_run=False,
+        started_at="t",
+    )
+    raw = {name: {"S": f"{name}-value"} for name in names}
+
+    _, (failure,) = PageMigrator(clashing, PagedStore(), ListSink()).migrate_page([raw])
+
+    line = failure.to_wire()
+    assert line["key"] == {name: f"{name}-value" for name in names}
+    assert (line["status"], line["toVersion"]) == ("failed", 2)

@@ -217,13 +217,27 @@ class LeaseKeeper:
 
     def _renew(self) -> None:
         lease = self.protection.lease_seconds
+        renewed_at = time.monotonic()
         while not self._stop.wait(lease / 3):
-            if not self.protection.control.renew_lock(
-                self.table, self.protection.owner, time.time() + lease
-            ):
+            try:
+                still_ours = self.protection.control.renew_lock(
+                    self.table, self.protection.owner, time.time() + lease
+                )
+            # An outage of the control table must not end the renewals for good: try again
+            # next tick, and give the lock up for lost only when the lease may have run out.
+            except Exception as exc:
+                logger.warning(
+                    "lock lease not renewed",
+                    extra={"table": self.table, "error_type": type(exc).__name__},
+                )
+                if time.monotonic() - renewed_at < lease * 2 / 3:
+                    continue
+                still_ours = False
+            if not still_ours:
                 logger.error("lock lost", extra={"table": self.table})
                 self.lost.set()
                 return
+            renewed_at = time.monotonic()
 
     def __exit__(
         self,

@@ -22,14 +22,26 @@ class ProfileOutcome:
 
     def to_wire(self) -> dict[str, Any]:
         line: dict[str, Any] = {
-            **self.key,
             "fromVersion": self.from_version,
             "toVersion": self.to_version,
             "status": self.status,
         }
         if self.error is not None:
             line["error"] = self.error
-        return line
+        return with_key(self.key, line)
 
     def to_result(self) -> ProfileResult:
         return ProfileResult.model_validate(self.to_wire())
+
+
+def with_key(key: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """A result line: the item's key attributes beside ``fields`` (the original format), or
+    under ``"key"`` when a key attribute's name is one of the fields (a table keyed by
+    ``status`` or ``version``), so no key value is ever lost."""
+    names = {*fields, KEY_FIELD}
+    if any(name in names for name in key):
+        return {KEY_FIELD: key, **fields}
+    return {**key, **fields}
+
+
+KEY_FIELD = "key"

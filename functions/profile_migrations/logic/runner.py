@@ -39,6 +39,7 @@ from profile_migrations.logic.verify import VerifyRun, verify_segment
 from profile_migrations.models.results import SegmentCounters
 
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Callable
 
     from profile_migrations.dal.dynamodb import TableInfo
@@ -84,7 +85,9 @@ class LocalRun:
     (``options``), who watches (``listener``), and, for a real run, how the table is
     protected (``protection``; without it a run takes no lock, keeps no history and
     takes no backup, which the tests of the bare worker use). ``started_at`` fixes the
-    run's clock (default: now)."""
+    run's clock (default: now). Setting ``stop`` (the CLI does on Ctrl-C) stops every
+    segment at the end of the page in hand; the run then answers ``Interrupted`` and
+    ``--resume`` continues it."""
 
     request: RunRequest
     registry: Registry
@@ -95,6 +98,7 @@ class LocalRun:
     listener: RunListener | None = None
     started_at: str | None = None
     protection: Protection | None = None
+    stop: threading.Event | None = None
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,6 @@ class _Layout:
 class _Checkpointing:
     control: ControlStore
     run_id: str
-    should_continue: Callable[[], bool]
 
     def save(self, run: SegmentRun, base: SegmentCounters) -> None:
         self.control.save_checkpoint(self.run_id, run.checkpoint(base))
@@ -119,13 +122,21 @@ class _Checkpointing:
 
 @dataclass(frozen=True)
 class _Execution:
-    """Everything the phases of one run share."""
+    """Everything the phases of one run share; ``lock_lost`` tells that a real run's lock
+    is no longer its own."""
 
     run: LocalRun
     target: int
     table: TableInfo
     layout: _Layout
     checkpointing: _Checkpointing | None = None
+    lock_lost: threading.Event | None = None
+
+    def should_continue(self) -> bool:
+        """False once the run must stop between pages: its lock lost, or a stop asked."""
+        lost = self.lock_lost is not None and self.lock_lost.is_set()
+        stopped = self.run.stop is not None and self.run.stop.is_set()
+        return not (lost or stopped)
 
 
 def new_local_run_id() -> str:
@@ -191,10 +202,8 @@ def _guarded(
         protection.control.checkpoints(entry.run_id) if begun.resumed else {},
     )
     with LeaseKeeper(protection, table.name) as lease:
-        checkpointing = _Checkpointing(
-            protection.control, entry.run_id, lambda: not lease.lost.is_set()
-        )
-        response = _execute(_Execution(run, target, table, layout, checkpointing))
+        checkpointing = _Checkpointing(protection.control, entry.run_id)
+        response = _execute(_Execution(run, target, table, layout, checkpointing, lease.lost))
         response.backup = begun.backup
         if lease.lost.is_set():
             stopped_early(
@@ -219,7 +228,14 @@ def _execute(execution: _Execution) -> MigrationResponse:
         verification, stops = _verify_all(execution)
     response = build_response(execution.target, summary, verification)
     response.run_id = execution.layout.run_id if execution.checkpointing is not None else None
-    if stops:
+    if execution.run.stop is not None and execution.run.stop.is_set():
+        stopped_early(
+            response,
+            environment.RUN_ERROR_INTERRUPTED,
+            "stopped on request (Ctrl-C) at the end of the pages in hand; "
+            "`--resume` continues the run from its checkpoints",
+        )
+    elif stops:
         stopped_early(response, stops[0].error_type, stops[0].message)
     return response
 
@@ -272,7 +288,7 @@ def _migrate_all(execution: _Execution) -> tuple[Summary, list[SegmentStop]]:
             scan,
             job,
             run.sink,
-            should_continue=checkpointing.should_continue if checkpointing else None,
+            should_continue=execution.should_continue,
             on_page=on_page,
         )
         segment_run.counters = segment_run.checkpoint(base).counters
@@ -308,7 +324,11 @@ def _verify_all(execution: _Execution) -> tuple[Verification, list[SegmentStop]]
             run.store, segment, layout.total_segments, page_limit=run.options.page_limit
         )
         return verify_segment(
-            scan, execution.target, execution.table.key_attributes, on_page=on_page
+            scan,
+            execution.target,
+            execution.table.key_attributes,
+            should_continue=execution.should_continue,
+            on_page=on_page,
         )
 
     runs = _each_segment(execution, VERIFY_PHASE, work)

@@ -175,7 +175,7 @@ class PageMigrator:
                 outcomes.append(success)
             elif answer.status is WriteStatus.CONFLICT:
                 counters.conflicts += 1
-                conflicted.append(_Read(answer.current, write.key))
+                conflicted.append(_Read(answer.current, write.key, success.from_version))
             else:
                 outcomes.append(
                     self._outcome(write.key, success.from_version, FAILED, answer.message)
@@ -208,7 +208,10 @@ class PageMigrator:
             return self._outcome(reading.key or {}, None, SKIPPED, "deleted during the run")
         if reading.profile is None:
             return self._outcome(
-                reading.key or reading.raw, None, FAILED, f"{reading.problem}; item left as it is"
+                reading.key or reading.raw,
+                read.from_version,
+                FAILED,
+                f"{reading.problem}; item left as it is",
             )
         return reading.raw, reading.profile
 
@@ -237,7 +240,7 @@ class PageMigrator:
         try:
             version = profile_version(deserialize_item(read.raw or {}))
         except ProfileMigrationError:
-            version = None
+            version = read.from_version
         return self._outcome(
             read.key or read.raw or {},
             version,
@@ -260,10 +263,12 @@ class PageMigrator:
 @dataclass(frozen=True, slots=True)
 class _Read:
     """An item as the store answered it (None: a conflict's answer without the item) and,
-    once written, the key it was written under: the key to re-read it by."""
+    once written, the key it was written under (the key to re-read it by) and the version
+    it was read at."""
 
     raw: RawItem | None
     key: RawItem | None = None
+    from_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -336,6 +341,9 @@ def _walk_pages(
         run.counters.add(counters)
         run.keep_failures(failures)
         run.cursor = page.last_evaluated_key
+        # Before on_page: the checkpoint of a segment's last page must say it is done, or a
+        # resumed run would scan the whole segment again.
+        run.done = run.cursor is None
         logger.info(
             "page migrated",
             extra={
@@ -350,8 +358,7 @@ def _walk_pages(
         )
         if on_page is not None:
             on_page(run, counters)
-        if run.cursor is None:
-            run.done = True
+        if run.done:
             return
         if should_continue is not None and not should_continue():
             return

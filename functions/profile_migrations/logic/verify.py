@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from profile_migrations.codec import key_value_json
 from profile_migrations.errors import InvalidVersionError
+from profile_migrations.logic.outcomes import with_key
 from profile_migrations.logic.reads import read_item
 from profile_migrations.logic.segment import SegmentScan, SegmentStop, stopped
 from profile_migrations.models.limits import RESULTS_CAP
@@ -50,7 +51,7 @@ def _invalid_entry(
             raw_version = profile.get(VERSION_ATTRIBUTE)
             version = None if raw_version is None else str(raw_version)
     key = {name: key_value_json(raw.get(name)) for name in key_attributes}
-    return InvalidProfile.model_validate({**key, "version": version})
+    return InvalidProfile.model_validate(with_key(key, {"version": version}))
 
 
 def verify_segment(
@@ -79,11 +80,11 @@ def verify_segment(
             )
             _check_page(scan.store, page.items, target_version, key_attributes, run)
             run.cursor = page.last_evaluated_key
+            run.done = run.cursor is None
             if on_page is not None:
                 on_page(run, len(page.items))
             run.page_invalid = []
-            if run.cursor is None:
-                run.done = True
+            if run.done:
                 return run
             if should_continue is not None and not should_continue():
                 return run

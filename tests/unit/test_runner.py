@@ -1,0 +1,69 @@
+"""The local runner with in-memory fakes: stopping on request between pages."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from profile_migrations.codec import serialize_item
+from profile_migrations.loader import load_registry
+from profile_migrations.logic.lifecycle import Protection
+from profile_migrations.logic.runner import LocalRun, LocalRunOptions, run_local
+from profile_migrations.models.requests import RunRequest
+from tests.fakes import MemoryControl, PagedStore
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from profile_migrations.logic.outcomes import ProfileOutcome
+    from profile_migrations.writes import ProfileWrite, WriteBatchResult
+
+
+@dataclass
+class StopAfterFirstPage(PagedStore):
+    """Asks the run to stop (as Ctrl-C does) while its first page is in hand."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def conditional_update(self, writes: Sequence[ProfileWrite]) -> WriteBatchResult:
+        self.stop.set()
+        return super().conditional_update(writes)
+
+
+def test_a_stop_request_ends_the_run_after_the_page_in_hand_resumable() -> None:
+    # Given: three pages of one segment, and a stop asked during the first
+    pages = [
+        [serialize_item({"userId": f"u{n}", "profileId": "p", "profileData": {}})] for n in range(3)
+    ]
+    store = StopAfterFirstPage(pages=pages)
+    control = MemoryControl()
+
+    # When
+    response = run_local(
+        LocalRun(
+            request=RunRequest(total_segments=1),
+            registry=load_registry(),
+            store=store,
+            sink=_NullSink(),
+            options=LocalRunOptions(workers=1),
+            protection=Protection(control=control, owner="me@host:1", where="here"),
+            stop=store.stop,
+        )
+    )
+
+    # Then: the first page written and checkpointed, the run stopped and resumable
+    assert len(store.writes) == 1
+    assert (response.success, response.error_type) == (False, "Interrupted")
+    assert response.verification is None
+    (entry,) = control.history("UserProfiles")
+    assert entry.outcome == "stopped"
+    checkpoint = control.checkpoint(entry.run_id, 0)
+    assert checkpoint is not None
+    assert (checkpoint.done, checkpoint.counters.migrated) == (False, 1)
+    assert control.lock is None
+
+
+class _NullSink:
+    def record(self, outcomes: Sequence[ProfileOutcome]) -> None:
+        return None
