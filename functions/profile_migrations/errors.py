@@ -23,6 +23,11 @@ class MigrationError(Exception):
     """Root of every error raised by profile_migrations."""
 
 
+class ConfigurationError(MigrationError):
+    """The deployment is incomplete: a Lambda function's environment lacks a variable the
+    stack sets, or holds an invalid value. Not the request's fault; nothing was read."""
+
+
 class MigrationInputError(MigrationError):
     """The request cannot run as given; nothing has been written."""
 

@@ -1,55 +1,81 @@
-"""The Lambda functions' settings, read once from the environment the stack sets."""
+"""Each Lambda function's settings: a pydantic model with required fields, read from the
+environment the stack sets, once per container (at its cold start) and cached.
+
+A missing or invalid variable is a deployment fault, not a bad request: it raises
+:class:`ConfigurationError` naming every variable at fault, and the invocation fails.
+The variables' names are shared with the stack (profile_migrations.environment).
+"""
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from profile_migrations import environment
-from profile_migrations.errors import InvalidRequestError
+from profile_migrations.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-# Lambda's default concurrency quota per account and region (Lambda developer guide,
-# "Lambda quotas"); the stack sets the limit explicitly, to its reservation when it makes one.
-DEFAULT_MAX_CONCURRENCY_LIMIT = 1_000
-DEFAULT_STOP_MARGIN_SECONDS = 60
+SettingsT = TypeVar("SettingsT", bound="HandlerSettings")
 
 
-class LambdaSettings(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class HandlerSettings(BaseModel):
+    """Fields are read from the environment variable named in their ``alias``."""
 
-    table_name: str = Field(min_length=3)
-    report_bucket: str | None = None
-    control_table: str | None = None
-    migrations_module: str | None = None
-    max_concurrency_limit: int = Field(default=DEFAULT_MAX_CONCURRENCY_LIMIT, ge=1)
-    stop_margin_seconds: int = Field(default=DEFAULT_STOP_MARGIN_SECONDS, ge=0)
-
-    def bucket(self) -> str:
-        """The report bucket, which every function but Plan needs."""
-        if not self.report_bucket:
-            raise InvalidRequestError(f"{environment.REPORT_BUCKET} is not set")
-        return self.report_bucket
-
-    def control_table_name(self) -> str:
-        """The control table (locks, checkpoints, history): the stack names it."""
-        if not self.control_table:
-            raise InvalidRequestError(f"{environment.CONTROL_TABLE} is not set")
-        return self.control_table
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str] | None = None) -> LambdaSettings:
+    def from_environ(cls: type[SettingsT], environ: Mapping[str, str] | None = None) -> SettingsT:
+        """The settings in ``environ`` (default: the process's); raises
+        :class:`ConfigurationError` naming each missing or invalid variable."""
         env = os.environ if environ is None else environ
-        values = {
-            "table_name": env.get(environment.TABLE_NAME),
-            "report_bucket": env.get(environment.REPORT_BUCKET),
-            "control_table": env.get(environment.CONTROL_TABLE),
-            "migrations_module": env.get(environment.MIGRATIONS_MODULE),
-            "max_concurrency_limit": env.get(environment.MAX_CONCURRENCY_LIMIT),
-            "stop_margin_seconds": env.get(environment.STOP_MARGIN_SECONDS),
-        }
-        return cls.model_validate({name: value for name, value in values.items() if value})
+        try:
+            return cls.model_validate(dict(env))
+        except ValidationError as exc:
+            faults = "; ".join(
+                f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+                for error in exc.errors()
+            )
+            raise ConfigurationError(f"{cls.__name__} cannot start: {faults}") from exc
+
+
+class PlanSettings(HandlerSettings):
+    table_name: str = Field(alias=environment.TABLE_NAME, min_length=3)
+    control_table: str = Field(alias=environment.CONTROL_TABLE, min_length=3)
+    max_concurrency_limit: int = Field(alias=environment.MAX_CONCURRENCY_LIMIT, ge=1)
+    migrations_module: str | None = Field(default=None, alias=environment.MIGRATIONS_MODULE)
+
+
+class SegmentSettings(HandlerSettings):
+    """Migrate and Verify: a turn stops taking pages ``stop_margin_seconds`` before its
+    function's timeout."""
+
+    table_name: str = Field(alias=environment.TABLE_NAME, min_length=3)
+    control_table: str = Field(alias=environment.CONTROL_TABLE, min_length=3)
+    report_bucket: str = Field(alias=environment.REPORT_BUCKET, min_length=3)
+    stop_margin_seconds: int = Field(alias=environment.STOP_MARGIN_SECONDS, ge=0)
+    migrations_module: str | None = Field(default=None, alias=environment.MIGRATIONS_MODULE)
+
+
+class AggregateSettings(HandlerSettings):
+    control_table: str = Field(alias=environment.CONTROL_TABLE, min_length=3)
+    report_bucket: str = Field(alias=environment.REPORT_BUCKET, min_length=3)
+
+
+@functools.cache
+def plan_settings() -> PlanSettings:
+    return PlanSettings.from_environ()
+
+
+@functools.cache
+def segment_settings() -> SegmentSettings:
+    return SegmentSettings.from_environ()
+
+
+@functools.cache
+def aggregate_settings() -> AggregateSettings:
+    return AggregateSettings.from_environ()

@@ -8,23 +8,29 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
 
 from profile_migrations.codec import serialize_item
-from profile_migrations.handlers import migrate_segment
+from profile_migrations.errors import ConfigurationError
+from profile_migrations.handlers import aggregate, migrate_segment, plan, verify_segment
+from profile_migrations.models.pipeline import RunPlan
 from profile_migrations.models.records import Checkpoint
 from profile_migrations.models.results import SegmentCounters
-from profile_migrations.settings import LambdaSettings
+from profile_migrations.settings import (
+    AggregateSettings,
+    PlanSettings,
+    SegmentSettings,
+)
 from tests.fakes import MemoryControl, MemoryRecords, PagedStore, locked_control
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Mapping
 
-SETTINGS = LambdaSettings(
+SETTINGS = SegmentSettings(
     table_name="UserProfiles",
     report_bucket="reports",
     control_table="UserProfiles-migrations",
+    stop_margin_seconds=60,
 )
 
 
@@ -38,17 +44,6 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return int((self.deadline - time.time()) * 1000)
-
-
-@pytest.fixture(autouse=True)
-def region(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # boto3's default session caches the credentials it first resolves: the one built
-    # here must not outlive the test and hand them to later tests' clients.
-    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "unit")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "unit")
-    yield
 
 
 def context() -> LambdaContext:
@@ -158,3 +153,107 @@ def test_the_first_turn_of_a_resumed_segment_emits_only_its_own_counts(
     counts = emitted(capsys)
     assert (counts["ProfilesScanned"], counts["ProfilesMigrated"]) == (2.0, 2.0)
     assert counts["ProfilesFailed"] == 0.0
+
+
+def test_the_plan_handler_lays_out_a_run_and_takes_the_lock() -> None:
+    control = MemoryControl()
+    settings = PlanSettings(
+        table_name="UserProfiles",
+        control_table="UserProfiles-migrations",
+        max_concurrency_limit=100,
+    )
+    event = {"request": {}, "execution": "exec-9", "startedAt": "2026-11-25T10:00:00Z"}
+
+    result = plan.handler(event, context(), settings=settings, store=PagedStore(), control=control)
+
+    assert (result["runId"], result["execution"], result["totalSegments"]) == (
+        "exec-9",
+        "exec-9",
+        1,
+    )
+    assert control.lock is not None
+    assert control.lock.owner == "execution exec-9"
+
+
+def test_the_verify_handler_returns_the_next_task() -> None:
+    store = PagedStore(pages=[profiles("a") + profiles("b")])
+
+    result = verify_segment.handler(
+        {key: value for key, value in task().items() if key not in ("startedAt",)},
+        context(),
+        settings=SETTINGS,
+        store=store,
+        records=MemoryRecords(),
+        control=MemoryControl(),
+    )
+
+    assert (result["done"], result["checked"], result["invalidCount"]) == (True, 2, 2)
+
+
+def test_the_aggregate_handler_answers_the_runs_document_and_stores_it() -> None:
+    records = MemoryRecords()
+    settings = AggregateSettings(control_table="UserProfiles-migrations", report_bucket="reports")
+    run_plan = RunPlan(
+        run_id="exec-1",
+        execution="exec-1",
+        table_name="UserProfiles",
+        target_version=5,
+        dry_run=True,
+        verify_only=False,
+        started_at="t",
+        total_segments=1,
+        segments=[0],
+        max_concurrency=1,
+        page_size=None,
+        key_attributes=["userId"],
+    )
+    control = MemoryControl()
+    control.save_checkpoint(
+        "exec-1",
+        Checkpoint(segment=0, cursor=None, done=True, counters=SegmentCounters(scanned=3)),
+    )
+
+    result = aggregate.handler(
+        {"plan": run_plan.to_wire()}, context(), settings=settings, records=records, control=control
+    )
+
+    assert (result["success"], result["summary"]["totalProfiles"]) == (True, 3)
+    assert records.outputs["exec-1"].to_wire() == result
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({}, "PROFILE_TABLE_NAME"),
+        ({"PROFILE_TABLE_NAME": "UserProfiles"}, "CONTROL_TABLE_NAME"),
+        (
+            {
+                "PROFILE_TABLE_NAME": "UserProfiles",
+                "CONTROL_TABLE_NAME": "UserProfiles-migrations",
+                "REPORT_BUCKET_NAME": "reports",
+                "STOP_MARGIN_SECONDS": "soon",
+            },
+            "STOP_MARGIN_SECONDS",
+        ),
+    ],
+    ids=["nothing-set", "no-control-table", "margin-not-a-number"],
+)
+def test_a_missing_or_invalid_variable_is_a_configuration_error_naming_it(
+    environ: Mapping[str, str], named: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=named):
+        SegmentSettings.from_environ(environ)
+
+
+def test_settings_read_the_variables_the_stack_sets() -> None:
+    settings = SegmentSettings.from_environ(
+        {
+            "PROFILE_TABLE_NAME": "UserProfiles",
+            "CONTROL_TABLE_NAME": "UserProfiles-migrations",
+            "REPORT_BUCKET_NAME": "reports",
+            "STOP_MARGIN_SECONDS": "60",
+            "UNRELATED": "ignored",
+        }
+    )
+
+    assert settings == SETTINGS

@@ -123,11 +123,14 @@ def begin(
             expires_at=time.time() + protection.lease_seconds,
         )
     )
-    part = RunPart(owner=protection.owner, where=protection.where, started_at=now_timestamp())
     if resumed is not None:
         begun = Begun(
             entry=resumed.model_copy(
-                update={"outcome": "running", "ended_at": None, "parts": [*resumed.parts, part]}
+                update={
+                    "outcome": "running",
+                    "ended_at": None,
+                    "parts": [*resumed.parts, _part(protection)],
+                }
             ),
             backup=BackupResult(
                 skipped=f"resumed run; protected before it began: {resumed.backup}"
@@ -138,7 +141,7 @@ def begin(
     else:
         backup = _protect(protection, store, run_id)
         begun = Begun(
-            entry=_new_entry(protection, table, target, new, checksums, backup, part),
+            entry=_new_entry(protection, table, target, new, checksums, backup),
             backup=backup,
             resumed=False,
             note="Nothing to resume; started a new run." if protection.resume else None,
@@ -152,6 +155,10 @@ def begin(
     return begun
 
 
+def _part(protection: Protection) -> RunPart:
+    return RunPart(owner=protection.owner, where=protection.where, started_at=now_timestamp())
+
+
 def _new_entry(
     protection: Protection,
     table: str,
@@ -159,7 +166,6 @@ def _new_entry(
     new: NewRun,
     checksums: dict[str, str],
     backup: BackupResult,
-    part: RunPart,
 ) -> RunHistoryEntry:
     return RunHistoryEntry(
         run_id=new.run_id,
@@ -172,7 +178,7 @@ def _new_entry(
         started_at=new.started_at,
         step_checksums=checksums,
         backup=backup.backup_arn or backup.point_in_time_recovery or backup.skipped,
-        parts=[part],
+        parts=[_part(protection)],
     )
 
 
