@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
     from bench.workload import ItemKey, PlannedWrite
-    from profile_migrations.writes import RawItem
+    from profile_migrations.store import RawItem
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 VARIANTS = ("naive", "loop", "ceiling", "scan-ceiling")

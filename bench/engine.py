@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-    from profile_migrations.writes import RawItem
+    from profile_migrations.store import RawItem
 
 logger = logging.getLogger(__name__)
 

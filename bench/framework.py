@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
     from profile_migrations.logic.outcomes import ProfileOutcome
     from profile_migrations.logic.ports import OutcomeSink
-    from profile_migrations.writes import RawItem
+    from profile_migrations.store import RawItem
 
 DEFAULT_PROFILES = 100_000
 DEFAULT_REPETITIONS = 3

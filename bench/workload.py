@@ -21,15 +21,14 @@ from profile_migrations.dal.dynamodb import update_item_arguments
 from profile_migrations.devtools.sample_profiles import sample_profiles
 from profile_migrations.loader import load_registry
 from profile_migrations.logic.segment import MigrationJob, PageMigrator
-from profile_migrations.writes import WriteBatchResult, WriteOutcome, WriteStatus
+from profile_migrations.store import WriteBatchResult, WriteOutcome, WriteStatus
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
     from pathlib import Path
 
-    from profile_migrations.dal.dynamodb import ScanPage
     from profile_migrations.logic.outcomes import ProfileOutcome
-    from profile_migrations.writes import ProfileWrite, RawItem
+    from profile_migrations.store import ProfileWrite, RawItem, ScanPage
 
 KEY_ATTRIBUTES = ("userId", "profileId")
 # One fixed run start, so profiles without `updatedAt` get the same `lastAccessedAt`.

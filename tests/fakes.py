@@ -7,11 +7,16 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from profile_migrations.dal.dynamodb import ScanPage, TableInfo
 from profile_migrations.errors import RunLockedError, StoreUnavailableError
 from profile_migrations.models.records import LockInfo
 from profile_migrations.models.results import BackupResult
-from profile_migrations.writes import WriteBatchResult, WriteOutcome, WriteStatus
+from profile_migrations.store import (
+    ScanPage,
+    TableInfo,
+    WriteBatchResult,
+    WriteOutcome,
+    WriteStatus,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -25,7 +30,7 @@ if TYPE_CHECKING:
         VerifyCheckpoint,
     )
     from profile_migrations.models.results import InvalidProfile, MigrationResponse, ProfileResult
-    from profile_migrations.writes import ProfileWrite, RawItem
+    from profile_migrations.store import ProfileWrite, RawItem
 
 
 @dataclass

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from profile_migrations.logic.ports import DescribableStore
     from profile_migrations.models.requests import RunRequest
     from profile_migrations.models.results import MigrationResponse
-    from profile_migrations.writes import RawItem
+    from profile_migrations.store import RawItem
 
 STARTED_AT = "2026-11-25T00:00:00.000Z"
 

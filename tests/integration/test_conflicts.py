@@ -18,9 +18,15 @@ from tests.conftest import dump_profiles
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-    from profile_migrations.dal.dynamodb import ProfileTable, ScanPage, TableInfo
+    from profile_migrations.dal.dynamodb import ProfileTable
     from profile_migrations.models.results import MigrationResponse
-    from profile_migrations.writes import ProfileWrite, RawItem, WriteBatchResult
+    from profile_migrations.store import (
+        ProfileWrite,
+        RawItem,
+        ScanPage,
+        TableInfo,
+        WriteBatchResult,
+    )
 
 Interference = Callable[[int, Sequence["ProfileWrite"]], None]
 

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from profile_migrations.dal.dynamodb import ProfileTable, ScanPage
+from profile_migrations.dal.dynamodb import ProfileTable
 from profile_migrations.errors import TableNotFoundError
+from profile_migrations.store import ScanPage
 from profile_migrations.versions import VERSION_ATTRIBUTE
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-    from profile_migrations.writes import RawItem
+    from profile_migrations.store import RawItem
 
 ITEMS = 45
 SEGMENTS = 3

@@ -29,9 +29,14 @@ if TYPE_CHECKING:
     import pytest
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-    from profile_migrations.dal.dynamodb import ScanPage, TableInfo
     from profile_migrations.devtools.dynamodb_local import DynamoDBLocal
-    from profile_migrations.writes import ProfileWrite, RawItem, WriteBatchResult
+    from profile_migrations.store import (
+        ProfileWrite,
+        RawItem,
+        ScanPage,
+        TableInfo,
+        WriteBatchResult,
+    )
 
 PROFILES = 2_000
 WRITERS = 3

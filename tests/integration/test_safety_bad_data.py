@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from profile_migrations.devtools.dynamodb_local import DynamoDBLocal
     from profile_migrations.logic.outcomes import ProfileOutcome
     from profile_migrations.models.results import MigrationResponse
-    from profile_migrations.writes import RawItem
+    from profile_migrations.store import RawItem
 
 SUCCESS, SKIPPED, FAILED = "success", "skipped", "failed"
 NEAR_LIMIT = 400_000  # characters; DynamoDB's item limit is 400 KB (409,600 bytes)

@@ -21,13 +21,14 @@ from pydantic import ValidationError
 
 from profile_migrations.cli import main
 from profile_migrations.cli.main import build_parser
-from profile_migrations.dal.dynamodb import ProfileTable, TableInfo
+from profile_migrations.dal.dynamodb import ProfileTable
 from profile_migrations.devtools.sample_profiles import PROFILE_KEY_SCHEMA, sample_profiles
 from profile_migrations.errors import RequestRefusedError
 from profile_migrations.loader import load_registry
 from profile_migrations.logic.pipeline import plan_run
 from profile_migrations.models.pipeline import PlanEvent, RunPlan
 from profile_migrations.models.requests import PipelineRequest, RunRequest
+from profile_migrations.store import TableInfo
 from tests.conftest import dump_table
 from tests.integration.safety_helpers import new_client, new_table
 

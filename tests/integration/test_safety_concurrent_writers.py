@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from profile_migrations.dal.dynamodb import ProfileTable
     from profile_migrations.devtools.dynamodb_local import DynamoDBLocal
-    from profile_migrations.writes import RawItem
+    from profile_migrations.store import RawItem
 
 PROFILES = 3_000
 WRITERS = 4

@@ -19,14 +19,10 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from profile_migrations.dal import fast_scan
-from profile_migrations.dal.dynamodb import (
-    ProfileTable,
-    ScanPage,
-    StaticCredentials,
-    make_dynamodb_client,
-)
+from profile_migrations.dal.dynamodb import ProfileTable, StaticCredentials, make_dynamodb_client
 from profile_migrations.dal.fast_scan import FAST_SCAN_ENV, ScanRetries, select_scan
 from profile_migrations.errors import InvalidRequestError
+from profile_migrations.store import ScanPage
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

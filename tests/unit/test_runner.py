@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from profile_migrations.logic.outcomes import ProfileOutcome
-    from profile_migrations.writes import ProfileWrite, WriteBatchResult
+    from profile_migrations.store import ProfileWrite, WriteBatchResult
 
 
 @dataclass

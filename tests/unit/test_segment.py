@@ -19,14 +19,14 @@ from profile_migrations.logic.segment import (
 from profile_migrations.migrations import migrations
 from profile_migrations.models.results import SegmentCounters
 from profile_migrations.registry import MigrationChain, ProfileMigration
-from profile_migrations.writes import WriteBatchResult, WriteOutcome, WriteStatus
+from profile_migrations.store import WriteBatchResult, WriteOutcome, WriteStatus
 from tests.fakes import PagedStore, item_key_text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from profile_migrations.logic.outcomes import ProfileOutcome
-    from profile_migrations.writes import ProfileWrite, RawItem
+    from profile_migrations.store import ProfileWrite, RawItem
 
 KEYS = ("userId", "profileId")
 

@@ -21,7 +21,7 @@ from profile_migrations.dal.dynamodb import (
     ProfileTable,
     update_item_arguments,
 )
-from profile_migrations.writes import AttributeValue, ProfileWrite, WriteStatus
+from profile_migrations.store import AttributeValue, ProfileWrite, WriteStatus
 
 USER_KEY = {"userId": {"S": "u1"}, "profileId": {"S": "main"}}
 # Everything an UpdateItem expression may hold besides placeholders.

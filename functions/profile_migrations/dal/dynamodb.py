@@ -28,9 +28,11 @@ from profile_migrations.errors import (
     TableNotFoundError,
 )
 from profile_migrations.models.results import BackupResult
-from profile_migrations.writes import (
+from profile_migrations.store import (
     ProfileWrite,
     RawItem,
+    ScanPage,
+    TableInfo,
     WriteBatchResult,
     WriteOutcome,
     WriteStatus,
@@ -123,20 +125,6 @@ def make_dynamodb_client(
         ) from exc
     except ValueError as exc:
         raise InvalidRequestError(f"invalid endpoint URL or region: {exc}") from exc
-
-
-@dataclass(frozen=True)
-class TableInfo:
-    name: str
-    key_attributes: tuple[str, ...]
-    item_count: int
-    size_bytes: int
-
-
-@dataclass(frozen=True)
-class ScanPage:
-    items: list[RawItem]
-    last_evaluated_key: RawItem | None
 
 
 def _quote(name: str) -> str:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.literals import KeyTypeType
 
-    from profile_migrations.writes import RawItem
+    from profile_migrations.store import RawItem
 
 # BatchWriteItem's limit (DynamoDB API reference, BatchWriteItem: "up to 25 put or delete
 # requests").

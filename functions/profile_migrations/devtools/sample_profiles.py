@@ -17,7 +17,7 @@ from profile_migrations.codec import serialize_item
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from profile_migrations.writes import RawItem
+    from profile_migrations.store import RawItem
 
 CHARACTER_TYPES = ("WARRIOR", "MAGE", "ROGUE", "")
 CLASSES = ("Aria", "Borin", "Cyra", "Dain", "Elowen", "Fenn")

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from profile_migrations.dal.dynamodb import ScanPage, TableInfo
     from profile_migrations.logic.outcomes import ProfileOutcome
     from profile_migrations.models.pipeline import PageFailures, PageInvalid
     from profile_migrations.models.records import (
@@ -24,7 +23,13 @@ if TYPE_CHECKING:
         MigrationResponse,
         ProfileResult,
     )
-    from profile_migrations.writes import ProfileWrite, RawItem, WriteBatchResult
+    from profile_migrations.store import (
+        ProfileWrite,
+        RawItem,
+        ScanPage,
+        TableInfo,
+        WriteBatchResult,
+    )
 
 
 class ProfileStore(Protocol):

@@ -17,7 +17,7 @@ from profile_migrations.errors import MalformedValueError
 
 if TYPE_CHECKING:
     from profile_migrations.logic.ports import ProfileStore
-    from profile_migrations.writes import RawItem
+    from profile_migrations.store import RawItem
 
 logger = logging.getLogger(__name__)
 

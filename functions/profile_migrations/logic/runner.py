@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     import threading
     from collections.abc import Callable
 
-    from profile_migrations.dal.dynamodb import TableInfo
     from profile_migrations.loader import Registry
     from profile_migrations.logic.lifecycle import Protection
     from profile_migrations.logic.ports import (
@@ -54,6 +53,7 @@ if TYPE_CHECKING:
     from profile_migrations.models.records import Checkpoint
     from profile_migrations.models.requests import RunRequest
     from profile_migrations.models.results import MigrationResponse, Summary, Verification
+    from profile_migrations.store import TableInfo
 
 logger = logging.getLogger(__name__)
 

@@ -42,8 +42,8 @@ from profile_migrations.logic.reads import read_item
 from profile_migrations.models.limits import RESULTS_CAP
 from profile_migrations.models.records import Checkpoint
 from profile_migrations.models.results import ProfileStatus, SegmentCounters
+from profile_migrations.store import ProfileWrite, RawItem, WriteStatus
 from profile_migrations.versions import profile_version
-from profile_migrations.writes import ProfileWrite, RawItem, WriteStatus
 
 if TYPE_CHECKING:
     from profile_migrations.logic.ports import OutcomeSink, ProfileStore

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from profile_migrations.logic.ports import ProfileStore
-    from profile_migrations.writes import RawItem
+    from profile_migrations.store import RawItem
 
 
 @dataclass

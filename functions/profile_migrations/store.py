@@ -1,7 +1,8 @@
-"""What a migrated profile asks the store to write, and what the store answers.
+"""What the logic and the data-access layer exchange: a table's facts, scan pages, the
+writes a migrated profile asks for and what the store answers.
 
-These are the only types the logic and the data-access layer exchange about writes, so
-neither needs the other's internals. Values are already in DynamoDB's wire format.
+These are the only types they share, so neither needs the other's internals (the ports in
+logic/ports.py are typed with them). Values are in DynamoDB's wire format.
 """
 
 from __future__ import annotations
@@ -12,6 +13,26 @@ from typing import Any
 
 AttributeValue = dict[str, Any]
 RawItem = dict[str, AttributeValue]
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """What ``DescribeTable`` says of a table: its key attribute names (partition key first),
+    its approximate item count and size in bytes (updated by DynamoDB about every six hours)."""
+
+    name: str
+    key_attributes: tuple[str, ...]
+    item_count: int
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class ScanPage:
+    """One page of a parallel-scan segment; ``last_evaluated_key`` None means the segment
+    ended."""
+
+    items: list[RawItem]
+    last_evaluated_key: RawItem | None
 
 
 @dataclass(frozen=True, slots=True)
