@@ -15,7 +15,7 @@ from profile_migrations.errors import (
     StoreUnavailableError,
 )
 from profile_migrations.loader import load_registry
-from profile_migrations.logic.turns import Turn, migrate_pages, verify_pages
+from profile_migrations.logic.turns import Turn, migrate_turn, verify_turn
 from profile_migrations.models.pipeline import PageFailures, SegmentTask, VerifyTask
 from profile_migrations.models.records import TurnLease
 from profile_migrations.models.results import ProfileResult, SegmentCounters
@@ -64,7 +64,7 @@ def test_a_turn_stops_early_returns_its_cursor_and_checkpoints_every_page() -> N
     records = MemoryRecords()
     control = locked_control()
 
-    next_task, this_turn = migrate_pages(
+    next_task, this_turn = migrate_turn(
         segment_task(), load_registry(), table, records, control, turn(pages=2)
     )
 
@@ -83,11 +83,9 @@ def test_the_next_turn_continues_from_the_checkpoint_and_finishes_the_segment() 
     table = PagedStore(pages=[[item("a")], [item("b")], [item("c")]])
     records = MemoryRecords()
     control = locked_control()
-    first, _ = migrate_pages(
-        segment_task(), load_registry(), table, records, control, turn(pages=1)
-    )
+    first, _ = migrate_turn(segment_task(), load_registry(), table, records, control, turn(pages=1))
 
-    final, this_turn = migrate_pages(first, load_registry(), table, records, control, turn())
+    final, this_turn = migrate_turn(first, load_registry(), table, records, control, turn())
 
     assert (final.done, final.cursor, final.invocation) == (True, None, 2)
     assert final.counters.scanned == 3
@@ -101,10 +99,10 @@ def test_a_retried_turn_starts_from_the_checkpoint_not_from_its_stale_input() ->
     records = MemoryRecords()
     control = locked_control()
     stale = segment_task()
-    migrate_pages(stale, load_registry(), table, records, control, turn("killed", pages=2))
+    migrate_turn(stale, load_registry(), table, records, control, turn("killed", pages=2))
 
     # When: Step Functions retries the same input (invocation 0, no cursor)
-    final, this_turn = migrate_pages(stale, load_registry(), table, records, control, turn("retry"))
+    final, this_turn = migrate_turn(stale, load_registry(), table, records, control, turn("retry"))
 
     # Then: only the third page is done again; nothing counted twice
     assert final.done
@@ -141,13 +139,13 @@ def test_a_turn_killed_mid_page_loses_no_count_and_repeats_no_page_record() -> N
     control = locked_control()
     killed = KillAfter(scans=2, pages=pages)
     with pytest.raises(KilledTurn):
-        migrate_pages(segment_task(), load_registry(), killed, records, control, turn("t1"))
+        migrate_turn(segment_task(), load_registry(), killed, records, control, turn("t1"))
     # A killed process runs no `finally`: its lease stays until its deadline passes.
     dead = TurnLease(run_id=RUN, phase="migrate", segment=3, holder="t1", expires_at=0.0)
     control.turns[(RUN, "migrate", 3)] = dead
 
     # When: Step Functions retries the same input after the killed turn's deadline
-    final, _ = migrate_pages(
+    final, _ = migrate_turn(
         segment_task(), load_registry(), PagedStore(pages=pages), records, control, turn("t2")
     )
 
@@ -169,7 +167,7 @@ def test_a_second_turn_of_a_segment_waits_for_the_first() -> None:
     )
 
     with pytest.raises(SegmentBusyError, match="another turn of segment 3"):
-        migrate_pages(
+        migrate_turn(
             segment_task(), load_registry(), PagedStore(), MemoryRecords(), control, turn("second")
         )
 
@@ -184,7 +182,7 @@ def test_a_stale_failure_record_of_the_first_page_of_a_turn_is_replaced() -> Non
     records.put_page_failures(RUN, PageFailures(segment=3, page=0, failures=[stale]))
 
     # When: the page is done again and all goes well
-    migrate_pages(segment_task(), load_registry(), table, records, locked_control(), turn("retry"))
+    migrate_turn(segment_task(), load_registry(), table, records, locked_control(), turn("retry"))
 
     # Then
     assert list(records.failures(RUN)) == []
@@ -194,7 +192,7 @@ def test_a_turn_that_made_no_progress_raises_so_the_state_machine_retries() -> N
     control = locked_control()
 
     with pytest.raises(StoreUnavailableError):
-        migrate_pages(
+        migrate_turn(
             segment_task(),
             load_registry(),
             PagedStore(unavailable=True),
@@ -223,7 +221,7 @@ def test_an_unexpected_error_in_a_turn_records_its_reason_and_stops_the_segment(
     control = locked_control()
 
     with pytest.raises(SegmentStoppedError, match="segment 3: ValueError: not enough values"):
-        migrate_pages(segment_task(), load_registry(), table, records, control, turn())
+        migrate_turn(segment_task(), load_registry(), table, records, control, turn())
 
     saved = control.checkpoint(RUN, 3)
     assert saved is not None
@@ -237,7 +235,7 @@ def test_a_dry_run_turn_writes_nothing_to_the_table_but_checkpoints() -> None:
     table = PagedStore(pages=[[item("a")], [item("b")]])
     control = MemoryControl()
 
-    final, this_turn = migrate_pages(
+    final, this_turn = migrate_turn(
         segment_task(dry_run=True), load_registry(), table, MemoryRecords(), control, turn()
     )
 
@@ -266,8 +264,8 @@ def test_a_verify_turn_records_each_page_and_resumes_from_its_checkpoint() -> No
     records = MemoryRecords()
     control = MemoryControl()
 
-    first = verify_pages(verify_task(), table, records, control, turn(pages=2))
-    final = verify_pages(verify_task(), table, records, control, turn("retry"))
+    first = verify_turn(verify_task(), table, records, control, turn(pages=2))
+    final = verify_turn(verify_task(), table, records, control, turn("retry"))
 
     assert (first.done, first.checked, first.invalid_count) == (False, 2, 1)
     assert (final.done, final.checked, final.invalid_count) == (True, 3, 1)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from profile_migrations.handlers import dependencies
 from profile_migrations.handlers.observability import emit_counters, logger, metrics, turn_of
-from profile_migrations.logic.turns import migrate_pages
+from profile_migrations.logic.turns import migrate_turn
 from profile_migrations.models.pipeline import SegmentTask
 from profile_migrations.settings import segment_settings
 
@@ -30,7 +30,7 @@ def handler(
     settings = settings or segment_settings()
     task = SegmentTask.model_validate(event)
     logger.append_keys(run_id=task.run_id, segment=task.segment, invocation=task.invocation)
-    next_task, this_turn = migrate_pages(
+    next_task, this_turn = migrate_turn(
         task,
         dependencies.registry(settings.migrations_module),
         store or dependencies.profile_table(settings.table_name),

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from profile_migrations.handlers import dependencies
 from profile_migrations.handlers.observability import logger, turn_of
-from profile_migrations.logic.turns import verify_pages
+from profile_migrations.logic.turns import verify_turn
 from profile_migrations.models.pipeline import VerifyTask
 from profile_migrations.settings import segment_settings
 
@@ -29,7 +29,7 @@ def handler(
     settings = settings or segment_settings()
     task = VerifyTask.model_validate(event)
     logger.append_keys(run_id=task.run_id, segment=task.segment, invocation=task.invocation)
-    next_task = verify_pages(
+    next_task = verify_turn(
         task,
         store or dependencies.profile_table(settings.table_name),
         records or dependencies.run_records(settings.report_bucket),

@@ -112,7 +112,7 @@ def _lease(run_id: str, phase: str, segment: int, turn: Turn) -> TurnLease:
     )
 
 
-def migrate_pages(
+def migrate_turn(
     task: SegmentTask,
     registry: Registry,
     store: ProfileStore,
@@ -221,7 +221,7 @@ def _next(task: SegmentTask, checkpoint: Checkpoint) -> SegmentTask:
     )
 
 
-def verify_pages(
+def verify_turn(
     task: VerifyTask,
     store: ProfileStore,
     records: RunRecordStore,
@@ -229,7 +229,7 @@ def verify_pages(
     turn: Turn,
 ) -> VerifyTask:
     """Verify a segment from its verification checkpoint; the same turn-taking as
-    :func:`migrate_pages`. Renews the run's lock when it holds one (a verify-only run
+    :func:`migrate_turn`. Renews the run's lock when it holds one (a verify-only run
     holds none)."""
     control.renew_lock(
         task.table_name, execution_owner(task.execution), time.time() + PIPELINE_LEASE_SECONDS
