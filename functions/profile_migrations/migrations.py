@@ -1,18 +1,18 @@
-"""CICADA's profile schema chain: the seed's four example migrations, in order.
+"""CICADA's profile schema chain: the TypeScript design's four example migrations, in order.
 
-Each step computes what the seed's TypeScript computes on the item as the application's
-DocumentClient hands it to JavaScript: where the seed writes ``a || b``, the step takes
+Each step computes what that TypeScript computes on the item as the application's
+DocumentClient hands it to JavaScript: where the TypeScript writes ``a || b``, the step takes
 ``b`` exactly when ``a`` is JavaScript-falsy (see :func:`is_js_falsy`).
 
-Four deliberate deviations keep what the application wrote, which the seed would discard
+Four deliberate deviations keep what the application wrote, which the TypeScript would discard
 or mangle:
 
 - 3->4 merges the moved fields into an existing ``profileData.metadata`` map instead of
   replacing it (a JavaScript-truthy ``metadata`` that is not a map fails the profile);
 - 4->5 keeps an existing JavaScript-truthy ``lastAccessedAt``;
-- 2->3 keeps an existing ``name`` when ``characterName`` is absent (the seed would set
+- 2->3 keeps an existing ``name`` when ``characterName`` is absent (the TypeScript would set
   ``name: undefined``, deleting it);
-- 1->2, 2->3 and 3->4 fail a profile whose ``profileData`` is not a map (the seed would
+- 1->2, 2->3 and 3->4 fail a profile whose ``profileData`` is not a map (the TypeScript would
   spread a string into a map of its characters).
 
 Every step is pure, never mutates its input, keeps every value it does not own, and
@@ -65,8 +65,8 @@ def _js_or(*operands: Any) -> Any:
 def _profile_data(profile: Profile) -> dict[str, Any]:
     """The ``profileData`` map a step rewrites.
 
-    A missing or NULL one fails the profile, as the seed's TypeError would. Any other value
-    that is not a map fails it too, where the seed would spread a string into a map of its
+    A missing or NULL one fails the profile, as the TypeScript's TypeError would. Any other value
+    that is not a map fails it too, where the TypeScript would spread a string into a map of its
     characters (or a number into an empty map) and write that back.
     """
     data = profile.get(PROFILE_DATA)
@@ -78,7 +78,7 @@ def _profile_data(profile: Profile) -> dict[str, Any]:
 
 
 def add_character_type(profile: Profile) -> Profile:
-    """1->2, the seed's ``characterType || 'UNKNOWN'``.
+    """1->2, the TypeScript's ``characterType || 'UNKNOWN'``.
 
     A JavaScript-truthy ``characterType`` is kept whatever its type (``"0"``, ``True``);
     an absent, NULL, empty, zero or ``False`` one becomes ``"UNKNOWN"``.
@@ -89,11 +89,11 @@ def add_character_type(profile: Profile) -> Profile:
 
 
 def rename_character_name(profile: Profile) -> Profile:
-    """2->3, the seed's ``name: characterName, characterName: undefined``.
+    """2->3, the TypeScript's ``name: characterName, characterName: undefined``.
 
-    A present ``characterName`` moves to ``name`` as it is, even NULL or empty: the seed
+    A present ``characterName`` moves to ``name`` as it is, even NULL or empty: the TypeScript
     applies no default here. When ``characterName`` is absent the profile comes back
-    unchanged, so an existing ``name`` survives where the seed would delete it.
+    unchanged, so an existing ``name`` survives where the TypeScript would delete it.
     """
     data = _profile_data(profile)
     if "characterName" not in data:
@@ -104,13 +104,13 @@ def rename_character_name(profile: Profile) -> Profile:
 
 
 def nest_metadata(profile: Profile) -> Profile:
-    """3->4, the seed's ``metadata: {createdBy, tags: tags || []}``, merged.
+    """3->4, the TypeScript's ``metadata: {createdBy, tags: tags || []}``, merged.
 
     A present ``createdBy`` moves as it is; ``tags`` moves when JavaScript-truthy (an empty
     list, map or set included), else an existing truthy ``metadata.tags`` is kept, else it
     becomes ``[]``. The moved fields are merged into an existing ``metadata`` map, whose
     other keys the application may have written; a JavaScript-falsy ``metadata`` holds
-    nothing to merge and is replaced as the seed does, and any other non-map one fails the
+    nothing to merge and is replaced as the TypeScript does, and any other non-map one fails the
     profile rather than being overwritten.
     """
     data = _profile_data(profile)
@@ -129,12 +129,12 @@ def nest_metadata(profile: Profile) -> Profile:
 
 
 def add_last_accessed_at(profile: Profile) -> Profile:
-    """4->5, the seed's ``updatedAt || new Date().toISOString()``, stamped with the run's
+    """4->5, the TypeScript's ``updatedAt || new Date().toISOString()``, stamped with the run's
     start time so every computation of one run agrees.
 
     An existing JavaScript-truthy ``lastAccessedAt`` is kept. A falsy one (``""``, ``0``,
     NULL, ``False``) records no access time the application can use (``new Date("")``
-    cannot be formatted), so it is replaced exactly as the seed would replace it.
+    cannot be formatted), so it is replaced exactly as the TypeScript would replace it.
     """
     if not is_js_falsy(profile.get("lastAccessedAt")):
         return profile

@@ -15,7 +15,7 @@ UNVERSIONED = 1
 
 
 def profile_version(profile: Mapping[str, Any]) -> int:
-    """The profile's version; a profile without one is version 1 (the seed's default)."""
+    """The profile's version; a profile without one is version 1 (as in the TypeScript design)."""
     if VERSION_ATTRIBUTE not in profile:
         return UNVERSIONED
     value = profile[VERSION_ATTRIBUTE]

@@ -106,7 +106,7 @@ CHILD_OUTPUT: dict[str, Any] = {}
 OUTCOME_CHOICE = "ChooseOutcome"
 RUN_SUCCEEDED = "RunSucceeded"
 RUN_FAILED = "RunFailed"
-# Fields of the run's document (the seed's response format) the tail reads.
+# Fields of the run's document (the TypeScript design's response format) the tail reads.
 DOCUMENT_SUCCESS_PATH = "$.success"
 DOCUMENT_ERROR_TYPE_PATH = "$.errorType"
 DOCUMENT_ERROR_PATH = "$.error"

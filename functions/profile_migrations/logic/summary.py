@@ -1,4 +1,4 @@
-"""Turning counters and capped failure lists into the seed's response document.
+"""Turning counters and capped failure lists into the run's response document.
 
 Shared by the local runner and the pipeline's aggregate step, so both print the same
 document for the same table and request.

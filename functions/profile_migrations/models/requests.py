@@ -9,7 +9,7 @@ from profile_migrations.models.wire import WireModel
 
 
 class RunRequest(WireModel):
-    """The seed's Lambda event: what to migrate to and how."""
+    """The TypeScript design's Lambda event: what to migrate to and how."""
 
     target_version: StrictInt | None = Field(default=None, ge=1)
     dry_run: StrictBool = False
@@ -24,7 +24,7 @@ class RunRequest(WireModel):
 
 
 class PipelineRequest(RunRequest):
-    """A state machine execution's input: the seed's event plus the fan-out's knobs."""
+    """A state machine execution's input: that event plus the fan-out's knobs."""
 
     max_concurrency: StrictInt | None = Field(default=None, ge=1)
     page_size: StrictInt | None = Field(default=None, ge=1, le=MAX_PAGE_SIZE)

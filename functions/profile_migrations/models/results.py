@@ -90,7 +90,8 @@ class BackupResult(WireModel):
 
 
 class MigrationResponse(WireModel):
-    """The seed's response format, printed by the CLI and returned by the pipeline.
+    """The TypeScript design's response format, extended: printed by the CLI, returned by
+    the pipeline.
 
     When ``success`` is false, ``error_type`` names why in one word a program can match
     (``ProfilesFailed``, ``VerificationFailed``, ``SegmentsUnfinished``, or the class of

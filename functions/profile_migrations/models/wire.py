@@ -11,8 +11,8 @@ from pydantic.alias_generators import to_camel
 class WireModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
-    # Pipeline payloads keep nulls, which the state machine's paths must find; the seed's
-    # response document leaves absent sections out.
+    # Pipeline payloads keep nulls, which the state machine's paths must find; the response
+    # document leaves absent sections out, as the TypeScript design's does.
     omit_none: ClassVar[bool] = False
 
     def to_wire(self) -> dict[str, Any]:
