@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.progress import (
@@ -112,9 +112,8 @@ def print_report(console: Console, response: MigrationResponse, elapsed_seconds:
             failures.add_column("from")
             failures.add_column("error")
             for result in summary.results[:FAILURES_SHOWN]:
-                extra = result.model_extra or {}
                 failures.add_row(
-                    escape(", ".join(f"{name}={value}" for name, value in extra.items())),
+                    _key_text(result.model_extra),
                     str(result.from_version),
                     escape(result.error or ""),
                 )
@@ -125,11 +124,7 @@ def print_report(console: Console, response: MigrationResponse, elapsed_seconds:
         invalid.add_column("key")
         invalid.add_column("version")
         for entry in verification.invalid_profiles[:FAILURES_SHOWN]:
-            extra = entry.model_extra or {}
-            invalid.add_row(
-                escape(", ".join(f"{name}={value}" for name, value in extra.items())),
-                escape(str(entry.version)),
-            )
+            invalid.add_row(_key_text(entry.model_extra), escape(str(entry.version)))
         console.print(invalid)
     if response.backup is not None:
         backup = response.backup
@@ -139,6 +134,11 @@ def print_report(console: Console, response: MigrationResponse, elapsed_seconds:
         )
     if response.error:
         console.print(f"[red]error:[/] {escape(response.error)}")
+
+
+def _key_text(key: dict[str, Any] | None) -> str:
+    """A result's key attributes as ``name=value, ...``, escaped for rich."""
+    return escape(", ".join(f"{name}={value}" for name, value in (key or {}).items()))
 
 
 def print_history(console: Console, result: HistoryResult) -> None:

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from profile_migrations.logic.ports import ControlStore, ProfileStore, RunRecordStore
     from profile_migrations.logic.segment import SegmentRun, SegmentStop
     from profile_migrations.logic.verify import VerifyRun
-    from profile_migrations.models.pipeline import SegmentTask, VerifyTask
+    from profile_migrations.models.pipeline import SegmentTask, TurnTask, VerifyTask
 
 # Longer than one turn (15 minutes at most): every turn renews it, and a dead execution's
 # lock expires within this time.
@@ -174,14 +174,7 @@ def migrate_turn(
             )
             control.save_checkpoint(run_id, latest)
 
-        scan = SegmentScan(
-            store,
-            task.segment,
-            task.total_segments,
-            start_key=decode_key(start.cursor) if start.cursor else None,
-            page_limit=task.page_size,
-        )
-        run = migrate_segment(scan, job, sink, turn.should_continue, on_page)
+        run = migrate_segment(_scan(task, store, start), job, sink, turn.should_continue, on_page)
         _settle(
             run.stop,
             run.counters.scanned,
@@ -191,6 +184,17 @@ def migrate_turn(
             ),
         )
     return _next(task, latest), run.counters
+
+
+def _scan(task: TurnTask, store: ProfileStore, start: Checkpoint | VerifyCheckpoint) -> SegmentScan:
+    """The segment's pages from where ``start`` left it."""
+    return SegmentScan(
+        store,
+        task.segment,
+        task.total_segments,
+        start_key=decode_key(start.cursor) if start.cursor else None,
+        page_limit=task.page_size,
+    )
 
 
 def _settle(
@@ -266,15 +270,12 @@ def verify_turn(
             )
             control.save_verify_checkpoint(execution, latest)
 
-        scan = SegmentScan(
-            store,
-            task.segment,
-            task.total_segments,
-            start_key=decode_key(start.cursor) if start.cursor else None,
-            page_limit=task.page_size,
-        )
         run = verify_segment(
-            scan, task.target_version, tuple(task.key_attributes), turn.should_continue, on_page
+            _scan(task, store, start),
+            task.target_version,
+            tuple(task.key_attributes),
+            turn.should_continue,
+            on_page,
         )
         _settle(
             run.stop,

@@ -49,12 +49,11 @@ class RunPlan(WireModel):
     note: str | None = None
 
 
-class SegmentTask(WireModel):
-    """One turn of a segment's loop: where to resume, and the segment's totals so far.
-
-    The Lambda returns the next turn's task; the child workflow loops until ``done``.
-    Its input and output are what the console shows for each child execution.
-    """
+class TurnTask(WireModel):
+    """What every turn of a segment's loop carries: which run, execution and segment, and
+    where the segment's scan resumes. The Lambda returns the next turn's task; the child
+    workflow loops until ``done``. Its input and output are what the console shows for
+    each child execution."""
 
     run_id: str
     execution: str
@@ -62,31 +61,24 @@ class SegmentTask(WireModel):
     segment: int = Field(ge=0)
     total_segments: int = Field(ge=1)
     target_version: int = Field(ge=1)
-    dry_run: bool = False
-    started_at: str
     key_attributes: list[str]
     page_size: int | None = None
     invocation: int = Field(default=0, ge=0)
     cursor: dict[str, dict[str, str]] | None = None
     done: bool = False
+
+
+class SegmentTask(TurnTask):
+    """A migration turn: also the run's clock, its mode, and the segment's totals so far."""
+
+    dry_run: bool = False
+    started_at: str
     counters: SegmentCounters = Field(default_factory=SegmentCounters)
 
 
-class VerifyTask(WireModel):
-    """One turn of a segment's verification loop; the same turn-taking as
-    :class:`SegmentTask`."""
+class VerifyTask(TurnTask):
+    """A verification turn: also what the segment's verification counted so far."""
 
-    run_id: str
-    execution: str
-    table_name: str
-    segment: int = Field(ge=0)
-    total_segments: int = Field(ge=1)
-    target_version: int = Field(ge=1)
-    key_attributes: list[str]
-    page_size: int | None = None
-    invocation: int = Field(default=0, ge=0)
-    cursor: dict[str, dict[str, str]] | None = None
-    done: bool = False
     checked: int = 0
     invalid_count: int = 0
 
