@@ -1,5 +1,6 @@
 """Each Lambda function's settings: a pydantic model with required fields, read from the
-environment the stack sets, once per container (at its cold start) and cached.
+environment the stack sets, once per container (at its first invocation; the handlers'
+dependencies are cached with them).
 
 A missing or invalid variable is a deployment fault, not a bad request: it raises
 :class:`ConfigurationError` naming every variable at fault, and the invocation fails.
@@ -8,7 +9,6 @@ The variables' names are shared with the stack (profile_migrations.environment).
 
 from __future__ import annotations
 
-import functools
 import os
 from typing import TYPE_CHECKING, TypeVar
 
@@ -64,18 +64,3 @@ class SegmentSettings(HandlerSettings):
 class AggregateSettings(HandlerSettings):
     control_table: str = Field(alias=environment.CONTROL_TABLE, min_length=3)
     report_bucket: str = Field(alias=environment.REPORT_BUCKET, min_length=3)
-
-
-@functools.cache
-def plan_settings() -> PlanSettings:
-    return PlanSettings.from_environ()
-
-
-@functools.cache
-def segment_settings() -> SegmentSettings:
-    return SegmentSettings.from_environ()
-
-
-@functools.cache
-def aggregate_settings() -> AggregateSettings:
-    return AggregateSettings.from_environ()

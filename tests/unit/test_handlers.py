@@ -13,6 +13,12 @@ import pytest
 from profile_migrations.codec import serialize_item
 from profile_migrations.errors import ConfigurationError
 from profile_migrations.handlers import aggregate, migrate_segment, plan, verify_segment
+from profile_migrations.handlers.dependencies import (
+    AggregateDependencies,
+    PlanDependencies,
+    SegmentDependencies,
+)
+from profile_migrations.loader import load_registry
 from profile_migrations.models.pipeline import RunPlan
 from profile_migrations.models.records import Checkpoint
 from profile_migrations.models.results import SegmentCounters
@@ -44,6 +50,10 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return int((self.deadline - time.time()) * 1000)
+
+
+def segment_deps(store: PagedStore, control: MemoryControl) -> SegmentDependencies:
+    return SegmentDependencies(SETTINGS, load_registry(), store, MemoryRecords(), control)
 
 
 def context() -> LambdaContext:
@@ -90,14 +100,7 @@ def test_a_turn_emits_its_counts_and_returns_the_next_task(
 ) -> None:
     store = PagedStore(pages=[profiles("a", "b") + profiles("c", profile_data="bad")])
 
-    result = migrate_segment.handler(
-        task(),
-        context(),
-        settings=SETTINGS,
-        store=store,
-        records=MemoryRecords(),
-        control=locked_control(),
-    )
+    result = migrate_segment.handler(task(), context(), segment_deps(store, locked_control()))
 
     assert (result["done"], result["invocation"]) == (True, 1)
     assert emitted(capsys) == {
@@ -115,14 +118,7 @@ def test_a_dry_run_turn_emits_only_the_profiles_scanned(
 ) -> None:
     store = PagedStore(pages=[profiles("a", "b")])
 
-    migrate_segment.handler(
-        task(dryRun=True),
-        context(),
-        settings=SETTINGS,
-        store=store,
-        records=MemoryRecords(),
-        control=MemoryControl(),
-    )
+    migrate_segment.handler(task(dryRun=True), context(), segment_deps(store, MemoryControl()))
 
     assert emitted(capsys) == {"ProfilesScanned": 2.0}
 
@@ -144,9 +140,7 @@ def test_the_first_turn_of_a_resumed_segment_emits_only_its_own_counts(
         ),
     )
 
-    result = migrate_segment.handler(
-        task(), context(), settings=SETTINGS, store=store, records=MemoryRecords(), control=control
-    )
+    result = migrate_segment.handler(task(), context(), segment_deps(store, control))
 
     # Then: the task carries the segment's totals; the metrics only this turn's
     assert result["counters"]["scanned"] == 1_002
@@ -164,7 +158,9 @@ def test_the_plan_handler_lays_out_a_run_and_takes_the_lock() -> None:
     )
     event = {"request": {}, "execution": "exec-9", "startedAt": "2026-11-25T10:00:00Z"}
 
-    result = plan.handler(event, context(), settings=settings, store=PagedStore(), control=control)
+    deps = PlanDependencies(settings, load_registry(), PagedStore(), control)
+
+    result = plan.handler(event, context(), deps)
 
     assert (result["runId"], result["execution"], result["totalSegments"]) == (
         "exec-9",
@@ -181,10 +177,7 @@ def test_the_verify_handler_returns_the_next_task() -> None:
     result = verify_segment.handler(
         {key: value for key, value in task().items() if key not in ("startedAt",)},
         context(),
-        settings=SETTINGS,
-        store=store,
-        records=MemoryRecords(),
-        control=MemoryControl(),
+        segment_deps(store, MemoryControl()),
     )
 
     assert (result["done"], result["checked"], result["invalidCount"]) == (True, 2, 2)
@@ -213,9 +206,9 @@ def test_the_aggregate_handler_answers_the_runs_document_and_stores_it() -> None
         Checkpoint(segment=0, cursor=None, done=True, counters=SegmentCounters(scanned=3)),
     )
 
-    result = aggregate.handler(
-        {"plan": run_plan.to_wire()}, context(), settings=settings, records=records, control=control
-    )
+    deps = AggregateDependencies(settings, records, control)
+
+    result = aggregate.handler({"plan": run_plan.to_wire()}, context(), deps)
 
     assert (result["success"], result["summary"]["totalProfiles"]) == (True, 3)
     assert records.outputs["exec-1"].to_wire() == result

@@ -1,43 +1,85 @@
-"""What the handlers build for themselves when a test does not inject it: built at a
-container's first invocation and reused by its warm ones (one connection pool, one
-imported registry), as the handler cookbook's cached builders do."""
+"""What each handler works with, built from its settings at a container's first invocation
+and reused by its warm ones (one connection pool, one imported registry), as the handler
+cookbook's cached builders do. Tests pass their own (fakes) instead."""
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from profile_migrations.dal.control import ControlTable
 from profile_migrations.dal.dynamodb import ProfileTable, make_dynamodb_client
 from profile_migrations.dal.s3 import RunRecords, make_s3_client
 from profile_migrations.loader import load_registry
+from profile_migrations.settings import AggregateSettings, PlanSettings, SegmentSettings
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.client import DynamoDBClient
-
     from profile_migrations.loader import Registry
+    from profile_migrations.logic.ports import (
+        ControlStore,
+        ProfileStore,
+        ProtectableStore,
+        RunRecordStore,
+    )
+
+
+@dataclass(frozen=True)
+class PlanDependencies:
+    settings: PlanSettings
+    registry: Registry
+    store: ProtectableStore
+    control: ControlStore
+
+
+@dataclass(frozen=True)
+class SegmentDependencies:
+    """Migrate's and Verify's (Verify leaves the registry unused)."""
+
+    settings: SegmentSettings
+    registry: Registry
+    store: ProfileStore
+    records: RunRecordStore
+    control: ControlStore
+
+
+@dataclass(frozen=True)
+class AggregateDependencies:
+    settings: AggregateSettings
+    records: RunRecordStore
+    control: ControlStore
 
 
 @functools.cache
-def _dynamodb() -> DynamoDBClient:
-    return make_dynamodb_client()
+def plan_dependencies() -> PlanDependencies:
+    settings = PlanSettings.from_environ()
+    client = make_dynamodb_client()
+    return PlanDependencies(
+        settings=settings,
+        registry=load_registry(settings.migrations_module),
+        store=ProfileTable(client, settings.table_name),
+        control=ControlTable(client, settings.control_table),
+    )
 
 
 @functools.cache
-def profile_table(name: str) -> ProfileTable:
-    return ProfileTable(_dynamodb(), name)
+def segment_dependencies() -> SegmentDependencies:
+    settings = SegmentSettings.from_environ()
+    client = make_dynamodb_client()
+    return SegmentDependencies(
+        settings=settings,
+        registry=load_registry(settings.migrations_module),
+        store=ProfileTable(client, settings.table_name),
+        records=RunRecords(make_s3_client(), settings.report_bucket),
+        control=ControlTable(client, settings.control_table),
+    )
 
 
 @functools.cache
-def control_table(name: str) -> ControlTable:
-    return ControlTable(_dynamodb(), name)
-
-
-@functools.cache
-def run_records(bucket: str) -> RunRecords:
-    return RunRecords(make_s3_client(), bucket)
-
-
-@functools.cache
-def registry(module: str | None) -> Registry:
-    return load_registry(module)
+def aggregate_dependencies() -> AggregateDependencies:
+    settings = AggregateSettings.from_environ()
+    return AggregateDependencies(
+        settings=settings,
+        records=RunRecords(make_s3_client(), settings.report_bucket),
+        control=ControlTable(make_dynamodb_client(), settings.control_table),
+    )
