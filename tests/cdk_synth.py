@@ -30,10 +30,10 @@ if TYPE_CHECKING:
 
 TABLE_NAME = "UserProfiles"  # the default of the tableName context value
 HANDLERS = {
-    "plan": "profile_migrations.handlers.plan.handler",
-    "migrate": "profile_migrations.handlers.migrate_segment.handler",
-    "verify": "profile_migrations.handlers.verify_segment.handler",
-    "aggregate": "profile_migrations.handlers.aggregate.handler",
+    "plan": "profile_migrations.handlers.lambdas.plan",
+    "migrate": "profile_migrations.handlers.lambdas.migrate",
+    "verify": "profile_migrations.handlers.lambdas.verify",
+    "aggregate": "profile_migrations.handlers.lambdas.aggregate",
 }
 
 

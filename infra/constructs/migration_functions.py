@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from aws_cdk.aws_dynamodb import ITable
     from aws_cdk.aws_s3 import IBucket
 
-HANDLERS_PACKAGE = "profile_migrations.handlers"
+HANDLERS_MODULE = "profile_migrations.handlers.lambdas"
 # What every function does with the control table's items: locks, turn leases,
 # checkpoints, history entries and applied-step checksums (one Query reads a partition).
 CONTROL_ITEM_ACTIONS = (
@@ -109,7 +109,7 @@ class MigrationFunctions(Construct):
     def _plan_spec(self) -> FunctionSpec:
         return FunctionSpec(
             name="Plan",
-            handler=f"{HANDLERS_PACKAGE}.plan.handler",
+            handler=f"{HANDLERS_MODULE}.plan",
             timeout=Duration.minutes(constants.PLAN_TIMEOUT_MINUTES),
             memory_size=constants.PLAN_MEMORY_MB,
             statements=[
@@ -131,7 +131,7 @@ class MigrationFunctions(Construct):
     def _migrate_spec(self) -> FunctionSpec:
         return FunctionSpec(
             name="Migrate",
-            handler=f"{HANDLERS_PACKAGE}.migrate_segment.handler",
+            handler=f"{HANDLERS_MODULE}.migrate",
             timeout=Duration.minutes(constants.SEGMENT_TIMEOUT_MINUTES),
             memory_size=constants.SEGMENT_MEMORY_MB,
             reserved_concurrency=self._reserved_concurrency,
@@ -155,7 +155,7 @@ class MigrationFunctions(Construct):
     def _verify_spec(self) -> FunctionSpec:
         return FunctionSpec(
             name="Verify",
-            handler=f"{HANDLERS_PACKAGE}.verify_segment.handler",
+            handler=f"{HANDLERS_MODULE}.verify",
             timeout=Duration.minutes(constants.SEGMENT_TIMEOUT_MINUTES),
             memory_size=constants.SEGMENT_MEMORY_MB,
             reserved_concurrency=self._reserved_concurrency,
@@ -171,7 +171,7 @@ class MigrationFunctions(Construct):
     def _aggregate_spec(self) -> FunctionSpec:
         return FunctionSpec(
             name="Aggregate",
-            handler=f"{HANDLERS_PACKAGE}.aggregate.handler",
+            handler=f"{HANDLERS_MODULE}.aggregate",
             timeout=Duration.minutes(constants.AGGREGATE_TIMEOUT_MINUTES),
             memory_size=constants.AGGREGATE_MEMORY_MB,
             statements=[

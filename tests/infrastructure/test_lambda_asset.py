@@ -6,16 +6,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from infra import FUNCTIONS_DIR
 from tests.cdk_synth import HANDLERS
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from tests.cdk_synth import Synthesized
-
-HANDLER_SOURCES_EXIST = (FUNCTIONS_DIR / "profile_migrations" / "handlers" / "plan.py").is_file()
-
 
 @pytest.fixture(scope="module")
 def asset(synthesized: Synthesized) -> Path:
@@ -61,8 +57,9 @@ def test_files_are_readable_by_the_lambda_user(asset: Path) -> None:
     assert [p for p in paths if p.is_dir() and p.stat().st_mode & 0o111 != 0o111] == []
 
 
-@pytest.mark.skipif(not HANDLER_SOURCES_EXIST, reason="handlers not written yet")
-def test_every_handler_module_is_bundled(asset: Path) -> None:
+def test_every_handler_is_bundled_and_defined(asset: Path) -> None:
     for handler in HANDLERS.values():
-        module_path = handler.rsplit(".", 1)[0].replace(".", "/") + ".py"
-        assert (asset / module_path).is_file(), module_path
+        module, _, function = handler.rpartition(".")
+        source = asset / (module.replace(".", "/") + ".py")
+        assert source.is_file(), module
+        assert f"\ndef {function}(" in source.read_text(), handler

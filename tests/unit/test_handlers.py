@@ -12,7 +12,7 @@ import pytest
 
 from profile_migrations.codec import serialize_item
 from profile_migrations.errors import ConfigurationError
-from profile_migrations.handlers import aggregate, migrate_segment, plan, verify_segment
+from profile_migrations.handlers import lambdas
 from profile_migrations.handlers.dependencies import (
     AggregateDependencies,
     PlanDependencies,
@@ -100,7 +100,7 @@ def test_a_turn_emits_its_counts_and_returns_the_next_task(
 ) -> None:
     store = PagedStore(pages=[profiles("a", "b") + profiles("c", profile_data="bad")])
 
-    result = migrate_segment.handler(task(), context(), segment_deps(store, locked_control()))
+    result = lambdas.migrate(task(), context(), segment_deps(store, locked_control()))
 
     assert (result["done"], result["invocation"]) == (True, 1)
     assert emitted(capsys) == {
@@ -118,7 +118,7 @@ def test_a_dry_run_turn_emits_only_the_profiles_scanned(
 ) -> None:
     store = PagedStore(pages=[profiles("a", "b")])
 
-    migrate_segment.handler(task(dryRun=True), context(), segment_deps(store, MemoryControl()))
+    lambdas.migrate(task(dryRun=True), context(), segment_deps(store, MemoryControl()))
 
     assert emitted(capsys) == {"ProfilesScanned": 2.0}
 
@@ -140,7 +140,7 @@ def test_the_first_turn_of_a_resumed_segment_emits_only_its_own_counts(
         ),
     )
 
-    result = migrate_segment.handler(task(), context(), segment_deps(store, control))
+    result = lambdas.migrate(task(), context(), segment_deps(store, control))
 
     # Then: the task carries the segment's totals; the metrics only this turn's
     assert result["counters"]["scanned"] == 1_002
@@ -160,7 +160,7 @@ def test_the_plan_handler_lays_out_a_run_and_takes_the_lock() -> None:
 
     deps = PlanDependencies(settings, load_registry(), PagedStore(), control)
 
-    result = plan.handler(event, context(), deps)
+    result = lambdas.plan(event, context(), deps)
 
     assert (result["runId"], result["execution"], result["totalSegments"]) == (
         "exec-9",
@@ -174,7 +174,7 @@ def test_the_plan_handler_lays_out_a_run_and_takes_the_lock() -> None:
 def test_the_verify_handler_returns_the_next_task() -> None:
     store = PagedStore(pages=[profiles("a") + profiles("b")])
 
-    result = verify_segment.handler(
+    result = lambdas.verify(
         {key: value for key, value in task().items() if key not in ("startedAt",)},
         context(),
         segment_deps(store, MemoryControl()),
@@ -208,7 +208,7 @@ def test_the_aggregate_handler_answers_the_runs_document_and_stores_it() -> None
 
     deps = AggregateDependencies(settings, records, control)
 
-    result = aggregate.handler({"plan": run_plan.to_wire()}, context(), deps)
+    result = lambdas.aggregate({"plan": run_plan.to_wire()}, context(), deps)
 
     assert (result["success"], result["summary"]["totalProfiles"]) == (True, 3)
     assert records.outputs["exec-1"].to_wire() == result
