@@ -14,7 +14,7 @@ from profile_migrations.errors import (
     StoreUnavailableError,
 )
 from profile_migrations.loader import load_registry
-from profile_migrations.logic.lifecycle import LeaseKeeper, NewRun, Protection, begin, finish
+from profile_migrations.logic.lifecycle import NewRun, Protection, begin, finish, keep_lease
 from profile_migrations.logic.summary import build_response, stopped_early
 from profile_migrations.registry import MigrationChain, ProfileMigration
 from tests.fakes import MemoryControl, PagedStore
@@ -145,9 +145,9 @@ def test_the_lease_outlives_a_blip_of_the_control_table_but_not_an_outage(
     lease = protection(control, lease_seconds=1.2)
     begin(lease, PagedStore(), CHAIN, 5, new())
 
-    with LeaseKeeper(lease, "UserProfiles") as keeper:
+    with keep_lease(lease, "UserProfiles") as lock_lost:
         time.sleep(2.0)
         renewals = control.renewals
 
-    assert keeper.lost.is_set() is lost
+    assert lock_lost.is_set() is lost
     assert renewals >= 2

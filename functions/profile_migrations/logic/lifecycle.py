@@ -1,5 +1,5 @@
 """One lifecycle for a real run (not a dry run, not verify-only), whichever runner drives
-it: the local runner calls :func:`begin`, keeps the lease with :class:`LeaseKeeper`,
+it: the local runner calls :func:`begin`, keeps the lease with :func:`keep_lease`,
 checkpoints after every page and calls :func:`finish`; the pipeline's Plan state calls
 :func:`begin`, every turn renews the lease and checkpoints, and its Aggregate state calls
 :func:`finish`.
@@ -30,7 +30,8 @@ import os
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from profile_migrations.clock import now_timestamp
@@ -40,7 +41,7 @@ from profile_migrations.models.records import AppliedStep, LockInfo, RunHistoryE
 from profile_migrations.models.results import BackupResult, SegmentCounters
 
 if TYPE_CHECKING:
-    from types import TracebackType
+    from collections.abc import Iterator
 
     from profile_migrations.logic.ports import ControlStore, ProtectableStore
     from profile_migrations.models.results import MigrationResponse
@@ -205,58 +206,52 @@ def finish(protection: Protection, entry: RunHistoryEntry, response: MigrationRe
     protection.control.release_lock(entry.table, protection.owner)
 
 
-@dataclass
-class LeaseKeeper:
-    """Renews the lock's lease every third of it while a local run works; ``lost`` is set
-    when the lock is no longer this owner's (``unlock`` released it), and the run stops."""
+@contextmanager
+def keep_lease(protection: Protection, table: str) -> Iterator[threading.Event]:
+    """While a local run works, renew its lock's lease every third of it; the event yielded
+    is set when the lock is no longer this owner's (``unlock`` released it, or the control
+    table stayed unreachable until the lease may have run out), and the run stops. When
+    the block raises, the run did not finish: its history stays ``running`` (resumable)
+    and the lock is released."""
+    lost = threading.Event()
+    stop = threading.Event()
+    renewer = threading.Thread(
+        target=_renew, args=(protection, table, lost, stop), name="lock-lease", daemon=True
+    )
+    renewer.start()
+    try:
+        yield lost
+    except BaseException:
+        stop.set()
+        renewer.join()
+        protection.control.release_lock(table, protection.owner)
+        raise
+    stop.set()
+    renewer.join()
 
-    protection: Protection
-    table: str
-    lost: threading.Event = field(default_factory=threading.Event)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _renewer: threading.Thread | None = None
 
-    def __enter__(self) -> LeaseKeeper:
-        self._renewer = threading.Thread(target=self._renew, name="lock-lease", daemon=True)
-        self._renewer.start()
-        return self
-
-    def _renew(self) -> None:
-        lease = self.protection.lease_seconds
+def _renew(
+    protection: Protection, table: str, lost: threading.Event, stop: threading.Event
+) -> None:
+    lease = protection.lease_seconds
+    renewed_at = time.monotonic()
+    while not stop.wait(lease / 3):
+        try:
+            still_ours = protection.control.renew_lock(table, protection.owner, time.time() + lease)
+        # An outage of the control table must not end the renewals for good: try again next
+        # tick, and give the lock up for lost only when the lease may have run out.
+        except Exception as exc:
+            logger.warning(
+                "lock lease not renewed", extra={"table": table, "error_type": type(exc).__name__}
+            )
+            if time.monotonic() - renewed_at < lease * 2 / 3:
+                continue
+            still_ours = False
+        if not still_ours:
+            logger.error("lock lost", extra={"table": table})
+            lost.set()
+            return
         renewed_at = time.monotonic()
-        while not self._stop.wait(lease / 3):
-            try:
-                still_ours = self.protection.control.renew_lock(
-                    self.table, self.protection.owner, time.time() + lease
-                )
-            # An outage of the control table must not end the renewals for good: try again
-            # next tick, and give the lock up for lost only when the lease may have run out.
-            except Exception as exc:
-                logger.warning(
-                    "lock lease not renewed",
-                    extra={"table": self.table, "error_type": type(exc).__name__},
-                )
-                if time.monotonic() - renewed_at < lease * 2 / 3:
-                    continue
-                still_ours = False
-            if not still_ours:
-                logger.error("lock lost", extra={"table": self.table})
-                self.lost.set()
-                return
-            renewed_at = time.monotonic()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        if self._renewer is not None:
-            self._renewer.join()
-        if exc is not None:
-            # The run did not finish: its history stays `running` (resumable); the lock goes.
-            self.protection.control.release_lock(self.table, self.protection.owner)
 
 
 def resumable_run(control: ControlStore, table: str) -> RunHistoryEntry | None:

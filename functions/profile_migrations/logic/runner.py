@@ -21,7 +21,7 @@ from profile_migrations import environment
 from profile_migrations.clock import now_timestamp
 from profile_migrations.codec import decode_key
 from profile_migrations.errors import RunLockedError, SegmentsUnfinishedError
-from profile_migrations.logic.lifecycle import LeaseKeeper, NewRun, begin, finish
+from profile_migrations.logic.lifecycle import NewRun, begin, finish, keep_lease
 from profile_migrations.logic.segment import (
     MigrationJob,
     SegmentRun,
@@ -201,11 +201,11 @@ def _guarded(
         entry.total_segments,
         protection.control.checkpoints(entry.run_id) if begun.resumed else {},
     )
-    with LeaseKeeper(protection, table.name) as lease:
+    with keep_lease(protection, table.name) as lock_lost:
         checkpointing = _Checkpointing(protection.control, entry.run_id)
-        response = _execute(_Execution(run, target, table, layout, checkpointing, lease.lost))
+        response = _execute(_Execution(run, target, table, layout, checkpointing, lock_lost))
         response.backup = begun.backup
-        if lease.lost.is_set():
+        if lock_lost.is_set():
             stopped_early(
                 response,
                 RunLockedError.__name__,
