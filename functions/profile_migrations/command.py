@@ -8,15 +8,25 @@ writes anything, and otherwise returns its result.
 
 from __future__ import annotations
 
+import math
+import socket
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from profile_migrations.clock import iso_timestamp
 from profile_migrations.dal.control import ControlTable, control_table_name
 from profile_migrations.dal.dynamodb import ProfileTable, make_dynamodb_client
+from profile_migrations.errors import RunLockedError
 from profile_migrations.loader import load_registry
-from profile_migrations.logic.lifecycle import DEFAULT_LEASE_SECONDS, Protection, local_owner
+from profile_migrations.logic.lifecycle import (
+    DEFAULT_LEASE_SECONDS,
+    Protection,
+    _owner_is_dead_here,
+    local_owner,
+)
 from profile_migrations.logic.report import JsonLinesReport
 from profile_migrations.logic.runner import LocalRun, LocalRunOptions, run_local
 from profile_migrations.models.commands import (
@@ -34,6 +44,7 @@ if TYPE_CHECKING:
 
     from profile_migrations.dal.dynamodb import StaticCredentials
     from profile_migrations.logic.ports import RunListener
+    from profile_migrations.models.records import LockInfo
     from profile_migrations.models.results import MigrationResponse
 
 REPORT_DIR = Path("profile-migrate-reports")
@@ -152,15 +163,68 @@ def plan(config: PlanConfig) -> PlanResult:
 
 
 def history(target: TableTarget) -> HistoryResult:
-    """Every recorded real run of the table, newest first (creates the control table if
-    it is missing, so the first call against a new account answers an empty history)."""
-    control = target.control(target.client())
-    control.ensure_exists()
+    """Every recorded real run of the table, newest first. Read-only: a table never
+    migrated (no control table yet) answers an empty history and nothing is created; a
+    table that does not exist either (a mistyped name) is refused with
+    :class:`TableNotFoundError`."""
+    client = target.client()
+    control = target.control(client)
+    if not control.exists():
+        _require_table(client, target.table)
+        return HistoryResult(table=target.table, runs=[])
     return HistoryResult(table=target.table, runs=control.history(target.table))
 
 
-def unlock(target: TableTarget) -> UnlockResult:
-    """Release the table's lock, whoever holds it (a dead run's); what was released."""
-    control = target.control(target.client())
-    control.ensure_exists()
-    return UnlockResult(released=control.release_lock(target.table))
+def unlock(target: TableTarget, force: bool = False) -> UnlockResult:
+    """Release the table's lock when its holder is gone (a process of this host that has
+    exited, or a lease that has expired); what was released, None when the table was not
+    locked. A holder that may still be running (a live process of this host; another host's
+    process or an execution whose lease has not expired) is refused with
+    :class:`RunLockedError` naming it, unless ``force``. Read-only like :func:`history`
+    when there is no control table: nothing is created, a missing table is refused."""
+    client = target.client()
+    control = target.control(client)
+    if not control.exists():
+        _require_table(client, target.table)
+        return UnlockResult(released=None)
+    held = control.read_lock(target.table)
+    if held is None:
+        return UnlockResult(released=None)
+    if not force:
+        _refuse_live_holder(held)
+    return UnlockResult(released=control.release_lock(target.table, held.owner))
+
+
+def _require_table(client: DynamoDBClient, table: str) -> None:
+    """Raises :class:`TableNotFoundError` (naming ``table``) when it does not exist."""
+    ProfileTable(client, table).describe()
+
+
+def _refuse_live_holder(held: LockInfo) -> None:
+    if _owner_is_dead_here(held.owner):
+        return
+    who = f"run {held.run_id} ({held.owner}, since {held.acquired_at})"
+    force = f"`profile-migrate unlock --table {held.table} --force`"
+    if _runs_on_this_host(held.owner):
+        raise RunLockedError(
+            f"table {held.table!r} is locked by {who}, a process of this host that is still "
+            f"running; stop it (Ctrl-C stops it between pages), or release the lock anyway "
+            f"with {force}",
+            holder=held,
+        )
+    left = held.expires_at - time.time()
+    if left > 0:
+        expires = iso_timestamp(datetime.fromtimestamp(held.expires_at, UTC))
+        raise RunLockedError(
+            f"table {held.table!r} is locked by {who}, which may still be running: its lease "
+            f"expires at {expires} (in {math.ceil(left)} s) unless it is renewed. If that run "
+            f"is dead, wait until then, or release the lock now with {force}",
+            holder=held,
+        )
+
+
+def _runs_on_this_host(owner: str) -> bool:
+    """Whether the lock's owner is a process of this host (``user@host:pid``, as
+    :func:`local_owner` writes it), rather than another host's or an execution."""
+    host, _, pid = owner.rpartition("@")[2].rpartition(":")
+    return host == socket.gethostname() and pid.isdigit()

@@ -56,6 +56,15 @@ class NoMigrationPathError(MigrationInputError):
     """No chain of registered steps leads from a version to the target version."""
 
 
+class UsageError(MigrationInputError):
+    """The command line is malformed (a missing or unknown option, a value out of range);
+    ``usage`` is the usage line of the command it concerns."""
+
+    def __init__(self, message: str, usage: str) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
 class InvalidRequestError(MigrationInputError):
     """A request field is out of range or contradicts another field."""
 

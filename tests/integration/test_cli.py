@@ -183,10 +183,17 @@ def test_a_registry_file_with_its_own_current_version_sets_the_default_target(
         ["explode"],
     ],
 )
-def test_malformed_arguments_exit_2(arguments: list[str]) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        main(arguments)
-    assert exit_info.value.code == 2
+def test_malformed_arguments_exit_2_and_print_one_json_document_with_json(
+    arguments: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Refused like any other bad input: a status, not argparse's SystemExit, and with
+    # --json the one document the output contract promises.
+    assert main(arguments) == 2
+    assert capsys.readouterr().out == ""
+
+    assert main([*arguments, "--json"]) == 2
+    document = json.loads(capsys.readouterr().out)
+    assert (document["success"], document["errorType"]) == (False, "UsageError")
 
 
 def test_plan_lists_the_steps_in_order(cli: Callable[..., tuple[int, Any]]) -> None:

@@ -101,7 +101,7 @@ def test_a_second_run_on_a_locked_table_is_refused_with_exit_2_and_writes_nothin
     assert "profile-migrate unlock --table" in document["error"]
     assert dump_table(dynamodb_client, table.table_name) == before
 
-    unlock_status, released = cli("unlock", "--table", table.table_name)
+    unlock_status, released = cli("unlock", "--table", table.table_name, "--force")
     status_after, _ = cli("run", "--table", table.table_name)
 
     assert unlock_status == 0

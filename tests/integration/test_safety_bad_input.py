@@ -8,19 +8,16 @@ feed the request models, the argument parser and the pipeline's plan step arbitr
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from profile_migrations.cli import main
-from profile_migrations.cli.main import build_parser
 from profile_migrations.dal.dynamodb import ProfileTable
 from profile_migrations.devtools.sample_profiles import PROFILE_KEY_SCHEMA, sample_profiles
 from profile_migrations.errors import RequestRefusedError
@@ -362,25 +359,6 @@ arguments = st.lists(
     ),
     max_size=8,
 )
-
-
-def _asks_for_help(argv: list[str]) -> bool:
-    return any(
-        arg.startswith("-h") or (len(arg) > 2 and "--help".startswith(arg.split("=")[0]))
-        for arg in argv
-    )
-
-
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(argv=arguments)
-def test_any_argument_list_either_parses_or_exits_2(argv: list[str]) -> None:
-    parser = build_parser()
-    sink = io.StringIO()
-    with contextlib.redirect_stderr(sink), contextlib.redirect_stdout(sink):
-        try:
-            parser.parse_args(argv)
-        except SystemExit as exc:
-            assert exc.code == 2 or (exc.code == 0 and _asks_for_help(argv)), (argv, exc.code)
 
 
 # --- the pipeline's plan step -----------------------------------------------------------

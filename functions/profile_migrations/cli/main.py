@@ -2,7 +2,9 @@
 prints what they answer, exits.
 
 Exit status: 0 success; 1 the run finished with failed or invalid profiles, or stopped
-early (resumable); 2 bad usage or bad input, in which case nothing was written.
+early (resumable); 2 bad usage or bad input, in which case nothing was written; 130
+interrupted (Ctrl-C; a run stopped so is resumable). With ``--json`` every one of these
+prints exactly one document on stdout.
 """
 
 from __future__ import annotations
@@ -10,10 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from pydantic import ValidationError
 from rich.console import Console
@@ -23,14 +28,17 @@ from profile_migrations import command
 from profile_migrations.cli.console import ProgressBars, print_history, print_plan, print_report
 from profile_migrations.cli.demo import run_demo
 from profile_migrations.cli.logs import configure_logging
-from profile_migrations.errors import MigrationInputError
+from profile_migrations.environment import RUN_ERROR_INTERRUPTED
+from profile_migrations.errors import MigrationInputError, UsageError
 from profile_migrations.logic.lifecycle import DEFAULT_LEASE_SECONDS
 from profile_migrations.logic.runner import LocalRunOptions
 from profile_migrations.logic.summary import error_response
 from profile_migrations.models.requests import RunRequest
+from profile_migrations.models.results import MigrationResponse
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+    from types import FrameType
 
 
 logger = logging.getLogger(__name__)
@@ -38,6 +46,17 @@ logger = logging.getLogger(__name__)
 EXIT_SUCCESS = 0
 EXIT_FAILURES = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT: what shells report for a command Ctrl-C ended
+JSON_FLAG = "--json"
+
+
+class RefusingParser(argparse.ArgumentParser):
+    """argparse refusing through :class:`UsageError` instead of printing and exiting, so
+    malformed arguments take the refusal path of any other bad input; its sub-parsers are
+    of this class too (``add_subparsers`` makes them ``type(self)``)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)", self.format_usage())
 
 
 def _positive_int(text: str) -> int:
@@ -82,7 +101,9 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    """The command line's parser: a malformed command line raises :class:`UsageError`, so it
+    is refused like any other bad input; ``--help`` prints help and exits 0."""
+    parser = RefusingParser(
         prog="profile-migrate", description="Migrate versioned profiles in a DynamoDB table."
     )
     commands = parser.add_subparsers(dest="command", required=True)
@@ -140,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     unlock = commands.add_parser("unlock", help="release a table's run lock left by a dead run")
     _add_table_options(unlock)
+    unlock.add_argument(
+        "--force",
+        action="store_true",
+        help="release the lock even if its holder may still be running (a live process of "
+        "this host, or a lease not yet expired)",
+    )
     _add_output_options(unlock)
 
     history = commands.add_parser("history", help="list a table's recorded runs, newest first")
@@ -159,73 +186,161 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _write_json(document: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+class _Output:
+    """Where a command answers: one JSON document on stdout with ``--json`` (never a second
+    one, whatever happens after the first), messages on stderr.
+
+    ``stdout`` is the stream at the start: a progress display redirects ``sys.stdout`` to
+    stderr while it runs, and a document written then must still reach stdout."""
+
+    def __init__(self, as_json: bool, stderr: Console) -> None:
+        self.as_json = as_json
+        self.stderr = stderr
+        self.stdout: TextIO = sys.stdout
+        self.answered = False
+
+    def document(self, document: dict[str, Any]) -> None:
+        if self.answered:
+            return
+        self.answered = True
+        self.stdout.write(json.dumps(document, indent=2) + "\n")
+        self.stdout.flush()
+
+    def say(self, message: str) -> None:
+        # A Text, not markup: messages quote data (`[...]`, names) that markup would misread;
+        # soft-wrapped, so a message stays one line for whoever reads stderr.
+        self.stderr.print(Text(f"profile-migrate: {message}", style="red"), soft_wrap=True)
+
+    def refuse(self, exc: Exception) -> int:
+        if self.as_json:
+            self.document(error_response(exc).to_wire())
+        self.say(str(exc))
+        return EXIT_BAD_INPUT
+
+    def interrupted(self, message: str) -> int:
+        """Answer a command Ctrl-C ended: one ``Interrupted`` document with ``--json``."""
+        if self.as_json:
+            self.document(
+                MigrationResponse(
+                    success=False,
+                    message=message,
+                    error=f"{RUN_ERROR_INTERRUPTED}: {message}",
+                    error_type=RUN_ERROR_INTERRUPTED,
+                ).to_wire()
+            )
+        self.say(f"interrupted: {message}")
+        return EXIT_INTERRUPTED
 
 
-def _refuse(exc: Exception, as_json: bool, stderr: Console) -> int:
-    if as_json:
-        _write_json(error_response(exc).to_wire())
-    _say(stderr, str(exc))
-    return EXIT_BAD_INPUT
+INTERRUPTED = (
+    "interrupted (Ctrl-C) before the command finished; a run interrupted while it wrote "
+    "keeps its checkpoints, and `profile-migrate run --resume` continues it"
+)
+ABORTED = (
+    "aborted (Ctrl-C twice) without finishing the pages in hand; every write so far was "
+    "conditional, and `profile-migrate run --resume` continues the run from its checkpoints"
+)
 
 
-def _say(stderr: Console, message: str) -> None:
-    # A Text, not markup: messages quote data (`[...]`, names) that markup would misread.
-    stderr.print(Text(f"profile-migrate: {message}", style="red"))
+class _CtrlC:
+    """SIGINT during a run: the first asks the run to stop between pages (``stop``; it then
+    answers its own ``Interrupted`` document); the second aborts at once, answering for it.
+
+    Aborting cannot wait for the workers (they finish the pages in hand first), so it
+    exits the process, as a kill would: the lock it leaves is a dead process's, which the
+    next run on this host (or ``unlock``) releases, and ``--resume`` continues the run.
+    Installed only in the main thread (Python delivers signals there); the previous
+    handler is restored on exit."""
+
+    def __init__(self, output: _Output) -> None:
+        self.stop = threading.Event()
+        self._output = output
+        self._previous: Callable[[int, FrameType | None], Any] | int | None = None
+        self._installed = False
+
+    def __enter__(self) -> _CtrlC:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._installed:
+            previous = signal.default_int_handler if self._previous is None else self._previous
+            signal.signal(signal.SIGINT, previous)
+            self._installed = False
+
+    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
+        if not self.stop.is_set():
+            self.stop.set()
+            self._output.say(
+                "stopping after the pages in hand (`--resume` continues the run); "
+                "press Ctrl-C again to abort at once"
+            )
+            return
+        try:
+            self._output.interrupted(ABORTED)
+            self._output.stderr.show_cursor(True)
+            sys.stderr.flush()
+        finally:
+            os._exit(EXIT_INTERRUPTED)
 
 
 def _target(args: argparse.Namespace) -> command.TableTarget:
     return command.TableTarget(args.table, args.endpoint_url, args.region, args.control_table)
 
 
-def command_run(args: argparse.Namespace, stderr: Console) -> int:
-    config = command.RunConfig(
-        target=_target(args),
-        request=RunRequest(
-            target_version=args.target_version,
-            dry_run=args.dry_run,
-            verify_only=args.verify_only,
-            total_segments=args.segments,
-        ),
-        migrations=args.migrations,
-        options=LocalRunOptions(workers=args.workers, page_limit=args.page_size),
-        report=args.report,
-        resume=args.resume,
-        allow_changed=args.allow_changed,
-        backup=not args.no_backup,
-        lease_seconds=float(args.lease_seconds),
-        listener=ProgressBars(stderr),
-    )
-    started = time.perf_counter()
-    response = command.run(config)
-    if args.json:
-        _write_json(response.to_wire())
-    else:
-        print_report(Console(), response, time.perf_counter() - started)
+def command_run(args: argparse.Namespace, output: _Output) -> int:
+    with _CtrlC(output) as ctrl_c:
+        config = command.RunConfig(
+            target=_target(args),
+            request=RunRequest(
+                target_version=args.target_version,
+                dry_run=args.dry_run,
+                verify_only=args.verify_only,
+                total_segments=args.segments,
+            ),
+            migrations=args.migrations,
+            options=LocalRunOptions(workers=args.workers, page_limit=args.page_size),
+            report=args.report,
+            resume=args.resume,
+            allow_changed=args.allow_changed,
+            backup=not args.no_backup,
+            lease_seconds=float(args.lease_seconds),
+            listener=ProgressBars(output.stderr),
+            stop=ctrl_c.stop,
+        )
+        started = time.perf_counter()
+        response = command.run(config)
+        if args.json:
+            output.document(response.to_wire())
+        else:
+            print_report(Console(), response, time.perf_counter() - started)
+    if response.error_type == RUN_ERROR_INTERRUPTED:
+        return EXIT_INTERRUPTED
     return EXIT_SUCCESS if response.success else EXIT_FAILURES
 
 
-def command_plan(args: argparse.Namespace, stderr: Console) -> int:
+def command_plan(args: argparse.Namespace, output: _Output) -> int:
     result = command.plan(
         command.PlanConfig(args.migrations, args.target_version, args.from_version)
     )
     if args.json:
-        _write_json(result.to_wire())
+        output.document(result.to_wire())
     else:
         print_plan(Console(), result)
     return EXIT_SUCCESS
 
 
-def command_demo(args: argparse.Namespace, stderr: Console) -> int:
-    return run_demo(args.profiles, args.json, stderr)
+def command_demo(args: argparse.Namespace, output: _Output) -> int:
+    return run_demo(args.profiles, args.json, output.stderr)
 
 
-def command_unlock(args: argparse.Namespace, stderr: Console) -> int:
-    result = command.unlock(_target(args))
+def command_unlock(args: argparse.Namespace, output: _Output) -> int:
+    result = command.unlock(_target(args), force=args.force)
     released = result.released
     if args.json:
-        _write_json(result.to_wire())
+        output.document(result.to_wire())
     elif released is None:
         Console().print(Text(f"Table {args.table!r} was not locked."))
     else:
@@ -238,10 +353,10 @@ def command_unlock(args: argparse.Namespace, stderr: Console) -> int:
     return EXIT_SUCCESS
 
 
-def command_history(args: argparse.Namespace, stderr: Console) -> int:
+def command_history(args: argparse.Namespace, output: _Output) -> int:
     result = command.history(_target(args))
     if args.json:
-        _write_json(result.to_wire())
+        output.document(result.to_wire())
     else:
         print_history(Console(), result)
     return EXIT_SUCCESS
@@ -257,26 +372,35 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; its exit status. Bad input is refused here, in one place (exit 2,
-    nothing written); whatever else a command raises ends here too, as one document (with
-    ``--json``) and a one-line message, never a traceback (logged at DEBUG:
-    ``--log-level DEBUG``)."""
-    args = build_parser().parse_args(argv)
-    configure_logging(getattr(args, "log_level", "WARNING"))
-    stderr = Console(stderr=True)
-    as_json = getattr(args, "json", False)
+    """Run one command; its exit status. Bad input, malformed arguments included, is
+    refused here, in one place (exit 2, nothing written); Ctrl-C ends here too (exit 130);
+    whatever else a command raises ends here as well. Each prints one document (with
+    ``--json``, which counts when it appears among the arguments even if they are refused)
+    and a one-line message, never a traceback (logged at DEBUG: ``--log-level DEBUG``).
+    ``--help`` prints the help and raises ``SystemExit(0)``, as argparse does."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    output = _Output(as_json=JSON_FLAG in arguments, stderr=Console(stderr=True))
+    name: str | None = None
     try:
-        return COMMANDS[args.command](args, stderr)
+        args = build_parser().parse_args(arguments)
+        name = args.command
+        configure_logging(getattr(args, "log_level", "WARNING"))
+        output.as_json = getattr(args, "json", False)
+        return COMMANDS[args.command](args, output)
+    except UsageError as exc:
+        output.stderr.print(Text(exc.usage.rstrip()), soft_wrap=True)
+        return output.refuse(exc)
     except (MigrationInputError, ValidationError) as exc:
-        return _refuse(exc, as_json, stderr)
+        return output.refuse(exc)
+    except KeyboardInterrupt:
+        logger.warning("command interrupted", extra={"command": name})
+        return output.interrupted(INTERRUPTED)
     except Exception as exc:  # the one place an unexpected error becomes an answer
-        logger.error(
-            "command failed", extra={"command": args.command, "error_type": type(exc).__name__}
-        )
+        logger.error("command failed", extra={"command": name, "error_type": type(exc).__name__})
         logger.debug("command failed: traceback", exc_info=exc)
-        if as_json:
-            _write_json(error_response(exc).to_wire())
-        _say(stderr, f"{type(exc).__name__}: {exc}")
+        if output.as_json:
+            output.document(error_response(exc).to_wire())
+        output.say(f"{type(exc).__name__}: {exc}")
         return EXIT_FAILURES
 
 

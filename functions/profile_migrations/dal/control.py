@@ -27,6 +27,7 @@ from profile_migrations.models.records import (
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TableDescriptionTypeDef
 
 logger = logging.getLogger(__name__)
 
@@ -63,28 +64,31 @@ def _turn_sk(phase: str, segment: int) -> str:
 
 _outages = outages_stop("the control table")
 
+# The control table's key, as ensure_exists creates it: (name, key type, attribute type).
+CONTROL_KEY_SCHEMA: tuple[tuple[str, str, str], ...] = (("pk", "HASH", "S"), ("sk", "RANGE", "S"))
+
+
+def _key_schema_text(schema: tuple[tuple[str, str, str], ...]) -> str:
+    return " and ".join(f"{name} ({key_type}, {kind})" for name, key_type, kind in schema)
+
 
 class ControlTable:
     def __init__(self, client: DynamoDBClient, name: str) -> None:
         self._client = client
         self.name = name
 
+    def exists(self) -> bool:
+        """Whether the table exists, without creating it (read-only commands ask this
+        instead of :meth:`ensure_exists`). An existing table with another key schema is
+        refused, as is a wrong endpoint, region or credentials."""
+        return self._describe() is not None
+
     def ensure_exists(self) -> bool:
         """Create the table if it is missing; True when this call created it. The first
-        call of every command that uses it, so a wrong endpoint, region or credentials is
-        reported here as bad input."""
-        try:
-            self._client.describe_table(TableName=self.name)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            if error.get("Code") != "ResourceNotFoundException":
-                raise InvalidRequestError(
-                    f"cannot use control table {self.name!r}: "
-                    f"{error.get('Code')}: {error.get('Message')}"
-                ) from exc
-        except BotoCoreError as exc:
-            raise InvalidRequestError(f"cannot reach DynamoDB: {exc}") from exc
-        else:
+        call of every command that uses it, so a wrong endpoint, region or credentials, or
+        an existing table that is not a control table (another key schema: a profile table
+        named by mistake), is reported here as bad input, before anything is written."""
+        if self._describe() is not None:
             return False
         try:
             self._client.create_table(
@@ -105,6 +109,39 @@ class ControlTable:
         self._client.get_waiter("table_exists").wait(TableName=self.name)
         logger.info("control table created", extra={"control_table": self.name})
         return True
+
+    def _describe(self) -> TableDescriptionTypeDef | None:
+        """The table's description, None when it does not exist; raises
+        :class:`InvalidRequestError` when DynamoDB cannot be asked, or when the table's key
+        schema is not the control table's."""
+        try:
+            table = self._client.describe_table(TableName=self.name)["Table"]
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            if error.get("Code") == "ResourceNotFoundException":
+                return None
+            raise InvalidRequestError(
+                f"cannot use control table {self.name!r}: "
+                f"{error.get('Code')}: {error.get('Message')}"
+            ) from exc
+        except BotoCoreError as exc:
+            raise InvalidRequestError(f"cannot reach DynamoDB: {exc}") from exc
+        types = {
+            definition["AttributeName"]: definition["AttributeType"]
+            for definition in table.get("AttributeDefinitions", [])
+        }
+        found = tuple(
+            (key["AttributeName"], key["KeyType"], types.get(key["AttributeName"], "?"))
+            for key in sorted(table.get("KeySchema", []), key=lambda key: key["KeyType"])
+        )
+        if found != CONTROL_KEY_SCHEMA:
+            raise InvalidRequestError(
+                f"control table {self.name!r} is keyed {_key_schema_text(found)}, not "
+                f"{_key_schema_text(CONTROL_KEY_SCHEMA)}: it is not a control table (a "
+                "profile table named by mistake?); name another --control-table, or leave "
+                "it out to use <table>-migrations"
+            )
+        return table
 
     def _put(self, pk: str, sk: str, body: str, **condition: Any) -> None:
         self._client.put_item(
@@ -174,7 +211,8 @@ class ControlTable:
             )
             raise RunLockedError(
                 f"table {lock.table!r} is locked by {who}; if that run is dead, wait for its "
-                f"lease to expire or release it with `profile-migrate unlock --table {lock.table}`",
+                "lease to expire or release it with "
+                f"`profile-migrate unlock --table {lock.table} --force`",
                 holder=holder,
             ) from exc
 
