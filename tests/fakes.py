@@ -24,10 +24,10 @@ if TYPE_CHECKING:
     from profile_migrations.models.pipeline import PageFailures, PageInvalid
     from profile_migrations.models.records import (
         AppliedStep,
-        Checkpoint,
         RunHistoryEntry,
+        SegmentRecord,
+        SegmentRecordT,
         TurnLease,
-        VerifyCheckpoint,
     )
     from profile_migrations.models.results import InvalidProfile, MigrationResponse, ProfileResult
     from profile_migrations.store import ProfileWrite, RawItem
@@ -38,8 +38,7 @@ class MemoryControl:
     """The control table's behaviour (logic/ports.py's ControlStore) in a few dicts."""
 
     lock: LockInfo | None = None
-    saved: dict[tuple[str, int], Checkpoint] = field(default_factory=dict)
-    verified: dict[tuple[str, int], VerifyCheckpoint] = field(default_factory=dict)
+    saved: dict[tuple[str, str, int], SegmentRecord] = field(default_factory=dict)
     turns: dict[tuple[str, str, int], TurnLease] = field(default_factory=dict)
     runs: dict[tuple[str, str], RunHistoryEntry] = field(default_factory=dict)
     steps: dict[str, dict[str, AppliedStep]] = field(default_factory=dict)
@@ -69,23 +68,21 @@ class MemoryControl:
     def read_lock(self, table: str) -> LockInfo | None:
         return self.lock
 
-    def save_checkpoint(self, run_id: str, checkpoint: Checkpoint) -> None:
-        self.saved[(run_id, checkpoint.segment)] = checkpoint
+    def save_checkpoint(self, run_id: str, checkpoint: SegmentRecord) -> None:
+        self.saved[(type(checkpoint).__name__, run_id, checkpoint.segment)] = checkpoint
 
-    def checkpoint(self, run_id: str, segment: int) -> Checkpoint | None:
-        return self.saved.get((run_id, segment))
+    def checkpoint(
+        self, kind: type[SegmentRecordT], run_id: str, segment: int
+    ) -> SegmentRecordT | None:
+        found = self.saved.get((kind.__name__, run_id, segment))
+        return found if isinstance(found, kind) else None
 
-    def checkpoints(self, run_id: str) -> dict[int, Checkpoint]:
-        return {segment: cp for (run, segment), cp in self.saved.items() if run == run_id}
-
-    def save_verify_checkpoint(self, run_id: str, checkpoint: VerifyCheckpoint) -> None:
-        self.verified[(run_id, checkpoint.segment)] = checkpoint
-
-    def verify_checkpoint(self, run_id: str, segment: int) -> VerifyCheckpoint | None:
-        return self.verified.get((run_id, segment))
-
-    def verify_checkpoints(self, run_id: str) -> dict[int, VerifyCheckpoint]:
-        return {segment: cp for (run, segment), cp in self.verified.items() if run == run_id}
+    def checkpoints(self, kind: type[SegmentRecordT], run_id: str) -> dict[int, SegmentRecordT]:
+        return {
+            record.segment: record
+            for (name, run, _), record in self.saved.items()
+            if name == kind.__name__ and run == run_id and isinstance(record, kind)
+        }
 
     def acquire_turn(self, lease: TurnLease) -> bool:
         key = (lease.run_id, lease.phase, lease.segment)

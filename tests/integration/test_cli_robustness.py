@@ -21,7 +21,7 @@ from profile_migrations.dal.control import ControlTable, control_table_name
 from profile_migrations.dal.dynamodb import StaticCredentials, make_dynamodb_client
 from profile_migrations.dal.seeding import create_table, put_items
 from profile_migrations.devtools.sample_profiles import PROFILE_KEY_SCHEMA, sample_profiles
-from profile_migrations.models.records import LockInfo
+from profile_migrations.models.records import Checkpoint, LockInfo
 from tests.conftest import dump_profiles, dump_table
 
 if TYPE_CHECKING:
@@ -169,7 +169,7 @@ def test_the_first_ctrl_c_stops_the_run_between_pages_and_resume_finishes_it(
 
     # When: Ctrl-C once a segment has finished, while others have not
     wait_for(
-        lambda: any(c.done for c in slow.control.checkpoints(run_id).values()),
+        lambda: any(c.done for c in slow.control.checkpoints(Checkpoint, run_id).values()),
         "a finished segment",
     )
     assert slow.process is not None
@@ -189,7 +189,7 @@ def test_the_first_ctrl_c_stops_the_run_between_pages_and_resume_finishes_it(
     _, history = cli("history", "--table", table.table_name)
     assert [(run["runId"], run["outcome"]) for run in history["runs"]] == [(run_id, "stopped")]
     assert slow.control.read_lock(table.table_name) is None
-    checkpoints = slow.control.checkpoints(run_id)
+    checkpoints = slow.control.checkpoints(Checkpoint, run_id)
     assert any(c.done for c in checkpoints.values())
     assert not all(c.done for c in checkpoints.values()) or len(checkpoints) < 4
 

@@ -56,12 +56,15 @@ def test_a_runs_records_are_read_back_by_kind(dynamodb_client: DynamoDBClient) -
         "exec-1",
         Checkpoint(segment=7, cursor=None, done=True, counters=SegmentCounters(scanned=3), pages=2),
     )
-    control.save_verify_checkpoint(
+    control.save_checkpoint(
         "exec-1", VerifyCheckpoint(segment=7, cursor=None, done=False, checked=1, error="E: x")
     )
     control.acquire_turn(lease("holder", 60))
 
-    assert set(control.checkpoints("exec-1")) == {7}
-    assert control.checkpoints("exec-1")[7].pages == 2
-    assert control.verify_checkpoints("exec-1")[7].error == "E: x"
-    assert control.verify_checkpoint("exec-1", 7) == control.verify_checkpoints("exec-1")[7]
+    assert set(control.checkpoints(Checkpoint, "exec-1")) == {7}
+    assert control.checkpoints(Checkpoint, "exec-1")[7].pages == 2
+    assert control.checkpoints(VerifyCheckpoint, "exec-1")[7].error == "E: x"
+    assert (
+        control.checkpoint(VerifyCheckpoint, "exec-1", 7)
+        == control.checkpoints(VerifyCheckpoint, "exec-1")[7]
+    )

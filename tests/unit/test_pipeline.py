@@ -171,7 +171,7 @@ def stores(
     for saved in migrated:
         control.save_checkpoint("exec-1", saved)
     for saved in verifications:
-        control.save_verify_checkpoint("exec-1", saved)
+        control.save_checkpoint("exec-1", saved)
     records = MemoryRecords()
     for (segment, page), listed in (failures or {}).items():
         records.put_page_failures(

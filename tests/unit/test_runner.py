@@ -10,6 +10,7 @@ from profile_migrations.codec import serialize_item
 from profile_migrations.loader import load_registry
 from profile_migrations.logic.lifecycle import Protection
 from profile_migrations.logic.runner import LocalRun, LocalRunOptions, run_local
+from profile_migrations.models.records import Checkpoint
 from profile_migrations.models.requests import RunRequest
 from tests.fakes import MemoryControl, PagedStore
 
@@ -58,7 +59,7 @@ def test_a_stop_request_ends_the_run_after_the_page_in_hand_resumable() -> None:
     assert response.verification is None
     (entry,) = control.history("UserProfiles")
     assert entry.outcome == "stopped"
-    checkpoint = control.checkpoint(entry.run_id, 0)
+    checkpoint = control.checkpoint(Checkpoint, entry.run_id, 0)
     assert checkpoint is not None
     assert (checkpoint.done, checkpoint.counters.migrated) == (False, 1)
     assert control.lock is None

@@ -17,7 +17,7 @@ from profile_migrations.errors import (
 from profile_migrations.loader import load_registry
 from profile_migrations.logic.turns import Turn, migrate_turn, verify_turn
 from profile_migrations.models.pipeline import PageFailures, SegmentTask, VerifyTask
-from profile_migrations.models.records import TurnLease
+from profile_migrations.models.records import Checkpoint, TurnLease
 from profile_migrations.models.results import ProfileResult, SegmentCounters
 from tests.fakes import MemoryControl, MemoryRecords, PagedStore, locked_control
 
@@ -72,7 +72,7 @@ def test_a_turn_stops_early_returns_its_cursor_and_checkpoints_every_page() -> N
     assert next_task.cursor == {"page": {"N": "2"}}
     assert next_task.counters == SegmentCounters(scanned=2, migrated=2, from_versions=[1])
     assert this_turn == SegmentCounters(scanned=2, migrated=2, from_versions=[1])
-    saved = control.checkpoint(RUN, 3)
+    saved = control.checkpoint(Checkpoint, RUN, 3)
     assert saved is not None
     assert (saved.pages, saved.cursor, saved.counters.migrated) == (2, {"page": {"N": "2"}}, 2)
     assert [line["userId"] for line in records.report_lines(RUN)] == ["a", "b"]
@@ -223,7 +223,7 @@ def test_an_unexpected_error_in_a_turn_records_its_reason_and_stops_the_segment(
     with pytest.raises(SegmentStoppedError, match="segment 3: ValueError: not enough values"):
         migrate_turn(segment_task(), load_registry(), table, records, control, turn())
 
-    saved = control.checkpoint(RUN, 3)
+    saved = control.checkpoint(Checkpoint, RUN, 3)
     assert saved is not None
     assert (saved.cursor, saved.done, saved.counters.migrated) == ({"page": {"N": "1"}}, False, 1)
     assert saved.error == "ValueError: not enough values to unpack (expected 1, got 0)"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -21,6 +21,8 @@ from profile_migrations.models.records import (
     Checkpoint,
     LockInfo,
     RunHistoryEntry,
+    SegmentRecord,
+    SegmentRecordT,
     TurnLease,
     VerifyCheckpoint,
 )
@@ -31,11 +33,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SegmentRecordT = TypeVar("SegmentRecordT", Checkpoint, VerifyCheckpoint)
-
 LOCK_SK = "LOCK"
-MIGRATE_SK = "SEGMENT#"
-VERIFY_SK = "VERIFY#"
+SEGMENT_SK_PREFIX: dict[type[SegmentRecord], str] = {
+    Checkpoint: "SEGMENT#",
+    VerifyCheckpoint: "VERIFY#",
+}
 
 
 def control_table_name(table: str) -> str:
@@ -56,6 +58,10 @@ def _steps_pk(table: str) -> str:
 
 def _run_pk(run_id: str) -> str:
     return f"RUN#{run_id}"
+
+
+def _segment_sk(kind: type[SegmentRecord], segment: int) -> str:
+    return f"{SEGMENT_SK_PREFIX[kind]}{segment:06d}"
 
 
 def _turn_sk(phase: str, segment: int) -> str:
@@ -271,44 +277,25 @@ class ControlTable:
 
     # -- checkpoints ---------------------------------------------------------------------
     @_outages
-    def save_checkpoint(self, run_id: str, checkpoint: Checkpoint) -> None:
-        self._save_segment(run_id, MIGRATE_SK, checkpoint)
-
-    @_outages
-    def checkpoint(self, run_id: str, segment: int) -> Checkpoint | None:
-        return self._segment(Checkpoint, run_id, MIGRATE_SK, segment)
-
-    @_outages
-    def checkpoints(self, run_id: str) -> dict[int, Checkpoint]:
-        return self._segments(Checkpoint, run_id, MIGRATE_SK)
-
-    @_outages
-    def save_verify_checkpoint(self, run_id: str, checkpoint: VerifyCheckpoint) -> None:
-        self._save_segment(run_id, VERIFY_SK, checkpoint)
-
-    @_outages
-    def verify_checkpoint(self, run_id: str, segment: int) -> VerifyCheckpoint | None:
-        return self._segment(VerifyCheckpoint, run_id, VERIFY_SK, segment)
-
-    @_outages
-    def verify_checkpoints(self, run_id: str) -> dict[int, VerifyCheckpoint]:
-        return self._segments(VerifyCheckpoint, run_id, VERIFY_SK)
-
-    def _save_segment(self, run_id: str, kind: str, record: Checkpoint | VerifyCheckpoint) -> None:
+    def save_checkpoint(self, run_id: str, checkpoint: SegmentRecord) -> None:
+        """Store a segment's checkpoint (migration or verification, by its type)."""
         self._put(
-            _run_pk(run_id), f"{kind}{record.segment:06d}", record.model_dump_json(by_alias=True)
+            _run_pk(run_id),
+            _segment_sk(type(checkpoint), checkpoint.segment),
+            checkpoint.model_dump_json(by_alias=True),
         )
 
-    def _segment(
-        self, model: type[SegmentRecordT], run_id: str, kind: str, segment: int
+    @_outages
+    def checkpoint(
+        self, kind: type[SegmentRecordT], run_id: str, segment: int
     ) -> SegmentRecordT | None:
-        body = self._get(_run_pk(run_id), f"{kind}{segment:06d}")
-        return None if body is None else model.model_validate_json(body)
+        body = self._get(_run_pk(run_id), _segment_sk(kind, segment))
+        return None if body is None else kind.model_validate_json(body)
 
-    def _segments(
-        self, model: type[SegmentRecordT], run_id: str, kind: str
-    ) -> dict[int, SegmentRecordT]:
-        found = (model.model_validate_json(body) for body in self._query(_run_pk(run_id), kind))
+    @_outages
+    def checkpoints(self, kind: type[SegmentRecordT], run_id: str) -> dict[int, SegmentRecordT]:
+        bodies = self._query(_run_pk(run_id), SEGMENT_SK_PREFIX[kind])
+        found = (kind.model_validate_json(body) for body in bodies)
         return {record.segment: record for record in found}
 
     # -- turn leases -----------------------------------------------------------------------

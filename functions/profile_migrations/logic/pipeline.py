@@ -33,6 +33,7 @@ from profile_migrations.logic.summary import (
 from profile_migrations.logic.turns import PIPELINE_LEASE_SECONDS, execution_owner
 from profile_migrations.models.limits import MAX_PIPELINE_SEGMENTS
 from profile_migrations.models.pipeline import RunPlan
+from profile_migrations.models.records import Checkpoint, VerifyCheckpoint
 from profile_migrations.models.requests import PipelineRequest
 from profile_migrations.models.results import SegmentCounters
 
@@ -178,7 +179,7 @@ def _migration_summary(
     failed profiles from the pages' failure records."""
     totals = SegmentCounters()
     done: list[int] = []
-    for checkpoint in control.checkpoints(plan.run_id).values():
+    for checkpoint in control.checkpoints(Checkpoint, plan.run_id).values():
         totals.add(checkpoint.counters)
         if checkpoint.done:
             done.append(checkpoint.segment)
@@ -194,7 +195,7 @@ def _verification(
 ) -> tuple[Verification, list[int]]:
     checked = invalid_count = 0
     done: list[int] = []
-    for checkpoint in control.verify_checkpoints(plan.execution).values():
+    for checkpoint in control.checkpoints(VerifyCheckpoint, plan.execution).values():
         checked += checkpoint.checked
         invalid_count += checkpoint.invalid_count
         if checkpoint.done:

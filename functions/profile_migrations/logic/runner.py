@@ -36,6 +36,7 @@ from profile_migrations.logic.summary import (
     verification_of,
 )
 from profile_migrations.logic.verify import VerifyRun, verify_segment
+from profile_migrations.models.records import Checkpoint
 from profile_migrations.models.results import SegmentCounters
 
 if TYPE_CHECKING:
@@ -50,7 +51,6 @@ if TYPE_CHECKING:
         ProtectableStore,
         RunListener,
     )
-    from profile_migrations.models.records import Checkpoint
     from profile_migrations.models.requests import RunRequest
     from profile_migrations.models.results import MigrationResponse, Summary, Verification
     from profile_migrations.store import TableInfo
@@ -199,7 +199,7 @@ def _guarded(
         entry.run_id,
         entry.started_at,
         entry.total_segments,
-        protection.control.checkpoints(entry.run_id) if begun.resumed else {},
+        protection.control.checkpoints(Checkpoint, entry.run_id) if begun.resumed else {},
     )
     with keep_lease(protection, table.name) as lock_lost:
         checkpointing = _Checkpointing(protection.control, entry.run_id)

@@ -137,7 +137,7 @@ def migrate_turn(
         )
     run_id = task.run_id
     with _segment_turn(control, _lease(run_id, "migrate", task.segment, turn)):
-        start = control.checkpoint(run_id, task.segment) or Checkpoint(
+        start = control.checkpoint(Checkpoint, run_id, task.segment) or Checkpoint(
             segment=task.segment, cursor=task.cursor, done=task.done, counters=task.counters
         )
         if start.done:
@@ -241,7 +241,7 @@ def verify_turn(
     # Each execution verifies afresh: the keys below are the execution's, not the run's.
     execution = task.execution
     with _segment_turn(control, _lease(execution, "verify", task.segment, turn)):
-        start = control.verify_checkpoint(execution, task.segment) or VerifyCheckpoint(
+        start = control.checkpoint(VerifyCheckpoint, execution, task.segment) or VerifyCheckpoint(
             segment=task.segment,
             cursor=task.cursor,
             done=task.done,
@@ -268,7 +268,7 @@ def verify_turn(
                 invalid_count=start.invalid_count + run.invalid_count,
                 pages=number + 1,
             )
-            control.save_verify_checkpoint(execution, latest)
+            control.save_checkpoint(execution, latest)
 
         run = verify_segment(
             _scan(task, store, start),
@@ -281,7 +281,7 @@ def verify_turn(
             run.stop,
             run.checked,
             task.segment,
-            lambda error: control.save_verify_checkpoint(
+            lambda error: control.save_checkpoint(
                 execution, latest.model_copy(update={"error": error})
             ),
         )

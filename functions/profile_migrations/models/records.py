@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import Field
 
@@ -44,6 +44,11 @@ class VerifyCheckpoint(WireModel):
     invalid_count: int = 0
     pages: int = 0
     error: str | None = None
+
+
+# A checkpoint of either phase: what the control table stores per segment.
+SegmentRecord = Checkpoint | VerifyCheckpoint
+SegmentRecordT = TypeVar("SegmentRecordT", Checkpoint, VerifyCheckpoint)
 
 
 class TurnLease(WireModel):
