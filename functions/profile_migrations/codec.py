@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping, Set
+from collections.abc import Callable, Iterator, Mapping, Set
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -99,22 +99,38 @@ def _shape(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def _malformed_path(value: Any, path: str) -> str:
-    """The path of the first malformed value inside ``value`` (error reporting only)."""
+def _wire_members(value: Any) -> Iterator[tuple[str, Any]]:
+    """The members of a wire map or list, each with its path step (``.name``, ``[i]``)."""
     if type(value) is dict and len(value) == 1:
         ((tag, payload),) = value.items()
         if tag == "M" and type(payload) is dict:
-            for name, inner in payload.items():
-                try:
-                    deserialize_value(inner)
-                except MalformedValueError:
-                    return _malformed_path(inner, f"{path}.{name}")
-        if tag == "L" and type(payload) is list:
-            for index, inner in enumerate(payload):
-                try:
-                    deserialize_value(inner)
-                except MalformedValueError:
-                    return _malformed_path(inner, f"{path}[{index}]")
+            yield from ((f".{name}", inner) for name, inner in payload.items())
+        elif tag == "L" and type(payload) is list:
+            yield from ((f"[{index}]", inner) for index, inner in enumerate(payload))
+
+
+def _python_members(value: Any) -> Iterator[tuple[str, Any]]:
+    """The members of a Python mapping or sequence, each with its path step."""
+    if isinstance(value, Mapping):
+        yield from ((f".{name}", inner) for name, inner in value.items())
+    elif isinstance(value, (list, tuple)):
+        yield from ((f"[{index}]", inner) for index, inner in enumerate(value))
+
+
+def _first_failing_path(
+    value: Any,
+    path: str,
+    members: Callable[[Any], Iterator[tuple[str, Any]]],
+    convert: Callable[[Any], Any],
+    error: type[Exception],
+) -> str:
+    """The path of the deepest value under the first member ``convert`` refuses (error
+    reporting only: the hot path never walks a value twice)."""
+    for step, inner in members(value):
+        try:
+            convert(inner)
+        except error:
+            return _first_failing_path(inner, path + step, members, convert, error)
     return path
 
 
@@ -131,7 +147,10 @@ def deserialize_item(item: RawItem) -> Profile:
         try:
             deserialize_value(value)
         except MalformedValueError as exc:
-            raise MalformedValueError(f"attribute {_malformed_path(value, name)!r}: {exc}") from exc
+            where = _first_failing_path(
+                value, name, _wire_members, deserialize_value, MalformedValueError
+            )
+            raise MalformedValueError(f"attribute {where!r}: {exc}") from exc
     raise AssertionError("deserialize_item failed on an item whose every attribute reads")
 
 
@@ -237,24 +256,6 @@ def serialize_changed(new: Any, old: Any, old_wire: AttributeValue) -> Attribute
     return serialize_value(new)
 
 
-def unsupported_path(value: Any, path: str) -> str:
-    """The path of the first value inside ``value`` that cannot be serialized (error
-    reporting only: the hot path never walks twice)."""
-    if isinstance(value, Mapping):
-        for name, inner in value.items():
-            try:
-                serialize_value(inner)
-            except UnsupportedValueError:
-                return unsupported_path(inner, f"{path}.{name}")
-    elif isinstance(value, (list, tuple)):
-        for index, inner in enumerate(value):
-            try:
-                serialize_value(inner)
-            except UnsupportedValueError:
-                return unsupported_path(inner, f"{path}[{index}]")
-    return path
-
-
 def serialize_attribute(
     name: str, value: Any, old: Any = None, old_wire: AttributeValue | None = None
 ) -> AttributeValue:
@@ -266,7 +267,10 @@ def serialize_attribute(
             return serialize_value(value)
         return serialize_changed(value, old, old_wire)
     except UnsupportedValueError as exc:
-        raise UnsupportedValueError(f"attribute {unsupported_path(value, name)!r}: {exc}") from exc
+        where = _first_failing_path(
+            value, name, _python_members, serialize_value, UnsupportedValueError
+        )
+        raise UnsupportedValueError(f"attribute {where!r}: {exc}") from exc
 
 
 def serialize_item(profile: Mapping[str, Any]) -> RawItem:

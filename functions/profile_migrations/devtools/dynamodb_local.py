@@ -14,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -21,7 +22,7 @@ from typing import IO, TYPE_CHECKING
 from profile_migrations.errors import MigrationInputError
 
 if TYPE_CHECKING:
-    from types import TracebackType
+    from collections.abc import Iterator
 
 JAR_DIR_ENV = "DYNAMODB_LOCAL_DIR"
 JAR_NAME = "DynamoDBLocal.jar"
@@ -89,7 +90,7 @@ def _port_open(port: int) -> bool:
 
 @dataclass
 class DynamoDBLocal:
-    """A running in-memory DynamoDB Local; use as a context manager."""
+    """A running in-memory DynamoDB Local: ``with DynamoDBLocal.start() as engine:``."""
 
     process: subprocess.Popen[bytes]
     port: int
@@ -100,8 +101,10 @@ class DynamoDBLocal:
         return f"http://{LOOPBACK}:{self.port}"
 
     @classmethod
-    def start(cls) -> DynamoDBLocal:
-        """Start the engine in memory and wait until it accepts connections."""
+    @contextmanager
+    def start(cls) -> Iterator[DynamoDBLocal]:
+        """Start the engine in memory, wait until it accepts connections, and stop it when
+        the block ends."""
         java = find_java()
         jar_dir = find_jar_dir()
         port = _free_port()
@@ -123,23 +126,27 @@ class DynamoDBLocal:
             stderr=log,
         )
         engine = cls(process=process, port=port, log=log)
+        try:
+            engine._wait_until_listening()
+            yield engine
+        finally:
+            engine.stop()
+
+    def _wait_until_listening(self) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-        while not _port_open(port):
-            if process.poll() is not None:
-                log.seek(0)
-                output = log.read().decode(errors="replace")
-                engine.stop()
+        while not _port_open(self.port):
+            if self.process.poll() is not None:
+                self.log.seek(0)
+                output = self.log.read().decode(errors="replace")
                 raise DynamoDBLocalUnavailableError(
                     f"DynamoDB Local exited during startup: {output.strip()[-500:]}"
                 )
             if time.monotonic() > deadline:
-                engine.stop()
                 raise DynamoDBLocalUnavailableError(
-                    f"DynamoDB Local did not listen on port {port} "
+                    f"DynamoDB Local did not listen on port {self.port} "
                     f"within {STARTUP_TIMEOUT_SECONDS:.0f} s."
                 )
             time.sleep(0.1)
-        return engine
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -150,14 +157,3 @@ class DynamoDBLocal:
                 self.process.kill()
                 self.process.wait()
         self.log.close()
-
-    def __enter__(self) -> DynamoDBLocal:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

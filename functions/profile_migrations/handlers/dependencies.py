@@ -15,6 +15,8 @@ from profile_migrations.loader import load_registry
 from profile_migrations.settings import AggregateSettings, PlanSettings, SegmentSettings
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
     from profile_migrations.loader import Registry
     from profile_migrations.logic.ports import (
         ControlStore,
@@ -53,33 +55,32 @@ class AggregateDependencies:
 @functools.cache
 def plan_dependencies() -> PlanDependencies:
     settings = PlanSettings.from_environ()
-    client = make_dynamodb_client()
-    return PlanDependencies(
-        settings=settings,
-        registry=load_registry(settings.migrations_module),
-        store=ProfileTable(client, settings.table_name),
-        control=ControlTable(client, settings.control_table),
-    )
+    store, control = _tables(settings.table_name, settings.control_table)
+    return PlanDependencies(settings, load_registry(settings.migrations_module), store, control)
 
 
 @functools.cache
 def segment_dependencies() -> SegmentDependencies:
     settings = SegmentSettings.from_environ()
-    client = make_dynamodb_client()
-    return SegmentDependencies(
-        settings=settings,
-        registry=load_registry(settings.migrations_module),
-        store=ProfileTable(client, settings.table_name),
-        records=RunRecords(make_s3_client(), settings.report_bucket),
-        control=ControlTable(client, settings.control_table),
-    )
+    store, control = _tables(settings.table_name, settings.control_table)
+    registry = load_registry(settings.migrations_module)
+    records = RunRecords(make_s3_client(), settings.report_bucket)
+    return SegmentDependencies(settings, registry, store, records, control)
 
 
 @functools.cache
 def aggregate_dependencies() -> AggregateDependencies:
     settings = AggregateSettings.from_environ()
+    records = RunRecords(make_s3_client(), settings.report_bucket)
     return AggregateDependencies(
-        settings=settings,
-        records=RunRecords(make_s3_client(), settings.report_bucket),
-        control=ControlTable(make_dynamodb_client(), settings.control_table),
+        settings, records, ControlTable(_dynamodb(), settings.control_table)
     )
+
+
+@functools.cache
+def _dynamodb() -> DynamoDBClient:
+    return make_dynamodb_client()
+
+
+def _tables(table_name: str, control_table: str) -> tuple[ProfileTable, ControlTable]:
+    return ProfileTable(_dynamodb(), table_name), ControlTable(_dynamodb(), control_table)

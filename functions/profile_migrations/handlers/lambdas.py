@@ -17,10 +17,18 @@ from profile_migrations.handlers.dependencies import (
 from profile_migrations.handlers.observability import emit_counters, logger, metrics, turn_of
 from profile_migrations.logic.pipeline import aggregate_run, plan_run
 from profile_migrations.logic.turns import migrate_turn, verify_turn
-from profile_migrations.models.pipeline import AggregateEvent, PlanEvent, SegmentTask, VerifyTask
+from profile_migrations.models.pipeline import (
+    AggregateEvent,
+    PlanEvent,
+    SegmentTask,
+    TurnTask,
+    VerifyTask,
+)
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from profile_migrations.logic.turns import Turn
 
 Event = dict[str, Any]
 
@@ -42,8 +50,7 @@ def migrate(event: Event, context: LambdaContext, deps: SegmentDependencies | No
     """One turn of a segment's migration: pages until the segment ends or time runs short."""
     deps = deps or segment_dependencies()
     task = SegmentTask.model_validate(event)
-    logger.append_keys(run_id=task.run_id, segment=task.segment, invocation=task.invocation)
-    turn = turn_of(context, deps.settings.stop_margin_seconds)
+    turn = _turn_of(task, context, deps)
     next_task, this_turn = migrate_turn(
         task, deps.registry, deps.store, deps.records, deps.control, turn
     )
@@ -58,9 +65,14 @@ def verify(event: Event, context: LambdaContext, deps: SegmentDependencies | Non
     """One turn of a segment's verification."""
     deps = deps or segment_dependencies()
     task = VerifyTask.model_validate(event)
-    logger.append_keys(run_id=task.run_id, segment=task.segment, invocation=task.invocation)
-    turn = turn_of(context, deps.settings.stop_margin_seconds)
+    turn = _turn_of(task, context, deps)
     return verify_turn(task, deps.store, deps.records, deps.control, turn).to_wire()
+
+
+def _turn_of(task: TurnTask, context: LambdaContext, deps: SegmentDependencies) -> Turn:
+    """This invocation as the task's turn; its log lines carry the run, segment and turn."""
+    logger.append_keys(run_id=task.run_id, segment=task.segment, invocation=task.invocation)
+    return turn_of(context, deps.settings.stop_margin_seconds)
 
 
 @logger.inject_lambda_context(clear_state=True)
