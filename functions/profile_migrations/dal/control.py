@@ -28,6 +28,8 @@ from profile_migrations.models.records import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import TableDescriptionTypeDef
 
@@ -149,6 +151,17 @@ class ControlTable:
             )
         return table
 
+    @staticmethod
+    def _applied(operation: Callable[..., object], **request: Any) -> bool:
+        """Send a conditional write; False when DynamoDB refused it for its condition."""
+        try:
+            operation(**request)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def _put(self, pk: str, sk: str, body: str, **condition: Any) -> None:
         self._client.put_item(
             TableName=self.name,
@@ -204,43 +217,35 @@ class ControlTable:
                 ":me": {"S": lock.owner},
             },
         }
-        try:
-            self._client.put_item(**request)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
-            holder = self.read_lock(lock.table)
-            who = (
-                f"run {holder.run_id} ({holder.owner}, since {holder.acquired_at})"
-                if holder
-                else "another run"
-            )
-            raise RunLockedError(
-                f"table {lock.table!r} is locked by {who}; if that run is dead, wait for its "
-                "lease to expire or release it with "
-                f"`profile-migrate unlock --table {lock.table} --force`",
-                holder=holder,
-            ) from exc
+        if self._applied(self._client.put_item, **request):
+            return
+        holder = self.read_lock(lock.table)
+        who = (
+            f"run {holder.run_id} ({holder.owner}, since {holder.acquired_at})"
+            if holder
+            else "another run"
+        )
+        raise RunLockedError(
+            f"table {lock.table!r} is locked by {who}; if that run is dead, wait for its "
+            "lease to expire or release it with "
+            f"`profile-migrate unlock --table {lock.table} --force`",
+            holder=holder,
+        )
 
     @_outages
     def renew_lock(self, table: str, owner: str, expires_at: float) -> bool:
         """Extend ``owner``'s lease; False if the lock is no longer theirs (``unlock``)."""
-        try:
-            self._client.update_item(
-                TableName=self.name,
-                Key={"pk": {"S": _lock_pk(table)}, "sk": {"S": LOCK_SK}},
-                UpdateExpression="SET expiresAt = :expires",
-                ConditionExpression="lockOwner = :me",
-                ExpressionAttributeValues={
-                    ":expires": {"N": repr(expires_at)},
-                    ":me": {"S": owner},
-                },
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self._applied(
+            self._client.update_item,
+            TableName=self.name,
+            Key={"pk": {"S": _lock_pk(table)}, "sk": {"S": LOCK_SK}},
+            UpdateExpression="SET expiresAt = :expires",
+            ConditionExpression="lockOwner = :me",
+            ExpressionAttributeValues={
+                ":expires": {"N": repr(expires_at)},
+                ":me": {"S": owner},
+            },
+        )
 
     @_outages
     def release_lock(self, table: str, owner: str | None = None) -> LockInfo | None:
@@ -262,13 +267,7 @@ class ControlTable:
                 ":owner": {"S": held.owner},
             },
         }
-        try:
-            self._client.delete_item(**request)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return None
-            raise
-        return held
+        return held if self._applied(self._client.delete_item, **request) else None
 
     @_outages
     def read_lock(self, table: str) -> LockInfo | None:
@@ -303,46 +302,36 @@ class ControlTable:
     def acquire_turn(self, lease: TurnLease) -> bool:
         """Take the segment's turn lease if it is free, expired or already ``lease.holder``'s;
         False when another turn holds it."""
-        try:
-            self._client.put_item(
-                TableName=self.name,
-                Item={
-                    "pk": {"S": _run_pk(lease.run_id)},
-                    "sk": {"S": _turn_sk(lease.phase, lease.segment)},
-                    "body": {"S": lease.model_dump_json(by_alias=True)},
-                    "expiresAt": {"N": repr(lease.expires_at)},
-                    "holder": {"S": lease.holder},
-                },
-                ConditionExpression=(
-                    "attribute_not_exists(pk) OR expiresAt < :now OR holder = :me"
-                ),
-                ExpressionAttributeValues={
-                    ":now": {"N": repr(time.time())},
-                    ":me": {"S": lease.holder},
-                },
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self._applied(
+            self._client.put_item,
+            TableName=self.name,
+            Item={
+                "pk": {"S": _run_pk(lease.run_id)},
+                "sk": {"S": _turn_sk(lease.phase, lease.segment)},
+                "body": {"S": lease.model_dump_json(by_alias=True)},
+                "expiresAt": {"N": repr(lease.expires_at)},
+                "holder": {"S": lease.holder},
+            },
+            ConditionExpression="attribute_not_exists(pk) OR expiresAt < :now OR holder = :me",
+            ExpressionAttributeValues={
+                ":now": {"N": repr(time.time())},
+                ":me": {"S": lease.holder},
+            },
+        )
 
     @_outages
     def release_turn(self, lease: TurnLease) -> None:
         """Give the lease up, if ``lease.holder`` still holds it."""
-        try:
-            self._client.delete_item(
-                TableName=self.name,
-                Key={
-                    "pk": {"S": _run_pk(lease.run_id)},
-                    "sk": {"S": _turn_sk(lease.phase, lease.segment)},
-                },
-                ConditionExpression="holder = :me",
-                ExpressionAttributeValues={":me": {"S": lease.holder}},
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
+        self._applied(
+            self._client.delete_item,
+            TableName=self.name,
+            Key={
+                "pk": {"S": _run_pk(lease.run_id)},
+                "sk": {"S": _turn_sk(lease.phase, lease.segment)},
+            },
+            ConditionExpression="holder = :me",
+            ExpressionAttributeValues={":me": {"S": lease.holder}},
+        )
 
     # -- history -------------------------------------------------------------------------
     @_outages
