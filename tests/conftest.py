@@ -1,11 +1,12 @@
-"""Shared fixtures: one in-memory DynamoDB Local per test session, a fresh table per test."""
+"""Shared fixtures and table helpers: one in-memory DynamoDB Local per test session, a fresh
+table per test, and exact dumps of a table's items."""
 
 from __future__ import annotations
 
-import itertools
 import json
+import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import pytest
 
@@ -14,22 +15,86 @@ from profile_migrations.dal.dynamodb import ProfileTable, StaticCredentials, mak
 from profile_migrations.dal.seeding import create_table, put_items
 from profile_migrations.devtools.dynamodb_local import DynamoDBLocal
 from profile_migrations.devtools.sample_profiles import PROFILE_KEY_SCHEMA
+from tests.fakes import key_text
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator, Sequence
 
     from mypy_boto3_dynamodb.client import DynamoDBClient
+
+    from profile_migrations.codec import Profile
+    from profile_migrations.store import RawItem
 
 pytest_plugins = ["tests.cdk_synth"]
 
 EVENTS_DIR = Path(__file__).parent / "events"
 TEST_REGION = "us-east-1"
 TEST_CREDENTIALS = StaticCredentials(access_key_id="tests", secret_access_key="tests")
-_table_numbers = itertools.count()
+
+KeySchema = tuple[tuple[str, str], ...]
+PROFILE_KEY_NAMES = tuple(name for name, _ in PROFILE_KEY_SCHEMA)
 
 
 def load_event(name: str) -> dict[str, Any]:
-    return json.loads((EVENTS_DIR / f"{name}.json").read_text())
+    event: dict[str, Any] = json.loads((EVENTS_DIR / f"{name}.json").read_text())
+    return event
+
+
+# --- tables on DynamoDB Local ---------------------------------------------------------------
+
+
+def new_client(engine: DynamoDBLocal) -> DynamoDBClient:
+    """A client of the test engine, built as the CLI builds one."""
+    return make_dynamodb_client(engine.endpoint_url, TEST_REGION, credentials=TEST_CREDENTIALS)
+
+
+def new_table(
+    client: DynamoDBClient,
+    key_schema: KeySchema = PROFILE_KEY_SCHEMA,
+    items: Sequence[RawItem] = (),
+    prefix: str = "profiles",
+) -> ProfileTable:
+    """A fresh table with a unique name holding ``items``; by default keyed like CICADA's
+    UserProfiles."""
+    table = ProfileTable(client, f"{prefix}-{uuid.uuid4().hex[:12]}")
+    create_table(client, table.table_name, key_schema)
+    if items:
+        put_items(client, table.table_name, items)
+    return table
+
+
+class MakeTable(Protocol):
+    """The ``make_table`` fixture: :func:`new_table` on the test's client."""
+
+    def __call__(
+        self, key_schema: KeySchema = PROFILE_KEY_SCHEMA, items: Sequence[RawItem] = ()
+    ) -> ProfileTable: ...
+
+
+def item_key(item: RawItem, key_names: Sequence[str] = PROFILE_KEY_NAMES) -> str:
+    """The key :func:`dump_table` files ``item`` under (binary values in base64)."""
+    return key_text({name: item[name] for name in key_names})
+
+
+def dump_table(client: DynamoDBClient, table_name: str) -> dict[str, RawItem]:
+    """Every item in wire format, keyed by its JSON-encoded key, for exact comparisons."""
+    description = client.describe_table(TableName=table_name)["Table"]
+    key_names = [key["AttributeName"] for key in description["KeySchema"]]
+    items: dict[str, RawItem] = {}
+    for page in client.get_paginator("scan").paginate(TableName=table_name, ConsistentRead=True):
+        for item in page["Items"]:
+            # boto3-stubs' TypedDicts describe the same wire format as RawItem
+            raw = cast("RawItem", item)
+            items[item_key(raw, key_names)] = raw
+    return items
+
+
+def dump_profiles(client: DynamoDBClient, table_name: str) -> dict[str, Profile]:
+    """:func:`dump_table` with every item as a Python profile."""
+    return {key: deserialize_item(item) for key, item in dump_table(client, table_name).items()}
+
+
+# --- fixtures -------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -54,39 +119,16 @@ def aws_env(dynamodb_local: DynamoDBLocal, monkeypatch: pytest.MonkeyPatch) -> d
 
 @pytest.fixture
 def dynamodb_client(dynamodb_local: DynamoDBLocal) -> DynamoDBClient:
-    return make_dynamodb_client(
-        dynamodb_local.endpoint_url, TEST_REGION, credentials=TEST_CREDENTIALS
-    )
+    return new_client(dynamodb_local)
 
 
 @pytest.fixture
-def make_table(dynamodb_client: DynamoDBClient) -> Callable[..., ProfileTable]:
-    """Create a fresh, uniquely named table; by default keyed like CICADA's UserProfiles."""
+def make_table(dynamodb_client: DynamoDBClient) -> MakeTable:
+    """Creates a fresh, uniquely named table (see :func:`new_table`)."""
 
     def make(
-        key_schema: tuple[tuple[str, str], ...] = PROFILE_KEY_SCHEMA, items: list[Any] | None = None
+        key_schema: KeySchema = PROFILE_KEY_SCHEMA, items: Sequence[RawItem] = ()
     ) -> ProfileTable:
-        table = ProfileTable(dynamodb_client, f"profiles-{next(_table_numbers)}")
-        create_table(dynamodb_client, table.table_name, key_schema)
-        if items:
-            put_items(dynamodb_client, table.table_name, items)
-        return table
+        return new_table(dynamodb_client, key_schema, items)
 
     return make
-
-
-def dump_table(client: DynamoDBClient, table_name: str) -> dict[str, Any]:
-    """Every item in wire format, keyed by its JSON-encoded key, for exact comparisons."""
-    description = client.describe_table(TableName=table_name)["Table"]
-    key_names = [key["AttributeName"] for key in description["KeySchema"]]
-    items: dict[str, Any] = {}
-    paginator = client.get_paginator("scan")
-    for page in paginator.paginate(TableName=table_name, ConsistentRead=True):
-        for item in page["Items"]:
-            key = json.dumps({name: item[name] for name in key_names}, sort_keys=True)
-            items[key] = item
-    return items
-
-
-def dump_profiles(client: DynamoDBClient, table_name: str) -> dict[str, dict[str, Any]]:
-    return {key: deserialize_item(item) for key, item in dump_table(client, table_name).items()}

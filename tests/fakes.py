@@ -1,11 +1,21 @@
-"""In-memory stand-ins for the stores, for unit tests that must not touch a network."""
+"""Stand-ins for what the logic talks to (logic/ports.py): in-memory stores, outcome sinks,
+a wrapper around a real table, and botocore answers built without a network.
+
+Every fake is passed where its port is expected, so mypy checks it against the port.
+"""
 
 from __future__ import annotations
 
+import base64
 import json
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
+
+from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
+from botocore.exceptions import ClientError
 
 from profile_migrations.errors import RunLockedError, StoreUnavailableError
 from profile_migrations.models.records import LockInfo
@@ -19,8 +29,12 @@ from profile_migrations.store import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+    from profile_migrations.logic.outcomes import ProfileOutcome
+    from profile_migrations.logic.ports import ProtectableStore
     from profile_migrations.models.pipeline import PageFailures, PageInvalid
     from profile_migrations.models.records import (
         AppliedStep,
@@ -117,15 +131,23 @@ class MemoryControl:
 MiB = 1024 * 1024
 
 
-def item_key_text(key: dict[str, object]) -> str:
-    """A key in wire format as canonical JSON, to find an item by its key."""
-    return json.dumps(key, sort_keys=True, default=repr)
+def _base64(value: object) -> str:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(type(value).__name__)
+
+
+def key_text(key: Mapping[str, object]) -> str:
+    """A key (wire format or Python values) as canonical JSON, binary values in base64: how
+    the fakes find an item and ``tests.conftest.dump_table`` files one."""
+    return json.dumps(key, sort_keys=True, default=_base64)
 
 
 @dataclass
 class PagedStore:
     """A table served from a list of pages (the cursor is the next page's number); writes
-    are recorded and answered from ``answers`` once, then as written."""
+    are recorded and answered from ``answers`` once, then as written. ``scan_error`` is
+    raised by every scan after the first page (what nothing in the worker expects)."""
 
     pages: list[list[RawItem]] = field(default_factory=list)
     answers: list[WriteOutcome] | None = None
@@ -136,6 +158,7 @@ class PagedStore:
     current: dict[str, RawItem] = field(default_factory=dict)
     reads: list[RawItem] = field(default_factory=list)
     table_name: str = "UserProfiles"
+    scan_error: Exception | None = None
 
     def describe(self) -> TableInfo:
         return TableInfo(self.table_name, ("userId", "profileId"), 1000, self.size_bytes)
@@ -154,6 +177,8 @@ class PagedStore:
     ) -> ScanPage:
         if self.unavailable:
             raise StoreUnavailableError("throttled")
+        if self.scan_error is not None and start_key is not None:
+            raise self.scan_error
         index = 0 if start_key is None else int(start_key["page"]["N"])
         more = index + 1 < len(self.pages)
         return ScanPage(self.pages[index], {"page": {"N": str(index + 1)}} if more else None)
@@ -161,12 +186,12 @@ class PagedStore:
     def get_item(self, key: RawItem) -> RawItem | None:
         """``current`` (by the key's JSON) first, else the item as the pages hold it."""
         self.reads.append(key)
-        wanted = item_key_text(key)
+        wanted = key_text(key)
         if wanted in self.current:
             return self.current[wanted]
         for page in self.pages:
             for item in page:
-                if item_key_text({name: item.get(name) for name in key}) == wanted:
+                if key_text({name: item.get(name) for name in key}) == wanted:
                     return item
         return None
 
@@ -238,3 +263,83 @@ def locked_control(run_id: str = "exec-1", table: str = "UserProfiles") -> Memor
         )
     )
     return control
+
+
+@dataclass
+class ListSink:
+    """Keeps every outcome a run reports (logic/ports.py's OutcomeSink); thread-safe, since
+    segments report from worker threads."""
+
+    outcomes: list[ProfileOutcome] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def record(self, outcomes: Sequence[ProfileOutcome]) -> None:
+        with self._lock:
+            self.outcomes.extend(outcomes)
+
+
+class DelegatingStore:
+    """A real table (logic/ports.py's ProtectableStore) behind a wrapper: every call goes
+    through to ``table``; subclasses step in before the calls they watch."""
+
+    def __init__(self, table: ProtectableStore) -> None:
+        self._table = table
+        self.table_name = table.table_name
+
+    def describe(self) -> TableInfo:
+        return self._table.describe()
+
+    def protect(self, backup_name: str) -> BackupResult:
+        return self._table.protect(backup_name)
+
+    def scan_page(self, *args: Any, **kwargs: Any) -> ScanPage:
+        return self._table.scan_page(*args, **kwargs)
+
+    def get_item(self, key: RawItem) -> RawItem | None:
+        return self._table.get_item(key)
+
+    def conditional_update(self, writes: Sequence[ProfileWrite]) -> WriteBatchResult:
+        return self._table.conditional_update(writes)
+
+
+# --- botocore answers, without a network ----------------------------------------------------
+
+
+def client_error(
+    code: str, message: str = "m", status: int = 400, operation: str = "UpdateItem"
+) -> ClientError:
+    """The error botocore raises for an error answer of DynamoDB or S3."""
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {
+                "RequestId": "request-1",
+                "HostId": "host-1",
+                "HTTPStatusCode": status,
+                "HTTPHeaders": {},
+                "RetryAttempts": 0,
+            },
+        },
+        operation,
+    )
+
+
+class _Body:
+    def __init__(self, payload: bytes) -> None:
+        self._payload = payload
+
+    def stream(self, **_: Any) -> list[bytes]:
+        return [self._payload]
+
+
+def json_answer(url: str, status: int, payload: dict[str, Any]) -> AWSResponse:
+    """An HTTP answer of DynamoDB's JSON protocol, as a ``before-send`` hook returns it."""
+    headers = HTTPHeaders.from_dict({"Content-Type": "application/x-amz-json-1.0"})
+    return AWSResponse(url, status, headers, _Body(json.dumps(payload).encode()))
+
+
+def on_event(client: DynamoDBClient, event_name: str, hook: Callable[..., object]) -> None:
+    """Registers ``hook`` on the client's events. botocore reads what some hooks return (a
+    ``before-send`` answer replaces the call, ``provide-client-params`` replaces the
+    parameters); botocore-stubs types every hook as returning None, hence the cast."""
+    client.meta.events.register(event_name, cast("Callable[..., None]", hook))

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     from tests.cdk_synth import Synthesized
 
+
 @pytest.fixture(scope="module")
 def asset(synthesized: Synthesized) -> Path:
     directories = {synthesized.asset_dir(name) for name in HANDLERS}

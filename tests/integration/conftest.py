@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import itertools
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 
 from profile_migrations.cli import main
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from pathlib import Path
 
     from profile_migrations.devtools.dynamodb_local import DynamoDBLocal
 
 TABLE_COMMANDS = frozenset({"run", "history", "unlock"})
+
+
+class Cli(Protocol):
+    """The ``cli`` fixture: ``cli(*args)`` is ``(exit status, parsed stdout)``."""
+
+    def __call__(self, *args: str) -> tuple[int, Any]: ...
 
 
 @pytest.fixture
@@ -25,7 +30,7 @@ def cli(
     aws_env: dict[str, str],
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
-) -> Callable[..., tuple[int, Any]]:
+) -> Cli:
     """``cli(*args)`` runs ``profile-migrate *args --json`` in process; returns the exit
     status and the parsed stdout. Table commands reach the test engine; each run gets its
     own report file unless the arguments name one."""

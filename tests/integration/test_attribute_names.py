@@ -17,23 +17,18 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from profile_migrations.codec import serialize_item
-from profile_migrations.loader import Registry
-from profile_migrations.logic.runner import LocalRun, LocalRunOptions, run_local
 from profile_migrations.models.requests import RunRequest
-from profile_migrations.registry import MigrationChain, ProfileMigration
+from profile_migrations.registry import ProfileMigration
 from profile_migrations.versions import VERSION_ATTRIBUTE
 from tests.conftest import dump_profiles
+from tests.integration.helpers import registry_of, run
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
-
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-    from profile_migrations.dal.dynamodb import ProfileTable
-    from profile_migrations.logic.outcomes import ProfileOutcome
-    from profile_migrations.models.results import MigrationResponse
+    from profile_migrations.loader import Registry
+    from tests.conftest import MakeTable
 
-STARTED_AT = "2026-11-25T00:00:00.000Z"
 MAX_KEY_NAME_BYTES = 255  # KeySchemaAttributeName, botocore's model
 ODD_NAMES = ["#text", ":count", "#", "#pk", ":sk", 'say "hi"', "a.b", "x[0]", " ", "é"]
 
@@ -46,11 +41,6 @@ class Names:
     changed: str
     removed: str
     kept: str
-
-
-class NullSink:
-    def record(self, outcomes: Sequence[ProfileOutcome]) -> None:
-        pass
 
 
 def _repeated(short: st.SearchStrategy[str], times: st.SearchStrategy[int]) -> Any:
@@ -97,15 +87,14 @@ def _registry(names: Names) -> Registry:
         result[names.changed] = profile[names.changed] + 1
         return result
 
-    chain = MigrationChain([ProfileMigration(1, 2, "add, change and remove", migrate)])
-    return Registry(chain=chain, current_version=chain.head, source="test")
+    return registry_of(ProfileMigration(1, 2, "add, change and remove", migrate))
 
 
 def _profiles(names: Names) -> list[dict[str, Any]]:
     """Two profiles to migrate (one without the attribute to remove) and one already there."""
 
     def key(index: int) -> dict[str, Any]:
-        key = {names.partition: f"user-{index}"}
+        key: dict[str, Any] = {names.partition: f"user-{index}"}
         if names.sort is not None:
             key[names.sort] = index
         return key
@@ -127,27 +116,13 @@ def _expected(names: Names, profile: dict[str, Any]) -> dict[str, Any]:
     return migrated
 
 
-def _migrate(table: ProfileTable, names: Names) -> MigrationResponse:
-    return run_local(
-        LocalRun(
-            request=RunRequest(total_segments=1),
-            registry=_registry(names),
-            store=table,
-            sink=NullSink(),
-            report_uri="file:///report.jsonl",
-            options=LocalRunOptions(workers=1),
-            started_at=STARTED_AT,
-        )
-    )
-
-
 def _item_key(names: Names, profile: dict[str, Any]) -> str:
     key_names = [names.partition] if names.sort is None else [names.partition, names.sort]
     return json.dumps(serialize_item({name: profile[name] for name in key_names}), sort_keys=True)
 
 
 def _check_run_migrates_exactly(
-    make_table: Callable[..., ProfileTable], client: DynamoDBClient, names: Names
+    make_table: MakeTable, client: DynamoDBClient, names: Names
 ) -> None:
     key_schema = [(names.partition, "S")]
     if names.sort is not None:
@@ -157,7 +132,7 @@ def _check_run_migrates_exactly(
         key_schema=tuple(key_schema), items=[serialize_item(profile) for profile in profiles]
     )
     try:
-        response = _migrate(table, names)
+        response = run(table, RunRequest(total_segments=1), _registry(names), workers=1)
 
         stored = dump_profiles(client, table.table_name)
         assert stored == {
@@ -187,13 +162,13 @@ def _check_run_migrates_exactly(
 @example(Names("#" * 255, ":" * 255, added="#" * 9_000, changed="é" * 5_000, removed="r", kept="k"))
 @given(names=all_names())
 def test_a_run_migrates_every_legal_attribute_and_key_name(
-    make_table: Callable[..., ProfileTable], dynamodb_client: DynamoDBClient, names: Names
+    make_table: MakeTable, dynamodb_client: DynamoDBClient, names: Names
 ) -> None:
     _check_run_migrates_exactly(make_table, dynamodb_client, names)
 
 
 def test_a_table_keyed_by_placeholder_like_names_migrates_every_profile(
-    make_table: Callable[..., ProfileTable], dynamodb_client: DynamoDBClient
+    make_table: MakeTable, dynamodb_client: DynamoDBClient
 ) -> None:
     # The field report: with a partition key named "#pk" every profile failed, 0 migrated.
     names = Names("#pk", ":sk", added="#text", changed=":count", removed="#", kept="#pk2")

@@ -3,36 +3,29 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from profile_migrations.cli import main
-from profile_migrations.codec import serialize_item
 from profile_migrations.devtools.sample_profiles import sample_profiles
 from tests.conftest import dump_table
+from tests.integration.helpers import profile, profile_migrate
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-    from profile_migrations.dal.dynamodb import ProfileTable
     from profile_migrations.devtools.dynamodb_local import DynamoDBLocal
+    from tests.conftest import MakeTable
+    from tests.integration.conftest import Cli
 
 SEED_KEYS = {"success", "message", "summary", "verification", "targetVersion"}
 SUMMARY_KEYS = {"totalProfiles", "successCount", "failureCount", "skippedCount", "results"}
 
 
-def profile(user: str, **fields: Any) -> dict[str, Any]:
-    return serialize_item({"userId": user, "profileId": "main", **fields})
-
-
 def test_run_prints_one_seed_format_document_and_exits_0(
-    cli: Callable[..., tuple[int, Any]], make_table: Callable[..., ProfileTable], tmp_path: Path
+    cli: Cli, make_table: MakeTable, tmp_path: Path
 ) -> None:
     table = make_table(items=list(sample_profiles(120)))
 
@@ -57,7 +50,7 @@ def test_run_prints_one_seed_format_document_and_exits_0(
 
 
 def test_failures_exit_1_and_results_are_capped_with_the_full_list_in_the_report(
-    cli: Callable[..., tuple[int, Any]], make_table: Callable[..., ProfileTable]
+    cli: Cli, make_table: MakeTable
 ) -> None:
     broken = [profile(f"broken-{n:04d}") for n in range(1_005)]
     table = make_table(items=[*broken, *sample_profiles(10)])
@@ -83,7 +76,7 @@ def test_failures_exit_1_and_results_are_capped_with_the_full_list_in_the_report
 
 
 def test_dry_run_has_no_verification_and_verify_only_has_no_summary(
-    cli: Callable[..., tuple[int, Any]], make_table: Callable[..., ProfileTable]
+    cli: Cli, make_table: MakeTable
 ) -> None:
     table = make_table(items=list(sample_profiles(20)))
 
@@ -105,8 +98,8 @@ def test_dry_run_has_no_verification_and_verify_only_has_no_summary(
     ],
 )
 def test_bad_input_exits_2_and_writes_nothing(
-    cli: Callable[..., tuple[int, Any]],
-    make_table: Callable[..., ProfileTable],
+    cli: Cli,
+    make_table: MakeTable,
     dynamodb_client: DynamoDBClient,
     arguments: list[str],
     expected_error: str,
@@ -125,8 +118,8 @@ def test_bad_input_exits_2_and_writes_nothing(
 
 
 def test_an_invalid_registry_file_is_refused_before_anything_is_read(
-    cli: Callable[..., tuple[int, Any]],
-    make_table: Callable[..., ProfileTable],
+    cli: Cli,
+    make_table: MakeTable,
     dynamodb_client: DynamoDBClient,
     tmp_path: Path,
 ) -> None:
@@ -149,8 +142,8 @@ def test_an_invalid_registry_file_is_refused_before_anything_is_read(
 
 
 def test_a_registry_file_with_its_own_current_version_sets_the_default_target(
-    cli: Callable[..., tuple[int, Any]],
-    make_table: Callable[..., ProfileTable],
+    cli: Cli,
+    make_table: MakeTable,
     tmp_path: Path,
 ) -> None:
     registry = tmp_path / "mine.py"
@@ -196,7 +189,7 @@ def test_malformed_arguments_exit_2_and_print_one_json_document_with_json(
     assert (document["success"], document["errorType"]) == (False, "UsageError")
 
 
-def test_plan_lists_the_steps_in_order(cli: Callable[..., tuple[int, Any]]) -> None:
+def test_plan_lists_the_steps_in_order(cli: Cli) -> None:
     status, document = cli("plan", "--target-version", "4")
 
     assert status == 0
@@ -208,31 +201,24 @@ def test_plan_lists_the_steps_in_order(cli: Callable[..., tuple[int, Any]]) -> N
 
 
 def test_the_console_script_runs_and_prints_only_json_on_stdout(
-    make_table: Callable[..., ProfileTable],
+    make_table: MakeTable,
     dynamodb_local: DynamoDBLocal,
     aws_env: dict[str, str],
     tmp_path: Path,
 ) -> None:
     table = make_table(items=list(sample_profiles(30)))
 
-    completed = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "profile-migrate"),
-            "run",
-            "--table",
-            table.table_name,
-            "--endpoint-url",
-            dynamodb_local.endpoint_url,
-            "--report",
-            str(tmp_path / "r.jsonl"),
-            "--json",
-            "--log-level",
-            "INFO",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
+    completed = profile_migrate(
+        "run",
+        "--table",
+        table.table_name,
+        "--endpoint-url",
+        dynamodb_local.endpoint_url,
+        "--report",
+        str(tmp_path / "r.jsonl"),
+        "--json",
+        "--log-level",
+        "INFO",
     )
 
     assert completed.returncode == 0, completed.stderr

@@ -21,18 +21,18 @@ from profile_migrations.dal.control import ControlTable, control_table_name
 from profile_migrations.dal.dynamodb import StaticCredentials, make_dynamodb_client
 from profile_migrations.dal.seeding import create_table, put_items
 from profile_migrations.devtools.sample_profiles import PROFILE_KEY_SCHEMA, sample_profiles
-from profile_migrations.models.records import Checkpoint, LockInfo
+from profile_migrations.models.records import Checkpoint
 from tests.conftest import dump_profiles, dump_table
+from tests.integration.helpers import PROFILE_MIGRATE, hold_lock, profile_migrate
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-    from profile_migrations.dal.dynamodb import ProfileTable
     from profile_migrations.devtools.dynamodb_local import DynamoDBLocal
-
-PROFILE_MIGRATE = str(Path(sys.executable).parent / "profile-migrate")
+    from tests.conftest import MakeTable
+    from tests.integration.conftest import Cli
 DELAY_ENV = "SLOW_STEP_SECONDS"
 # One step, 1 -> 2, that sleeps DELAY_ENV seconds a profile: a run slow enough to be
 # interrupted where a test wants it, while an in-process resume (no delay) is quick.
@@ -85,35 +85,30 @@ def table_exists(client: DynamoDBClient, name: str) -> bool:
 
 
 class SlowRun:
-    """A real run of the slow registry in a subprocess of the console script, its stderr
-    in a file the test can watch."""
+    """A real run of the slow registry on a table of its own, in a subprocess of the console
+    script, its stderr in a file the test can watch."""
 
     def __init__(
-        self, engine: DynamoDBLocal, client: DynamoDBClient, table: str, tmp_path: Path
+        self, table: str, client: DynamoDBClient, engine: DynamoDBLocal, tmp_path: Path
     ) -> None:
-        self.registry = tmp_path / "slow.py"
-        self.registry.write_text(SLOW_REGISTRY)
+        self.table = table
         self.client = client
         self.control = ControlTable(client, control_table_name(table))
-        self.table = table
-        self.stderr_path = tmp_path / "stderr.txt"
         self.engine = engine
         self.tmp_path = tmp_path
+        self.stderr_path = tmp_path / "stderr.txt"
+        self.options: list[str] = []
         self.process: subprocess.Popen[str] | None = None
 
-    def options(self, segments: int, workers: int, page_size: int) -> list[str]:
-        return [
-            "--migrations",
-            str(self.registry),
-            "--segments",
-            str(segments),
-            "--workers",
-            str(workers),
-            "--page-size",
-            str(page_size),
-        ]
-
-    def start(self, delay: float, options: list[str]) -> subprocess.Popen[str]:
+    def start(self, profiles: int, segments: int, delay: float) -> str:
+        """Runs over ``profiles`` sample profiles in ``segments`` segments, 2 at a time, 10
+        profiles a page, ``delay`` seconds a profile; returns the run's id once it has begun.
+        ``options`` are the arguments a resume repeats."""
+        put_items(self.client, self.table, sample_profiles(profiles))
+        registry = self.tmp_path / "slow.py"
+        registry.write_text(SLOW_REGISTRY)
+        self.options = ["--migrations", str(registry), "--segments", str(segments)]
+        self.options += ["--workers", "2", "--page-size", "10"]
         with self.stderr_path.open("w") as stderr:
             self.process = subprocess.Popen(
                 [
@@ -126,14 +121,20 @@ class SlowRun:
                     "--report",
                     str(self.tmp_path / "interrupted.jsonl"),
                     "--json",
-                    *options,
+                    *self.options,
                 ],
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 text=True,
                 env={**os.environ, DELAY_ENV: str(delay)},
             )
-        return self.process
+        run_id: str = wait_for(self.running_run_id, "the run to begin")
+        return run_id
+
+    def interrupt(self) -> None:
+        """Ctrl-C."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
 
     def stderr(self) -> str:
         return self.stderr_path.read_text()
@@ -151,34 +152,37 @@ class SlowRun:
         return self.process.returncode, stdout
 
 
-def test_the_first_ctrl_c_stops_the_run_between_pages_and_resume_finishes_it(
-    cli: Callable[..., tuple[int, Any]],
-    make_table: Callable[..., ProfileTable],
+@pytest.fixture
+def slow_run(
+    make_table: MakeTable,
     dynamodb_client: DynamoDBClient,
     dynamodb_local: DynamoDBLocal,
     aws_env: dict[str, str],
     tmp_path: Path,
+) -> SlowRun:
+    """A slow run, not started yet, of an empty table."""
+    return SlowRun(make_table().table_name, dynamodb_client, dynamodb_local, tmp_path)
+
+
+def test_the_first_ctrl_c_stops_the_run_between_pages_and_resume_finishes_it(
+    cli: Cli, dynamodb_client: DynamoDBClient, slow_run: SlowRun
 ) -> None:
     # Given: a real run of 4 segments, 2 at a time, about 0.1 s a page
     profiles = 240
-    table = make_table(items=list(sample_profiles(profiles)))
-    slow = SlowRun(dynamodb_local, dynamodb_client, table.table_name, tmp_path)
-    options = slow.options(segments=4, workers=2, page_size=10)
-    slow.start(delay=0.01, options=options)
-    run_id = wait_for(slow.running_run_id, "the run to begin")
+    run_id = slow_run.start(profiles, segments=4, delay=0.01)
+    control, table = slow_run.control, slow_run.table
 
     # When: Ctrl-C once a segment has finished, while others have not
     wait_for(
-        lambda: any(c.done for c in slow.control.checkpoints(Checkpoint, run_id).values()),
+        lambda: any(c.done for c in control.checkpoints(Checkpoint, run_id).values()),
         "a finished segment",
     )
-    assert slow.process is not None
-    slow.process.send_signal(signal.SIGINT)
-    status, stdout = slow.finish()
+    slow_run.interrupt()
+    status, stdout = slow_run.finish()
 
     # Then: exit 130, the run's own document saying Interrupted, no traceback
     document = one_document(stdout)
-    stderr = slow.stderr()
+    stderr = slow_run.stderr()
     assert status == 130, stderr
     assert document["success"] is False
     assert document["errorType"] == "Interrupted"
@@ -186,15 +190,15 @@ def test_the_first_ctrl_c_stops_the_run_between_pages_and_resume_finishes_it(
     assert "stopping after the pages in hand" in stderr
     assert "Traceback" not in stderr
     # ... the history says stopped, the lock is free, some segments are left to do
-    _, history = cli("history", "--table", table.table_name)
+    _, history = cli("history", "--table", table)
     assert [(run["runId"], run["outcome"]) for run in history["runs"]] == [(run_id, "stopped")]
-    assert slow.control.read_lock(table.table_name) is None
-    checkpoints = slow.control.checkpoints(Checkpoint, run_id)
+    assert control.read_lock(table) is None
+    checkpoints = control.checkpoints(Checkpoint, run_id)
     assert any(c.done for c in checkpoints.values())
     assert not all(c.done for c in checkpoints.values()) or len(checkpoints) < 4
 
     # When: resumed
-    resumed_status, resumed = cli("run", "--table", table.table_name, "--resume", *options)
+    resumed_status, resumed = cli("run", "--table", table, "--resume", *slow_run.options)
 
     # Then: every profile migrated, each counted once (no finished segment rescanned)
     assert resumed_status == 0, resumed
@@ -202,37 +206,28 @@ def test_the_first_ctrl_c_stops_the_run_between_pages_and_resume_finishes_it(
     assert resumed["summary"]["totalProfiles"] == profiles
     assert resumed["summary"]["successCount"] == profiles
     assert resumed["verification"]["checkedCount"] == profiles
-    stored = dump_profiles(dynamodb_client, table.table_name).values()
+    stored = dump_profiles(dynamodb_client, table).values()
     assert len(stored) == profiles
     assert all(item["version"] == 2 and item["flag"] is True for item in stored)
 
 
 def test_a_second_ctrl_c_aborts_at_once_with_one_document_and_resume_finishes_the_run(
-    cli: Callable[..., tuple[int, Any]],
-    make_table: Callable[..., ProfileTable],
-    dynamodb_client: DynamoDBClient,
-    dynamodb_local: DynamoDBLocal,
-    aws_env: dict[str, str],
-    tmp_path: Path,
+    cli: Cli, dynamodb_client: DynamoDBClient, slow_run: SlowRun
 ) -> None:
     # Given: a real run whose pages take 2 s each
     profiles = 40
-    table = make_table(items=list(sample_profiles(profiles)))
-    slow = SlowRun(dynamodb_local, dynamodb_client, table.table_name, tmp_path)
-    options = slow.options(segments=2, workers=2, page_size=10)
-    process = slow.start(delay=0.2, options=options)
-    wait_for(slow.running_run_id, "the run to begin")
+    slow_run.start(profiles, segments=2, delay=0.2)
 
     # When: Ctrl-C, then Ctrl-C again while the pages in hand are still being migrated
-    process.send_signal(signal.SIGINT)
-    wait_for(lambda: "Ctrl-C again" in slow.stderr(), "the first Ctrl-C's message")
+    slow_run.interrupt()
+    wait_for(lambda: "Ctrl-C again" in slow_run.stderr(), "the first Ctrl-C's message")
     aborted_at = time.monotonic()
-    process.send_signal(signal.SIGINT)
-    status, stdout = slow.finish()
+    slow_run.interrupt()
+    status, stdout = slow_run.finish()
     took = time.monotonic() - aborted_at
 
     # Then: it ends at once, exit 130, one document, no traceback
-    stderr = slow.stderr()
+    stderr = slow_run.stderr()
     document = one_document(stdout)
     assert status == 130, stderr
     assert took < 1.0, "the abort waited for the pages in hand"
@@ -242,13 +237,13 @@ def test_a_second_ctrl_c_aborts_at_once_with_one_document_and_resume_finishes_th
     assert "aborted" in stderr
 
     # When: resumed (the lock of the aborted process is released as a dead process's)
-    resumed_status, resumed = cli("run", "--table", table.table_name, "--resume", *options)
+    resumed_status, resumed = cli("run", "--table", slow_run.table, "--resume", *slow_run.options)
 
     # Then
     assert resumed_status == 0, resumed
     assert resumed["message"].startswith("Resumed run ")
     assert resumed["summary"]["totalProfiles"] == profiles
-    stored = dump_profiles(dynamodb_client, table.table_name).values()
+    stored = dump_profiles(dynamodb_client, slow_run.table).values()
     assert all(item["version"] == 2 for item in stored)
 
 
@@ -267,8 +262,8 @@ def test_a_second_ctrl_c_aborts_at_once_with_one_document_and_resume_finishes_th
 )
 @pytest.mark.parametrize("command", ["run", "history", "unlock"])
 def test_a_control_table_with_another_key_schema_is_refused_as_bad_input(
-    cli: Callable[..., tuple[int, Any]],
-    make_table: Callable[..., ProfileTable],
+    cli: Cli,
+    make_table: MakeTable,
     dynamodb_client: DynamoDBClient,
     key_schema: tuple[tuple[str, str], ...],
     command: str,
@@ -297,7 +292,7 @@ def test_a_control_table_with_another_key_schema_is_refused_as_bad_input(
 
 @pytest.mark.parametrize("command", ["history", "unlock"])
 def test_a_read_only_command_on_a_missing_table_is_refused_and_creates_nothing(
-    cli: Callable[..., tuple[int, Any]], dynamodb_client: DynamoDBClient, command: str
+    cli: Cli, dynamodb_client: DynamoDBClient, command: str
 ) -> None:
     missing = f"NoSuchTable-{uuid.uuid4().hex[:8]}"
 
@@ -310,8 +305,8 @@ def test_a_read_only_command_on_a_missing_table_is_refused_and_creates_nothing(
 
 
 def test_history_and_unlock_of_a_never_migrated_table_answer_without_creating_anything(
-    cli: Callable[..., tuple[int, Any]],
-    make_table: Callable[..., ProfileTable],
+    cli: Cli,
+    make_table: MakeTable,
     dynamodb_client: DynamoDBClient,
 ) -> None:
     table = make_table(items=list(sample_profiles(3)))
@@ -333,21 +328,6 @@ def _dead_pid() -> int:
     return process.pid
 
 
-def hold_lock(client: DynamoDBClient, table: str, owner: str, lease_left: float) -> ControlTable:
-    control = ControlTable(client, control_table_name(table))
-    control.ensure_exists()
-    control.acquire_lock(
-        LockInfo(
-            table=table,
-            run_id="held-run",
-            owner=owner,
-            acquired_at="2026-11-25T00:00:00.000Z",
-            expires_at=time.time() + lease_left,
-        )
-    )
-    return control
-
-
 HERE = socket.gethostname()
 DEAD_HERE = "a process of this host that has exited"
 
@@ -363,8 +343,8 @@ DEAD_HERE = "a process of this host that has exited"
     ids=["alive-here", "alive-here-lease-expired", "other-host", "execution"],
 )
 def test_unlock_refuses_a_live_holder_unless_forced(
-    cli: Callable[..., tuple[int, Any]],
-    make_table: Callable[..., ProfileTable],
+    cli: Cli,
+    make_table: MakeTable,
     dynamodb_client: DynamoDBClient,
     owner: str,
     lease_left: float,
@@ -402,8 +382,8 @@ def test_unlock_refuses_a_live_holder_unless_forced(
     ids=["other-host-expired", "execution-expired", "dead-here"],
 )
 def test_unlock_releases_an_expired_lease_or_a_dead_holder_of_this_host(
-    cli: Callable[..., tuple[int, Any]],
-    make_table: Callable[..., ProfileTable],
+    cli: Cli,
+    make_table: MakeTable,
     dynamodb_client: DynamoDBClient,
     owner: str,
     lease_left: float,
@@ -464,14 +444,7 @@ def test_scripts_dynamodb_local_serves_the_cli_with_the_readme_credentials(
 
         # When: the README's commands
         common = ["--table", "UserProfiles", "--endpoint-url", endpoint, "--json"]
-        migrated = subprocess.run(
-            [PROFILE_MIGRATE, "run", *common, "--report", str(tmp_path / "r.jsonl")],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-            env=env,
-        )
+        migrated = profile_migrate("run", *common, "--report", str(tmp_path / "r.jsonl"), env=env)
 
         # Then
         assert migrated.returncode == 0, migrated.stderr

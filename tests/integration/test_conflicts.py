@@ -6,75 +6,48 @@ of conditional writes goes out, which is exactly the window a live migration rac
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from profile_migrations.codec import serialize_item, serialize_value
-from profile_migrations.loader import load_registry
-from profile_migrations.logic.runner import LocalRun, LocalRunOptions, run_local
 from profile_migrations.models.requests import RunRequest
 from tests.conftest import dump_profiles
+from tests.fakes import DelegatingStore
+from tests.integration.helpers import profile, run
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
     from profile_migrations.dal.dynamodb import ProfileTable
     from profile_migrations.models.results import MigrationResponse
-    from profile_migrations.store import (
-        ProfileWrite,
-        RawItem,
-        ScanPage,
-        TableInfo,
-        WriteBatchResult,
-    )
+    from profile_migrations.store import ProfileWrite, RawItem, WriteBatchResult
+    from tests.conftest import MakeTable
 
-Interference = Callable[[int, Sequence["ProfileWrite"]], None]
+    Interference = Callable[[int, Sequence[ProfileWrite]], None]
 
 
-class NullSink:
-    def record(self, outcomes: Sequence[Any]) -> None:
-        del outcomes
-
-
-class RacingStore:
-    """Delegates to the real table; runs the application's writes before each write batch."""
+class RacingStore(DelegatingStore):
+    """The real table; runs the application's writes before each write batch."""
 
     def __init__(self, table: ProfileTable, interfere: Interference) -> None:
-        self._table = table
+        super().__init__(table)
         self._interfere = interfere
         self.write_calls = 0
-
-    def describe(self) -> TableInfo:
-        return self._table.describe()
-
-    def scan_page(self, *args: Any, **kwargs: Any) -> ScanPage:
-        return self._table.scan_page(*args, **kwargs)
-
-    def get_item(self, key: RawItem) -> RawItem | None:
-        return self._table.get_item(key)
 
     def conditional_update(self, writes: Sequence[ProfileWrite]) -> WriteBatchResult:
         self.write_calls += 1
         self._interfere(self.write_calls, writes)
-        return self._table.conditional_update(writes)
+        return super().conditional_update(writes)
 
 
-def profile(user: str, **fields: Any) -> dict[str, Any]:
-    return serialize_item({"userId": user, "profileId": "main", **fields})
-
-
-def key(user: str) -> dict[str, Any]:
+def key(user: str) -> RawItem:
     return {"userId": {"S": user}, "profileId": {"S": "main"}}
 
 
 def race(table: ProfileTable, interfere: Interference) -> tuple[MigrationResponse, RacingStore]:
     store = RacingStore(table, interfere)
-    response = run_local(
-        LocalRun(
-            RunRequest(), load_registry(), store, NullSink(), options=LocalRunOptions(workers=1)
-        )
-    )
-    return response, store
+    return run(store, RunRequest(), workers=1), store
 
 
 def set_attribute(client: DynamoDBClient, table: str, user: str, name: str, value: Any) -> None:
@@ -88,7 +61,7 @@ def set_attribute(client: DynamoDBClient, table: str, user: str, name: str, valu
 
 
 def test_an_application_write_to_a_migrated_attribute_is_kept_and_migrated(
-    make_table: Callable[..., ProfileTable], dynamodb_client: DynamoDBClient
+    make_table: MakeTable, dynamodb_client: DynamoDBClient
 ) -> None:
     table = make_table(
         items=[profile(f"u{n}", profileData={"characterName": f"old-{n}"}) for n in range(30)]
@@ -120,7 +93,7 @@ def test_an_application_write_to_a_migrated_attribute_is_kept_and_migrated(
 
 
 def test_an_application_write_to_another_attribute_needs_no_retry_and_survives(
-    make_table: Callable[..., ProfileTable], dynamodb_client: DynamoDBClient
+    make_table: MakeTable, dynamodb_client: DynamoDBClient
 ) -> None:
     table = make_table(items=[profile(f"u{n}", profileData={}) for n in range(10)])
 
@@ -139,7 +112,7 @@ def test_an_application_write_to_another_attribute_needs_no_retry_and_survives(
 
 
 def test_a_profile_deleted_mid_run_is_skipped_and_never_recreated(
-    make_table: Callable[..., ProfileTable], dynamodb_client: DynamoDBClient
+    make_table: MakeTable, dynamodb_client: DynamoDBClient
 ) -> None:
     table = make_table(items=[profile("stays", profileData={}), profile("goes", profileData={})])
 
@@ -157,7 +130,7 @@ def test_a_profile_deleted_mid_run_is_skipped_and_never_recreated(
 
 
 def test_a_profile_the_application_already_upgraded_is_skipped(
-    make_table: Callable[..., ProfileTable], dynamodb_client: DynamoDBClient
+    make_table: MakeTable, dynamodb_client: DynamoDBClient
 ) -> None:
     table = make_table(items=[profile("u", profileData={"characterName": "a"})])
     upgraded = {"userId": "u", "profileId": "main", "version": 5, "profileData": {"name": "b"}}
@@ -176,7 +149,7 @@ def test_a_profile_the_application_already_upgraded_is_skipped(
 
 
 def test_a_profile_that_keeps_changing_fails_after_bounded_retries_and_keeps_the_app_value(
-    make_table: Callable[..., ProfileTable], dynamodb_client: DynamoDBClient
+    make_table: MakeTable, dynamodb_client: DynamoDBClient
 ) -> None:
     table = make_table(items=[profile("hot", profileData={"characterName": "v0"})])
 

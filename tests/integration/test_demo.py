@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-PROFILE_MIGRATE = str(Path(sys.executable).parent / "profile-migrate")
+from tests.integration.helpers import profile_migrate
+
+if TYPE_CHECKING:
+    import subprocess
 
 
 def run_demo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PROFILE_MIGRATE, "demo", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-        env=env,
-    )
+    return profile_migrate("demo", *args, env=env, timeout=300)
 
 
 def clean_env() -> dict[str, str]:

@@ -23,11 +23,10 @@ from profile_migrations.store import ScanPage
 from profile_migrations.versions import VERSION_ATTRIBUTE
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
     from profile_migrations.store import RawItem
+    from tests.conftest import MakeTable
 
 ITEMS = 45
 SEGMENTS = 3
@@ -118,9 +117,7 @@ def every_type(index: int) -> dict[str, Any]:
 
 
 @pytest.fixture(params=list(KEY_SCHEMAS), ids=list(KEY_SCHEMAS))
-def every_type_table(
-    request: pytest.FixtureRequest, make_table: Callable[..., ProfileTable]
-) -> ProfileTable:
+def every_type_table(request: pytest.FixtureRequest, make_table: MakeTable) -> ProfileTable:
     schema = KEY_SCHEMAS[request.param]
     items = [{**every_type(index), **key_of(schema, index)} for index in range(ITEMS)]
     return make_table(schema, items)
@@ -217,7 +214,7 @@ def test_whole_segments_without_a_limit_are_equal_on_both_paths(
 
 
 def test_an_empty_table_answers_the_same_empty_page(
-    dynamodb_client: DynamoDBClient, make_table: Callable[..., ProfileTable]
+    dynamodb_client: DynamoDBClient, make_table: MakeTable
 ) -> None:
     fast, fallback = both_paths(dynamodb_client, make_table().table_name)
 

@@ -4,66 +4,30 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from profile_migrations.clock import run_clock
 from profile_migrations.codec import serialize_item
 from profile_migrations.devtools.sample_profiles import sample_profiles
-from profile_migrations.loader import Registry, load_registry
-from profile_migrations.logic.runner import LocalRun, LocalRunOptions, run_local
 from profile_migrations.migrations import migrations
 from profile_migrations.models.requests import RunRequest
-from profile_migrations.registry import MigrationChain, ProfileMigration, apply_migrations
+from profile_migrations.registry import ProfileMigration, apply_migrations
 from tests.conftest import dump_profiles, dump_table
+from tests.fakes import ListSink
+from tests.integration.helpers import STARTED_AT, profile, registry_of, run
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
-
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
     from profile_migrations.dal.dynamodb import ProfileTable
-    from profile_migrations.logic.outcomes import ProfileOutcome
-    from profile_migrations.models.results import MigrationResponse
-
-STARTED_AT = "2026-11-25T00:00:00.000Z"
-
-
-class ListSink:
-    def __init__(self) -> None:
-        self.outcomes: list[ProfileOutcome] = []
-
-    def record(self, outcomes: Sequence[ProfileOutcome]) -> None:
-        self.outcomes.extend(outcomes)
-
-
-def run(
-    table: ProfileTable,
-    request: RunRequest,
-    sink: ListSink | None = None,
-    registry: Registry | None = None,
-    **options: Any,
-) -> MigrationResponse:
-    return run_local(
-        LocalRun(
-            request=request,
-            registry=registry or load_registry(),
-            store=table,
-            sink=sink or ListSink(),
-            report_uri="file:///report.jsonl",
-            options=LocalRunOptions(**options),
-            started_at=STARTED_AT,
-        )
-    )
-
-
-def profile(user: str, **fields: Any) -> dict[str, Any]:
-    return serialize_item({"userId": user, "profileId": "main", **fields})
+    from profile_migrations.store import RawItem
+    from tests.conftest import MakeTable
 
 
 @pytest.fixture
-def seeded(make_table: Callable[..., ProfileTable]) -> ProfileTable:
+def seeded(make_table: MakeTable) -> ProfileTable:
     return make_table(items=list(sample_profiles(600)))
 
 
@@ -88,9 +52,9 @@ def test_run_migrates_every_profile_to_exactly_what_apply_migrations_computes(
 
 
 def test_unchanged_attributes_keep_their_exact_wire_values(
-    make_table: Callable[..., ProfileTable], dynamodb_client: DynamoDBClient
+    make_table: MakeTable, dynamodb_client: DynamoDBClient
 ) -> None:
-    untouched = {
+    untouched: RawItem = {
         "big": {"N": "12345678901234567890123456789012345678"},
         "tiny": {"N": "-0.0000000000000000000000000000000000001"},
         "blob": {"B": b"\x00\xff\x10"},
@@ -101,7 +65,7 @@ def test_unchanged_attributes_keep_their_exact_wire_values(
         "flag": {"BOOL": False},
         "nested": {"L": [{"M": {"x": {"L": [{"N": "1"}, {"S": "y"}]}}}]},
     }
-    item = {
+    item: RawItem = {
         "userId": {"S": "u"},
         "profileId": {"S": "p"},
         "profileData": {"M": {"characterName": {"S": "Zed"}, "score": {"N": "1.50"}}},
@@ -122,7 +86,7 @@ def test_unchanged_attributes_keep_their_exact_wire_values(
 
 
 def test_dry_run_writes_nothing_and_counts_what_a_run_would_do(
-    make_table: Callable[..., ProfileTable], dynamodb_client: DynamoDBClient
+    make_table: MakeTable, dynamodb_client: DynamoDBClient
 ) -> None:
     items = [
         *sample_profiles(50),
@@ -146,7 +110,7 @@ def test_dry_run_writes_nothing_and_counts_what_a_run_would_do(
 
 
 def test_verify_only_reports_profiles_away_from_the_target_and_writes_nothing(
-    make_table: Callable[..., ProfileTable], dynamodb_client: DynamoDBClient
+    make_table: MakeTable, dynamodb_client: DynamoDBClient
 ) -> None:
     table = make_table(
         items=[
@@ -189,7 +153,7 @@ def test_rerun_skips_every_profile_with_zero_writes(
 
 
 def test_bad_profiles_fail_alone_and_stay_byte_for_byte_unchanged(
-    make_table: Callable[..., ProfileTable], dynamodb_client: DynamoDBClient
+    make_table: MakeTable, dynamodb_client: DynamoDBClient
 ) -> None:
     bad = {
         "no-data": profile("no-data"),
@@ -220,13 +184,8 @@ def test_bad_profiles_fail_alone_and_stay_byte_for_byte_unchanged(
     assert not response.success
 
 
-def _registry(*steps: ProfileMigration) -> Registry:
-    chain = MigrationChain(steps)
-    return Registry(chain=chain, current_version=chain.head, source="test")
-
-
 def test_a_write_dynamodb_rejects_fails_that_profile_only(
-    make_table: Callable[..., ProfileTable], dynamodb_client: DynamoDBClient
+    make_table: MakeTable, dynamodb_client: DynamoDBClient
 ) -> None:
     grow = ProfileMigration(
         from_version=1,
@@ -242,7 +201,7 @@ def test_a_write_dynamodb_rejects_fails_that_profile_only(
     )
     before = dump_table(dynamodb_client, table.table_name)
 
-    response = run(table, RunRequest(), registry=_registry(grow))
+    response = run(table, RunRequest(), registry=registry_of(grow))
 
     after = dump_table(dynamodb_client, table.table_name)
     huge_key = json.dumps({"profileId": {"S": "main"}, "userId": {"S": "huge"}}, sort_keys=True)
@@ -265,14 +224,14 @@ def _widen(count: int) -> ProfileMigration:
 
 
 def test_writes_partiql_cannot_carry_fall_back_to_a_conditional_update_item(
-    make_table: Callable[..., ProfileTable], dynamodb_client: DynamoDBClient
+    make_table: MakeTable, dynamodb_client: DynamoDBClient
 ) -> None:
     # 120 long names make a PartiQL statement over 8,192 characters; the quote in a name
     # cannot be written in PartiQL at all. Both go out as UpdateItem.
     wide = {f"attribute_with_a_long_name_{index:04d}": index for index in range(120)}
     table = make_table(items=[profile("wide", **wide)])
 
-    response = run(table, RunRequest(), registry=_registry(_widen(120)))
+    response = run(table, RunRequest(), registry=registry_of(_widen(120)))
 
     (stored,) = dump_profiles(dynamodb_client, table.table_name).values()
     assert response.success
@@ -282,13 +241,13 @@ def test_writes_partiql_cannot_carry_fall_back_to_a_conditional_update_item(
 
 
 def test_a_change_too_wide_for_one_conditional_write_fails_with_the_item_unchanged(
-    make_table: Callable[..., ProfileTable], dynamodb_client: DynamoDBClient
+    make_table: MakeTable, dynamodb_client: DynamoDBClient
 ) -> None:
     wide = {f"attribute_with_a_long_name_{index:04d}": index for index in range(300)}
     table = make_table(items=[profile("wide", **wide)])
     before = dump_table(dynamodb_client, table.table_name)
 
-    response = run(table, RunRequest(), registry=_registry(_widen(300)))
+    response = run(table, RunRequest(), registry=registry_of(_widen(300)))
 
     assert dump_table(dynamodb_client, table.table_name) == before
     assert response.summary is not None
@@ -297,7 +256,7 @@ def test_a_change_too_wide_for_one_conditional_write_fails_with_the_item_unchang
 
 
 def test_a_table_with_another_key_schema_is_migrated_by_its_own_keys(
-    make_table: Callable[..., ProfileTable], dynamodb_client: DynamoDBClient
+    make_table: MakeTable, dynamodb_client: DynamoDBClient
 ) -> None:
     items = [
         serialize_item({"accountNumber": n, "profileData": {"characterName": f"c{n}"}})

@@ -17,26 +17,21 @@ from typing import TYPE_CHECKING, Any
 
 from profile_migrations.codec import serialize_item
 from profile_migrations.dal.dynamodb import ProfileTable
-from profile_migrations.loader import load_registry
-from profile_migrations.logic.runner import LocalRun, LocalRunOptions, run_local
 from profile_migrations.models.requests import RunRequest
-from tests.conftest import dump_profiles
-from tests.integration.safety_helpers import ListSink, new_client
+from tests.conftest import dump_profiles, new_client
+from tests.fakes import DelegatingStore
+from tests.integration.helpers import run
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
 
     import pytest
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
     from profile_migrations.devtools.dynamodb_local import DynamoDBLocal
-    from profile_migrations.store import (
-        ProfileWrite,
-        RawItem,
-        ScanPage,
-        TableInfo,
-        WriteBatchResult,
-    )
+    from profile_migrations.store import ProfileWrite, RawItem, ScanPage, WriteBatchResult
+    from tests.conftest import MakeTable
+    from tests.integration.conftest import Cli
 
 PROFILES = 2_000
 WRITERS = 3
@@ -121,8 +116,8 @@ def assert_every_increment_kept(
 
 
 def test_a_run_with_a_nested_counter_incremented_throughout_never_dies_and_loses_nothing(
-    cli: Callable[..., tuple[int, Any]],
-    make_table: Callable[..., ProfileTable],
+    cli: Cli,
+    make_table: MakeTable,
     dynamodb_client: DynamoDBClient,
     dynamodb_local: DynamoDBLocal,
 ) -> None:
@@ -156,27 +151,21 @@ def test_a_run_with_a_nested_counter_incremented_throughout_never_dies_and_loses
     assert_every_increment_kept(dynamodb_client, table.table_name, acknowledged)
 
 
-class IncrementBeforeEachWrite:
+class IncrementBeforeEachWrite(DelegatingStore):
     """The table, with the application incrementing every profile of a write batch just
     before the batch goes out (once per profile): every write meets a conflict whose
     answer DynamoDB Local malforms. Counts the consistent re-reads."""
 
     def __init__(self, table: ProfileTable, client: DynamoDBClient) -> None:
-        self._table = table
+        super().__init__(table)
         self._client = client
         self._raced: set[str] = set()
         self.acknowledged: Counter[int] = Counter()
         self.rereads = 0
 
-    def describe(self) -> TableInfo:
-        return self._table.describe()
-
-    def scan_page(self, *args: Any, **kwargs: Any) -> ScanPage:
-        return self._table.scan_page(*args, **kwargs)
-
     def get_item(self, key: RawItem) -> RawItem | None:
         self.rereads += 1
-        return self._table.get_item(key)
+        return super().get_item(key)
 
     def conditional_update(self, writes: Sequence[ProfileWrite]) -> WriteBatchResult:
         for write in writes:
@@ -184,24 +173,20 @@ class IncrementBeforeEachWrite:
             if user not in self._raced:
                 self._raced.add(user)
                 number = int(user.removeprefix("user-"))
-                increment(self._client, self._table.table_name, number)
+                increment(self._client, self.table_name, number)
                 self.acknowledged[number] += 1
-        return self._table.conditional_update(writes)
+        return super().conditional_update(writes)
 
 
 def test_every_malformed_conflict_answer_is_re_read_once_and_migrated(
-    make_table: Callable[..., ProfileTable], dynamodb_client: DynamoDBClient
+    make_table: MakeTable, dynamodb_client: DynamoDBClient
 ) -> None:
     # Given: every write of the run meets a conflict answered with `"prefs": {}`
     table = make_table(items=[profile(n) for n in range(PROFILES)])
     store = IncrementBeforeEachWrite(table, dynamodb_client)
 
     # When
-    response = run_local(
-        LocalRun(
-            RunRequest(), load_registry(), store, ListSink(), options=LocalRunOptions(workers=2)
-        )
-    )
+    response = run(store, RunRequest(), workers=2)
 
     # Then: one consistent re-read per conflict, every profile migrated, every write kept
     assert response.success, response.error
@@ -213,8 +198,8 @@ def test_every_malformed_conflict_answer_is_re_read_once_and_migrated(
 
 
 def test_an_unexpected_error_ends_the_run_with_one_document_and_resume_finishes_it(
-    cli: Callable[..., tuple[int, Any]],
-    make_table: Callable[..., ProfileTable],
+    cli: Cli,
+    make_table: MakeTable,
     dynamodb_client: DynamoDBClient,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

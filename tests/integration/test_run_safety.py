@@ -6,52 +6,30 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from profile_migrations.cli import main
-from profile_migrations.dal.control import ControlTable, control_table_name
 from profile_migrations.dal.seeding import put_items
 from profile_migrations.devtools.sample_profiles import sample_profiles
-from profile_migrations.models.records import LockInfo
 from tests.conftest import dump_profiles, dump_table
+from tests.integration.helpers import PROFILE_MIGRATE, hold_lock, profile_migrate
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-    from profile_migrations.dal.dynamodb import ProfileTable
     from profile_migrations.devtools.dynamodb_local import DynamoDBLocal
+    from tests.conftest import MakeTable
+    from tests.integration.conftest import Cli
 
-PROFILE_MIGRATE = str(Path(sys.executable).parent / "profile-migrate")
 COUNTING = str(Path(__file__).parent.parent / "registries" / "counting.py")
 
 
-def hold_lock(
-    client: DynamoDBClient, table: str, run_id: str, lease_left_seconds: float
-) -> ControlTable:
-    """Another host's run holding ``table``'s lock, its lease ending in the given time."""
-    control = ControlTable(client, control_table_name(table))
-    control.ensure_exists()
-    control.acquire_lock(
-        LockInfo(
-            table=table,
-            run_id=run_id,
-            owner="ops@elsewhere:1",
-            acquired_at="2026-11-25T00:00:00.000Z",
-            expires_at=time.time() + lease_left_seconds,
-        )
-    )
-    return control
-
-
 def test_a_real_run_is_recorded_in_the_history_with_its_step_checksums(
-    cli: Callable[..., tuple[int, Any]], make_table: Callable[..., ProfileTable]
+    cli: Cli, make_table: MakeTable
 ) -> None:
     table = make_table(items=list(sample_profiles(50)))
 
@@ -73,9 +51,7 @@ def test_a_real_run_is_recorded_in_the_history_with_its_step_checksums(
     assert "@" in entry["owner"]
 
 
-def test_dry_runs_and_verifications_are_not_recorded(
-    cli: Callable[..., tuple[int, Any]], make_table: Callable[..., ProfileTable]
-) -> None:
+def test_dry_runs_and_verifications_are_not_recorded(cli: Cli, make_table: MakeTable) -> None:
     table = make_table(items=list(sample_profiles(5)))
 
     cli("run", "--table", table.table_name, "--dry-run")
@@ -86,12 +62,12 @@ def test_dry_runs_and_verifications_are_not_recorded(
 
 
 def test_a_second_run_on_a_locked_table_is_refused_with_exit_2_and_writes_nothing(
-    cli: Callable[..., tuple[int, Any]],
-    make_table: Callable[..., ProfileTable],
+    cli: Cli,
+    make_table: MakeTable,
     dynamodb_client: DynamoDBClient,
 ) -> None:
     table = make_table(items=list(sample_profiles(20)))
-    hold_lock(dynamodb_client, table.table_name, "other-run", lease_left_seconds=600)
+    hold_lock(dynamodb_client, table.table_name, run_id="other-run")
     before = dump_table(dynamodb_client, table.table_name)
 
     status, document = cli("run", "--table", table.table_name)
@@ -110,12 +86,12 @@ def test_a_second_run_on_a_locked_table_is_refused_with_exit_2_and_writes_nothin
 
 
 def test_an_expired_lease_does_not_block_the_next_run(
-    cli: Callable[..., tuple[int, Any]],
-    make_table: Callable[..., ProfileTable],
+    cli: Cli,
+    make_table: MakeTable,
     dynamodb_client: DynamoDBClient,
 ) -> None:
     table = make_table(items=list(sample_profiles(5)))
-    control = hold_lock(dynamodb_client, table.table_name, "dead-run", lease_left_seconds=-1)
+    control = hold_lock(dynamodb_client, table.table_name, lease_left=-1, run_id="dead-run")
 
     status, _ = cli("run", "--table", table.table_name)
 
@@ -124,8 +100,8 @@ def test_an_expired_lease_does_not_block_the_next_run(
 
 
 def test_a_step_changed_since_it_was_applied_is_refused_unless_allowed(
-    cli: Callable[..., tuple[int, Any]],
-    make_table: Callable[..., ProfileTable],
+    cli: Cli,
+    make_table: MakeTable,
     dynamodb_client: DynamoDBClient,
     tmp_path: Path,
 ) -> None:
@@ -152,9 +128,7 @@ def test_a_step_changed_since_it_was_applied_is_refused_unless_allowed(
     assert len(before) == 12
 
 
-def test_resume_with_nothing_to_resume_says_so_and_runs(
-    cli: Callable[..., tuple[int, Any]], make_table: Callable[..., ProfileTable]
-) -> None:
+def test_resume_with_nothing_to_resume_says_so_and_runs(cli: Cli, make_table: MakeTable) -> None:
     table = make_table(items=list(sample_profiles(10)))
 
     status, document = cli("run", "--table", table.table_name, "--resume")
@@ -173,7 +147,7 @@ def _report_lines(path: Path) -> int:
 
 @pytest.mark.parametrize("kill_after_profiles", [300, 1_500, 2_700])
 def test_a_run_killed_at_any_point_resumes_to_the_state_of_an_uninterrupted_run(
-    make_table: Callable[..., ProfileTable],
+    make_table: MakeTable,
     dynamodb_client: DynamoDBClient,
     dynamodb_local: DynamoDBLocal,
     aws_env: dict[str, str],
@@ -214,36 +188,11 @@ def test_a_run_killed_at_any_point_resumes_to_the_state_of_an_uninterrupted_run(
         item.get("version") == 3
         for item in dump_profiles(dynamodb_client, killed.table_name).values()
     )
-    resumed = subprocess.run(
-        [
-            PROFILE_MIGRATE,
-            "run",
-            "--table",
-            killed.table_name,
-            "--resume",
-            "--report",
-            str(tmp_path / "resumed.jsonl"),
-            *common,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
+    resumed = profile_migrate(
+        "run", "--table", killed.table_name, "--resume", "--report", f"{report}.resumed", *common
     )
-    straight = subprocess.run(
-        [
-            PROFILE_MIGRATE,
-            "run",
-            "--table",
-            uninterrupted.table_name,
-            "--report",
-            str(tmp_path / "straight.jsonl"),
-            *common,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
+    straight = profile_migrate(
+        "run", "--table", uninterrupted.table_name, "--report", f"{report}.straight", *common
     )
 
     assert 0 < migrated_before_kill < 3_000

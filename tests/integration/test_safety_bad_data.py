@@ -16,36 +16,25 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from profile_migrations.codec import deserialize_item, serialize_item
-from profile_migrations.devtools.sample_profiles import PROFILE_KEY_SCHEMA
-from profile_migrations.loader import Registry, load_registry
+from profile_migrations.loader import load_registry
 from profile_migrations.models.requests import RunRequest
-from profile_migrations.registry import MigrationChain, ProfileMigration
-from tests.conftest import dump_table
-from tests.integration.safety_helpers import (
-    ListSink,
-    dump_items,
-    migrated_profile,
-    new_client,
-    new_table,
-    run,
-    wire_key,
-)
+from profile_migrations.registry import ProfileMigration
+from tests.conftest import dump_table, item_key, new_client, new_table
+from tests.fakes import ListSink
+from tests.integration.helpers import migrated_profile, registry_of, run
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-    from profile_migrations.dal.dynamodb import ProfileTable
     from profile_migrations.devtools.dynamodb_local import DynamoDBLocal
     from profile_migrations.logic.outcomes import ProfileOutcome
     from profile_migrations.models.results import MigrationResponse
     from profile_migrations.store import RawItem
+    from tests.conftest import MakeTable
 
 SUCCESS, SKIPPED, FAILED = "success", "skipped", "failed"
 NEAR_LIMIT = 400_000  # characters; DynamoDB's item limit is 400 KB (409,600 bytes)
 DATA = {"M": {"characterName": {"S": "Ada"}}}
-KEY_NAMES = tuple(name for name, _ in PROFILE_KEY_SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -190,7 +179,7 @@ class Outcome:
 def cicada_run(dynamodb_local: DynamoDBLocal) -> Outcome:
     """Every shape in one table, migrated by CICADA's chain in one run."""
     client = new_client(dynamodb_local)
-    table = new_table(client, PROFILE_KEY_SCHEMA, [shape.item() for shape in SHAPES], "bad-data")
+    table = new_table(client, items=[shape.item() for shape in SHAPES], prefix="bad-data")
     before = dump_table(client, table.table_name)
     sink = ListSink()
     response = run(table, RunRequest(total_segments=3), sink=sink, workers=3)
@@ -202,7 +191,7 @@ def cicada_run(dynamodb_local: DynamoDBLocal) -> Outcome:
 def test_each_odd_profile_is_migrated_skipped_or_failed_with_its_reason(
     cicada_run: Outcome, shape: Shape
 ) -> None:
-    key = wire_key(shape.item(), KEY_NAMES)
+    key = item_key(shape.item())
     outcome = cicada_run.outcomes[shape.name]
 
     assert outcome.status == shape.outcome, outcome.error
@@ -231,17 +220,12 @@ def test_the_odd_profiles_run_finishes_and_its_counts_add_up(cicada_run: Outcome
 # --- registries that write odd things ------------------------------------------------------
 
 
-def registry_of(*steps: ProfileMigration) -> Registry:
-    chain = MigrationChain(steps)
-    return Registry(chain=chain, current_version=chain.head, source="test")
-
-
 def pad(profile: dict[str, Any]) -> dict[str, Any]:
     return {**profile, "padding": "p" * 20_000}
 
 
 def test_a_profile_whose_migrated_form_exceeds_400_kb_fails_unchanged(
-    make_table: Callable[..., ProfileTable], dynamodb_client: DynamoDBClient
+    make_table: MakeTable, dynamodb_client: DynamoDBClient
 ) -> None:
     # Given a profile that fits, but not once a step adds 20 KB to it, and a small one
     items = [
@@ -258,7 +242,7 @@ def test_a_profile_whose_migrated_form_exceeds_400_kb_fails_unchanged(
     # Then the big one fails with DynamoDB's reason and is untouched; the small one is padded
     outcomes = {outcome.key["userId"]: outcome for outcome in sink.outcomes}
     after = dump_table(dynamodb_client, table.table_name)
-    big, small = (wire_key(item, KEY_NAMES) for item in items)
+    big, small = (item_key(item) for item in items)
     assert outcomes["big"].status == FAILED
     assert "size" in (outcomes["big"].error or "").lower()
     assert after[big] == before[big]
@@ -285,7 +269,7 @@ def rename_to_odd_names(profile: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_a_step_writing_and_removing_odd_attribute_names_writes_exactly_them(
-    make_table: Callable[..., ProfileTable], dynamodb_client: DynamoDBClient
+    make_table: MakeTable, dynamodb_client: DynamoDBClient
 ) -> None:
     # Given profiles with attributes whose names need quoting, one needing UpdateItem
     originals = [
@@ -304,7 +288,7 @@ def test_a_step_writing_and_removing_odd_attribute_names_writes_exactly_them(
     assert [o.error for o in sink.outcomes if o.status != SUCCESS] == []
     assert response.success
     for profile in originals:
-        stored = deserialize_item(after[wire_key(serialize_item(profile), KEY_NAMES)])
+        stored = deserialize_item(after[item_key(serialize_item(profile))])
         assert stored == {**rename_to_odd_names(profile), "version": 2}
 
 
@@ -320,10 +304,10 @@ BINARY_KEYS: list[tuple[bytes, str]] = [
 
 
 def test_binary_and_number_keys_are_migrated_and_reported_by_their_own_values(
-    make_table: Callable[..., ProfileTable], dynamodb_client: DynamoDBClient
+    make_table: MakeTable, dynamodb_client: DynamoDBClient
 ) -> None:
     # Given a table keyed by a binary partition key and a number sort key
-    items = [
+    items: list[RawItem] = [
         {
             "pk": {"B": pk},
             "sk": {"N": sk},
@@ -332,14 +316,14 @@ def test_binary_and_number_keys_are_migrated_and_reported_by_their_own_values(
         for pk, sk in BINARY_KEYS
     ]
     table = make_table(key_schema=(("pk", "B"), ("sk", "N")), items=items)
-    before = dump_items(dynamodb_client, table.table_name)
+    before = dump_table(dynamodb_client, table.table_name)
     sink = ListSink()
 
     # When it is migrated
     response = run(table, RunRequest(total_segments=2), sink=sink, workers=2)
 
     # Then the good ones are migrated, the broken one fails under its own key, unchanged
-    after = dump_items(dynamodb_client, table.table_name)
+    after = dump_table(dynamodb_client, table.table_name)
     registry = load_registry()
     assert response.summary is not None
     (failure,) = response.summary.results
@@ -349,7 +333,7 @@ def test_binary_and_number_keys_are_migrated_and_reported_by_their_own_values(
     }
     assert "profileData is missing" in (failure.error or "")
     for item in items:
-        key = wire_key(item, ("pk", "sk"))
+        key = item_key(item, ("pk", "sk"))
         if item["pk"]["B"].endswith(b"broken"):
             assert after[key] == before[key]
         else:
@@ -358,7 +342,7 @@ def test_binary_and_number_keys_are_migrated_and_reported_by_their_own_values(
 
 
 def test_a_key_attribute_named_with_quotes_dots_and_spaces_is_written_through(
-    make_table: Callable[..., ProfileTable], dynamodb_client: DynamoDBClient
+    make_table: MakeTable, dynamodb_client: DynamoDBClient
 ) -> None:
     # Given a table whose only key attribute's name PartiQL cannot quote
     key_name = 'user "id".x y'
@@ -379,10 +363,10 @@ def test_a_key_attribute_named_with_quotes_dots_and_spaces_is_written_through(
 
 
 def test_a_table_keyed_by_version_fails_every_profile_and_changes_nothing(
-    make_table: Callable[..., ProfileTable], dynamodb_client: DynamoDBClient
+    make_table: MakeTable, dynamodb_client: DynamoDBClient
 ) -> None:
     # Given a table whose sort key is `version`, which the migration would have to change
-    items = [
+    items: list[RawItem] = [
         {"userId": {"S": f"u{n}"}, "version": {"N": "1"}, "profileData": DATA} for n in range(3)
     ]
     table = make_table(key_schema=(("userId", "S"), ("version", "N")), items=items)

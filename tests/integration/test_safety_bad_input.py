@@ -19,15 +19,14 @@ from pydantic import ValidationError
 
 from profile_migrations.cli import main
 from profile_migrations.dal.dynamodb import ProfileTable
-from profile_migrations.devtools.sample_profiles import PROFILE_KEY_SCHEMA, sample_profiles
+from profile_migrations.devtools.sample_profiles import sample_profiles
 from profile_migrations.errors import RequestRefusedError
 from profile_migrations.loader import load_registry
 from profile_migrations.logic.pipeline import plan_run
 from profile_migrations.models.pipeline import PlanEvent, RunPlan
 from profile_migrations.models.requests import PipelineRequest, RunRequest
 from profile_migrations.store import TableInfo
-from tests.conftest import dump_table
-from tests.integration.safety_helpers import new_client, new_table
+from tests.conftest import dump_table, new_client, new_table
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
     from profile_migrations.devtools.dynamodb_local import DynamoDBLocal
+    from profile_migrations.logic.ports import ProtectableStore
 
 STEP = "from profile_migrations import ProfileMigration as M\n"
 KEEP = "lambda p: p"
@@ -197,7 +197,7 @@ def shared_client(dynamodb_local: DynamoDBLocal) -> DynamoDBClient:
 @pytest.fixture(scope="module")
 def shared_table(shared_client: DynamoDBClient) -> ProfileTable:
     """One table for every bad input: none of them may change it."""
-    return new_table(shared_client, PROFILE_KEY_SCHEMA, list(sample_profiles(15)), "bad-input")
+    return new_table(shared_client, items=list(sample_profiles(15)), prefix="bad-input")
 
 
 @dataclass
@@ -378,7 +378,7 @@ class Untouchable:
         raise ReachedTheGuardError(name)
 
 
-def plan(event: PlanEvent, store: Any) -> RunPlan:
+def plan(event: PlanEvent, store: ProtectableStore) -> RunPlan:
     return plan_run(
         event, REGISTRY, store, control=Untouchable(), max_concurrency_limit=PIPELINE_LIMIT
     )

@@ -20,20 +20,18 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from profile_migrations.codec import deserialize_item, serialize_value
-from profile_migrations.devtools.sample_profiles import PROFILE_KEY_SCHEMA, sample_profiles
+from profile_migrations.devtools.sample_profiles import sample_profiles
 from profile_migrations.loader import load_registry
 from profile_migrations.models.requests import RunRequest
-from tests.conftest import dump_profiles
-from tests.integration.safety_helpers import migrated_profile, new_client, run, wire_key
+from tests.conftest import PROFILE_KEY_NAMES, dump_profiles, item_key, new_client
+from tests.integration.helpers import migrated_profile, run
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-    from profile_migrations.dal.dynamodb import ProfileTable
     from profile_migrations.devtools.dynamodb_local import DynamoDBLocal
     from profile_migrations.store import RawItem
+    from tests.conftest import MakeTable
 
 PROFILES = 3_000
 WRITERS = 4
@@ -41,7 +39,6 @@ MAX_WRITES_PER_WRITER = 4_000
 MAX_WRITER_SECONDS = 40.0
 WRITES_PER_SECOND_PER_WRITER = 100
 WARM_UP_WRITES = 25 * WRITERS
-KEY_NAMES = tuple(name for name, _ in PROFILE_KEY_SCHEMA)
 
 APPEND = "#aw = list_append(if_not_exists(#aw, :empty), :token)"
 PLAIN = "plain"
@@ -145,7 +142,7 @@ class Writer(threading.Thread):
             return
         self.stats.ack_times.append(time.monotonic())
         self.stats.acknowledged += 1
-        ledger = self.ledgers.setdefault(wire_key(key, KEY_NAMES), Ledger())
+        ledger = self.ledgers.setdefault(item_key(key), Ledger())
         ledger.tokens.append(token)
         if kind == NICKNAME:
             ledger.nickname = token
@@ -182,14 +179,14 @@ def lost_writes(stored: dict[str, Any], ledger: Ledger) -> int:
 
 
 def test_no_application_write_is_lost_while_writers_race_a_whole_run(
-    make_table: Callable[..., ProfileTable],
+    make_table: MakeTable,
     dynamodb_client: DynamoDBClient,
     dynamodb_local: DynamoDBLocal,
 ) -> None:
     # Given 3,000 version-1 profiles and four application writers already running
     originals = list(sample_profiles(PROFILES))
     table = make_table(items=originals)
-    keys = [{name: item[name] for name in KEY_NAMES} for item in originals]
+    keys = [{name: item[name] for name in PROFILE_KEY_NAMES} for item in originals]
     app_client = new_client(dynamodb_local)
     stop = threading.Event()
     writers = [
@@ -245,7 +242,7 @@ def test_no_application_write_is_lost_while_writers_race_a_whole_run(
     assert {profile["version"] for profile in stored.values()} == {5}
     mismatched = [
         key
-        for key, item in ((wire_key(item, KEY_NAMES), item) for item in originals)
+        for key, item in ((item_key(item), item) for item in originals)
         if stored[key]
         != migrated_profile(with_application_writes(item, ledgers.get(key)), registry)
     ]

@@ -14,7 +14,6 @@ store's own statement retries are exercised against a real engine. Proven here:
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import threading
@@ -23,31 +22,29 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.httpsession import URLLib3Session
 
 from profile_migrations.codec import deserialize_item
 from profile_migrations.dal import dynamodb as dynamodb_module
-from profile_migrations.dal.dynamodb import ProfileTable, make_dynamodb_client
-from profile_migrations.devtools.sample_profiles import PROFILE_KEY_SCHEMA, sample_profiles
+from profile_migrations.dal.dynamodb import ProfileTable
+from profile_migrations.devtools.sample_profiles import sample_profiles
 from profile_migrations.loader import load_registry
 from profile_migrations.models.requests import RunRequest
-from tests.conftest import TEST_CREDENTIALS, TEST_REGION, dump_table
-from tests.integration.safety_helpers import migrated_profile, run, wire_key
+from tests.conftest import TEST_CREDENTIALS, TEST_REGION, dump_table, item_key, new_client
+from tests.fakes import json_answer, on_event
+from tests.integration.helpers import migrated_profile, run
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from botocore.awsrequest import AWSPreparedRequest
+    from botocore.awsrequest import AWSPreparedRequest, AWSResponse
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
     from profile_migrations.devtools.dynamodb_local import DynamoDBLocal
+    from tests.conftest import MakeTable
 
 PROFILES = 400
 PAGE = 20
 FAULT_RATE = 0.2
-KEY_NAMES = tuple(name for name, _ in PROFILE_KEY_SCHEMA)
 WRITE_OPERATIONS = frozenset({"BatchExecuteStatement", "UpdateItem"})
 DYNAMODB_ERROR = "com.amazonaws.dynamodb.v20120810#{}"
 SERVER_ERRORS = ((500, "InternalServerError"), (503, "ServiceUnavailable"))
@@ -60,18 +57,8 @@ STATEMENT_FAULTS = ("ThrottlingError", "ProvisionedThroughputExceeded", "Interna
 FEW_RETRIES = 1
 
 
-class _Body:
-    def __init__(self, payload: bytes) -> None:
-        self._payload = payload
-
-    def stream(self, **_: Any) -> list[bytes]:
-        return [self._payload]
-
-
 def error_response(url: str, status: int, code: str) -> AWSResponse:
-    body = json.dumps({"__type": DYNAMODB_ERROR.format(code), "message": "injected"})
-    headers = {"Content-Type": "application/x-amz-json-1.0"}
-    return AWSResponse(url, status, headers, _Body(body.encode()))
+    return json_answer(url, status, {"__type": DYNAMODB_ERROR.format(code), "message": "injected"})
 
 
 class FaultInjector:
@@ -103,10 +90,9 @@ class FaultInjector:
         self.write_calls = 0
         self.statements = 0
         self.statement_faults = 0
-        events = client.meta.events
-        events.register("before-send.dynamodb", self._before_send)
-        events.register("provide-client-params.dynamodb.BatchExecuteStatement", self._withhold)
-        events.register("after-call.dynamodb.BatchExecuteStatement", self._answer_withheld)
+        on_event(client, "before-send.dynamodb", self._before_send)
+        on_event(client, "provide-client-params.dynamodb.BatchExecuteStatement", self._withhold)
+        on_event(client, "after-call.dynamodb.BatchExecuteStatement", self._answer_withheld)
 
     def _before_send(
         self, request: AWSPreparedRequest, event_name: str, **_: Any
@@ -173,7 +159,7 @@ class GhostWrites:
         self.rate = rate
         self.writes = 0
         self.ghosts = 0
-        client.meta.events.register("before-send.dynamodb.BatchExecuteStatement", self._send)
+        on_event(client, "before-send.dynamodb.BatchExecuteStatement", self._send)
 
     def _send(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
         with self._lock:
@@ -206,9 +192,7 @@ def client_with_few_retries(engine: DynamoDBLocal) -> DynamoDBClient:
 @pytest.fixture
 def faulty_client(dynamodb_local: DynamoDBLocal) -> DynamoDBClient:
     """A client built exactly as the CLI builds it, for faults to be registered on."""
-    return make_dynamodb_client(
-        dynamodb_local.endpoint_url, TEST_REGION, credentials=TEST_CREDENTIALS
-    )
+    return new_client(dynamodb_local)
 
 
 def assert_all_migrated(client: DynamoDBClient, table_name: str, originals: list[Any]) -> None:
@@ -216,7 +200,7 @@ def assert_all_migrated(client: DynamoDBClient, table_name: str, originals: list
     stored = {key: deserialize_item(item) for key, item in dump_table(client, table_name).items()}
     assert len(stored) == len(originals)
     for item in originals:
-        key = wire_key(item, KEY_NAMES)
+        key = item_key(item)
         assert stored[key] == migrated_profile(item, registry), key
 
 
@@ -235,7 +219,7 @@ def within_three_sigma(faults: int, trials: int, rate: float = FAULT_RATE) -> bo
     ],
 )
 def test_a_fifth_of_calls_and_statements_failing_transiently_costs_no_profile(
-    make_table: Callable[..., ProfileTable],
+    make_table: MakeTable,
     faulty_client: DynamoDBClient,
     call_faults: tuple[tuple[int, str], ...],
     profiles: int,
@@ -282,7 +266,7 @@ def test_a_fifth_of_calls_and_statements_failing_transiently_costs_no_profile(
 
 
 def test_writes_applied_but_answered_500_are_not_applied_twice_or_counted_failed(
-    make_table: Callable[..., ProfileTable], faulty_client: DynamoDBClient
+    make_table: MakeTable, faulty_client: DynamoDBClient
 ) -> None:
     # Given a client whose batch writes reach DynamoDB but 20 % of them come back as 500
     originals = list(sample_profiles(PROFILES))
@@ -319,7 +303,7 @@ def test_writes_applied_but_answered_500_are_not_applied_twice_or_counted_failed
     ],
 )
 def test_persistent_throttling_stops_the_run_cleanly_and_a_rerun_finishes_it(
-    make_table: Callable[..., ProfileTable],
+    make_table: MakeTable,
     dynamodb_client: DynamoDBClient,
     dynamodb_local: DynamoDBLocal,
     monkeypatch: pytest.MonkeyPatch,

@@ -9,7 +9,7 @@ import base64
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import given, settings
@@ -29,6 +29,9 @@ from profile_migrations.errors import (
     ProfileMigrationError,
     UnsupportedValueError,
 )
+
+if TYPE_CHECKING:
+    from profile_migrations.store import RawItem
 
 DIGITS_38 = "12345678901234567890123456789012345678"
 SET_TAGS = ("SS", "NS", "BS")
@@ -170,7 +173,7 @@ def test_bool_is_never_serialized_as_a_number() -> None:
 
 def test_an_item_round_trips() -> None:
     # Given: a CICADA profile as DynamoDB returns it
-    item = {
+    item: RawItem = {
         "userId": {"S": "u1"},
         "profileId": {"S": "main"},
         "version": {"N": "5"},
@@ -370,7 +373,7 @@ def test_a_malformed_value_is_refused_as_malformed_and_nothing_else(wire: Any) -
 
 def test_an_empty_nested_map_answered_as_a_bare_object_names_its_path() -> None:
     # Given: DynamoDB Local's conflict answer for profileData.prefs = {} (issue 9, item 1)
-    item = {
+    item: RawItem = {
         "userId": {"S": "u"},
         "version": {"N": "1"},
         "profileData": {"M": {"visits": {"N": "3"}, "prefs": {}}},

@@ -8,13 +8,11 @@ answers come from a ``before-send`` hook, which both paths honour.
 
 from __future__ import annotations
 
-import json
 import logging
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
@@ -23,11 +21,12 @@ from profile_migrations.dal.dynamodb import ProfileTable, StaticCredentials, mak
 from profile_migrations.dal.fast_scan import FAST_SCAN_ENV, ScanRetries, select_scan
 from profile_migrations.errors import InvalidRequestError
 from profile_migrations.store import ScanPage
+from tests.fakes import json_answer, on_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from botocore.awsrequest import AWSPreparedRequest
+    from botocore.awsrequest import AWSPreparedRequest, AWSResponse
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 # Nothing listens there: a call that reached the network would fail, not pass.
@@ -64,31 +63,18 @@ DECODED_ITEM: dict[str, Any] = {
 }
 
 
-class _Body:
-    def __init__(self, payload: bytes) -> None:
-        self._payload = payload
-
-    def stream(self, **_: Any) -> list[bytes]:
-        return [self._payload]
-
-
-def wire_answer(url: str, status: int, payload: dict[str, Any]) -> AWSResponse:
-    headers: Any = {"Content-Type": "application/x-amz-json-1.0"}
-    return AWSResponse(url, status, headers, _Body(json.dumps(payload).encode()))
-
-
 class WireAnswers:
     """Answers each Scan attempt with the next ``(status, payload)``, at ``before-send``."""
 
     def __init__(self, client: DynamoDBClient, *answers: tuple[int, dict[str, Any]]) -> None:
         self._answers = list(answers)
         self.attempts = 0
-        client.meta.events.register("before-send.dynamodb.Scan", self._answer)
+        on_event(client, "before-send.dynamodb.Scan", self._answer)
 
-    def _answer(self, request: AWSPreparedRequest, **_: Any) -> Any:
+    def _answer(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse:
         status, payload = self._answers[min(self.attempts, len(self._answers) - 1)]
         self.attempts += 1
-        return wire_answer(request.url, status, payload)
+        return json_answer(request.url, status, payload)
 
 
 class PublicOnly:

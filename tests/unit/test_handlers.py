@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext as PowertoolsLambdaContext
 
 from profile_migrations.codec import serialize_item
 from profile_migrations.errors import ConfigurationError
@@ -32,6 +33,8 @@ from tests.fakes import MemoryControl, MemoryRecords, PagedStore, locked_control
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from profile_migrations.logic.ports import ControlStore, ProfileStore
+
 SETTINGS = SegmentSettings(
     table_name="UserProfiles",
     report_bucket="reports",
@@ -41,18 +44,23 @@ SETTINGS = SegmentSettings(
 
 
 @dataclass
-class LambdaContext:
+class LambdaContext(PowertoolsLambdaContext):
+    """Powertools' context type with a test's values; the time left runs against
+    ``deadline`` (seconds since the epoch)."""
+
     function_name: str = "migrate"
     memory_limit_in_mb: int = 1024
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:migrate"
     aws_request_id: str = "request-1"
     deadline: float = 0.0
 
-    def get_remaining_time_in_millis(self) -> int:
+    # Powertools types this as a static stub answering 0; the runtime's context answers
+    # for its own invocation, as this one does.
+    def get_remaining_time_in_millis(self) -> int:  # type: ignore[override]
         return int((self.deadline - time.time()) * 1000)
 
 
-def segment_deps(store: PagedStore, control: MemoryControl) -> SegmentDependencies:
+def segment_deps(store: ProfileStore, control: ControlStore) -> SegmentDependencies:
     return SegmentDependencies(SETTINGS, load_registry(), store, MemoryRecords(), control)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -19,10 +19,13 @@ from profile_migrations.logic.summary import build_response, stopped_early
 from profile_migrations.registry import MigrationChain, ProfileMigration
 from tests.fakes import MemoryControl, PagedStore
 
+if TYPE_CHECKING:
+    from profile_migrations.logic.ports import ControlStore
+
 CHAIN = load_registry().chain
 
 
-def protection(control: MemoryControl, owner: str = "me@host:1", **fields: Any) -> Protection:
+def protection(control: ControlStore, owner: str = "me@host:1", **fields: Any) -> Protection:
     return Protection(control=control, owner=owner, where="here", **fields)
 
 

@@ -12,13 +12,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from profile_migrations import environment, errors
 from profile_migrations.dal.outages import outages_stop
 from profile_migrations.errors import StoreUnavailableError
-
-
-def client_error(code: str, status: int) -> ClientError:
-    return ClientError(
-        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
-        "PutItem",
-    )
+from tests.fakes import client_error
 
 
 def failing(exc: Exception) -> Any:
@@ -32,11 +26,11 @@ def failing(exc: Exception) -> Any:
 @pytest.mark.parametrize(
     "exc",
     [
-        client_error("ProvisionedThroughputExceededException", 400),
-        client_error("ThrottlingException", 400),
-        client_error("SlowDown", 503),
-        client_error("InternalError", 500),
-        client_error("AnythingElse", 502),
+        client_error("ProvisionedThroughputExceededException"),
+        client_error("ThrottlingException"),
+        client_error("SlowDown", status=503),
+        client_error("InternalError", status=500),
+        client_error("AnythingElse", status=502),
         EndpointConnectionError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com"),
     ],
     ids=["throughput", "throttling", "s3-slow-down", "s3-internal", "any-5xx", "unreachable"],
@@ -51,7 +45,7 @@ def test_an_outage_becomes_store_unavailable_naming_the_store(exc: Exception) ->
 )
 def test_anything_else_passes_through_unchanged(code: str) -> None:
     with pytest.raises(ClientError) as caught:
-        failing(client_error(code, 400))()
+        failing(client_error(code))()
 
     assert caught.value.response["Error"]["Code"] == code
 

@@ -23,6 +23,8 @@ from tests.fakes import MemoryControl, MemoryRecords, MiB, PagedStore, locked_co
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from profile_migrations.models.records import SegmentRecord
+
 
 def plan_event(**request: Any) -> PlanEvent:
     return PlanEvent(request=request, execution="exec-1", started_at="2026-11-25T10:00:00.000Z")
@@ -168,10 +170,9 @@ def stores(
     invalid: dict[tuple[int, int], list[InvalidProfile]] | None = None,
 ) -> tuple[MemoryRecords, MemoryControl]:
     control = MemoryControl()
-    for saved in migrated:
-        control.save_checkpoint("exec-1", saved)
-    for saved in verifications:
-        control.save_checkpoint("exec-1", saved)
+    saved: list[SegmentRecord] = [*migrated, *verifications]
+    for record in saved:
+        control.save_checkpoint("exec-1", record)
     records = MemoryRecords()
     for (segment, page), listed in (failures or {}).items():
         records.put_page_failures(

@@ -12,12 +12,11 @@ from profile_migrations.logic.lifecycle import Protection
 from profile_migrations.logic.runner import LocalRun, LocalRunOptions, run_local
 from profile_migrations.models.records import Checkpoint
 from profile_migrations.models.requests import RunRequest
-from tests.fakes import MemoryControl, PagedStore
+from tests.fakes import ListSink, MemoryControl, PagedStore
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from profile_migrations.logic.outcomes import ProfileOutcome
     from profile_migrations.store import ProfileWrite, WriteBatchResult
 
 
@@ -46,7 +45,7 @@ def test_a_stop_request_ends_the_run_after_the_page_in_hand_resumable() -> None:
             request=RunRequest(total_segments=1),
             registry=load_registry(),
             store=store,
-            sink=_NullSink(),
+            sink=ListSink(),
             options=LocalRunOptions(workers=1),
             protection=Protection(control=control, owner="me@host:1", where="here"),
             stop=store.stop,
@@ -63,8 +62,3 @@ def test_a_stop_request_ends_the_run_after_the_page_in_hand_resumable() -> None:
     assert checkpoint is not None
     assert (checkpoint.done, checkpoint.counters.migrated) == (False, 1)
     assert control.lock is None
-
-
-class _NullSink:
-    def record(self, outcomes: Sequence[ProfileOutcome]) -> None:
-        return None

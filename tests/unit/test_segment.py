@@ -20,23 +20,14 @@ from profile_migrations.migrations import migrations
 from profile_migrations.models.results import SegmentCounters
 from profile_migrations.registry import MigrationChain, ProfileMigration
 from profile_migrations.store import WriteBatchResult, WriteOutcome, WriteStatus
-from tests.fakes import PagedStore, item_key_text
+from tests.fakes import ListSink, PagedStore, key_text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from profile_migrations.logic.outcomes import ProfileOutcome
     from profile_migrations.store import ProfileWrite, RawItem
 
 KEYS = ("userId", "profileId")
-
-
-class ListSink:
-    def __init__(self) -> None:
-        self.outcomes: list[ProfileOutcome] = []
-
-    def record(self, outcomes: Sequence[ProfileOutcome]) -> None:
-        self.outcomes.extend(outcomes)
 
 
 def job(
@@ -225,7 +216,7 @@ def test_a_conflict_answer_holding_a_malformed_value_is_re_read_and_migrated() -
     good = item("a", profileData={"prefs": {}, "visits": Decimal(4)})
     store = PagedStore(
         answers=[WriteOutcome(WriteStatus.CONFLICT, current=malformed("a"))],
-        current={item_key_text(key("a")): good},
+        current={key_text(key("a")): good},
     )
     sink = ListSink()
 
@@ -244,7 +235,7 @@ def test_a_conflict_answer_holding_a_malformed_value_is_re_read_and_migrated() -
 
 def test_a_malformed_scan_item_is_re_read_and_migrated_from_the_store() -> None:
     good = item("a", profileData={"prefs": {}})
-    store = PagedStore(current={item_key_text(key("a")): good})
+    store = PagedStore(current={key_text(key("a")): good})
 
     counters, _ = PageMigrator(job(), store, ListSink()).migrate_page([malformed("a")])
 
@@ -254,7 +245,7 @@ def test_a_malformed_scan_item_is_re_read_and_migrated_from_the_store() -> None:
 
 
 def test_an_item_still_malformed_on_the_re_read_fails_with_the_reason_and_no_write() -> None:
-    store = PagedStore(current={item_key_text(key("a")): malformed("a")})
+    store = PagedStore(current={key_text(key("a")): malformed("a")})
 
     counters, failures = PageMigrator(job(), store, ListSink()).migrate_page([malformed("a")])
 
@@ -281,7 +272,7 @@ def test_a_conflict_answer_without_the_item_is_checked_before_it_counts_as_delet
     # Given: a conflict whose answer carries no item, and an item that still exists
     store = PagedStore(
         answers=[WriteOutcome(WriteStatus.CONFLICT, current=None)],
-        current={item_key_text(key("a")): item("a", profileData={}, version=5)},
+        current={key_text(key("a")): item("a", profileData={}, version=5)},
     )
 
     counters, _ = PageMigrator(job(), store, ListSink()).migrate_page([item("a", profileData={})])
@@ -304,7 +295,7 @@ def test_a_conflict_on_an_item_deleted_meanwhile_is_skipped() -> None:
 def test_a_conflict_answer_for_another_key_is_not_trusted() -> None:
     store = PagedStore(
         answers=[WriteOutcome(WriteStatus.CONFLICT, current=item("other", profileData={}))],
-        current={item_key_text(key("a")): item("a", profileData={}, version=5)},
+        current={key_text(key("a")): item("a", profileData={}, version=5)},
     )
 
     counters, _ = PageMigrator(job(), store, ListSink()).migrate_page([item("a", profileData={})])
@@ -315,20 +306,10 @@ def test_a_conflict_answer_for_another_key_is_not_trusted() -> None:
 
 def test_an_unexpected_error_stops_the_segment_with_its_type_and_keeps_the_progress() -> None:
     # Given: a store that breaks in a way nothing expects on the second page
-    class Breaking(PagedStore):
-        def scan_page(
-            self,
-            segment: int,
-            total_segments: int,
-            start_key: Any = None,
-            *args: Any,
-            **kwargs: Any,
-        ) -> Any:
-            if start_key is not None:
-                raise ValueError("not enough values to unpack")
-            return super().scan_page(segment, total_segments, start_key, *args, **kwargs)
-
-    store = Breaking(pages=[[item("a", profileData={})], [item("b", profileData={})]])
+    store = PagedStore(
+        pages=[[item("a", profileData={})], [item("b", profileData={})]],
+        scan_error=ValueError("not enough values to unpack"),
+    )
     pages: list[int] = []
 
     # When
@@ -404,7 +385,7 @@ def test_number_and_binary_keys_are_reported_as_exact_strings() -> None:
         started_at="t",
     )
     keys = ["9007199254740993", "12345678901234567890123456789012345678", "1.5", "1E+125", "-7"]
-    items = [{"id": {"N": text}, "blob": {"B": b"\x00\x01"}} for text in keys]
+    items: list[RawItem] = [{"id": {"N": text}, "blob": {"B": b"\x00\x01"}} for text in keys]
 
     _, failures = PageMigrator(number_keyed, PagedStore(), ListSink()).migrate_page(items)
 
@@ -440,7 +421,7 @@ def test_a_profile_given_up_after_malformed_conflict_answers_keeps_its_version()
             return WriteBatchResult([WriteOutcome(WriteStatus.CONFLICT, current=malformed("a"))], 0)
 
     # The re-read answers malformed too, so the profile is never readable again.
-    store = ConflictingMalformed(current={item_key_text(key("a")): malformed("a")})
+    store = ConflictingMalformed(current={key_text(key("a")): malformed("a")})
 
     _, failures = PageMigrator(job(), store, ListSink()).migrate_page(
         [item("a", profileData={"prefs": {}})]
@@ -461,7 +442,7 @@ def test_key_attributes_named_like_result_fields_are_kept_under_key(
         dry_run=False,
         started_at="t",
     )
-    raw = {name: {"S": f"{name}-value"} for name in names}
+    raw: RawItem = {name: {"S": f"{name}-value"} for name in names}
 
     _, (failure,) = PageMigrator(clashing, PagedStore(), ListSink()).migrate_page([raw])
 

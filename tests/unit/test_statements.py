@@ -9,10 +9,9 @@ UpdateItem whose expressions hold placeholders only. No network: a recording cli
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -22,6 +21,10 @@ from profile_migrations.dal.dynamodb import (
     update_item_arguments,
 )
 from profile_migrations.store import AttributeValue, ProfileWrite, WriteStatus
+from tests.fakes import client_error
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
 
 USER_KEY = {"userId": {"S": "u1"}, "profileId": {"S": "main"}}
 # Everything an UpdateItem expression may hold besides placeholders.
@@ -32,7 +35,7 @@ class RecordingClient:
     """The two write calls of a DynamoDB client: records requests, answers success or a
     given error."""
 
-    def __init__(self, update_error: dict[str, str] | None = None) -> None:
+    def __init__(self, update_error: ClientError | None = None) -> None:
         self.statements: list[dict[str, Any]] = []
         self.updates: list[dict[str, Any]] = []
         self.update_error = update_error
@@ -44,11 +47,12 @@ class RecordingClient:
     def update_item(self, **request: Any) -> dict[str, Any]:
         self.updates.append(request)
         if self.update_error is not None:
-            raise ClientError({"Error": self.update_error}, "UpdateItem")
+            raise self.update_error
         return {}
 
 
 def table(client: RecordingClient) -> ProfileTable:
+    # Deliberately not a DynamoDBClient: only the two write calls, recorded.
     return ProfileTable(client, "profiles")  # type: ignore[arg-type]
 
 
@@ -68,7 +72,8 @@ def write(
 
 
 def token_for(arguments: dict[str, Any], name: str) -> str:
-    (token,) = [t for t, n in arguments["ExpressionAttributeNames"].items() if n == name]
+    tokens: list[str] = [t for t, n in arguments["ExpressionAttributeNames"].items() if n == name]
+    (token,) = tokens
     return token
 
 
@@ -262,11 +267,10 @@ def test_a_statement_over_the_partiql_length_limit_goes_out_as_update_item() -> 
 
 def test_a_name_dynamodb_refuses_fails_the_write_with_the_attribute_named() -> None:
     client = RecordingClient(
-        update_error={
-            "Code": "ValidationException",
-            "Message": "ExpressionAttributeNames contains invalid value: Empty attribute name "
-            "for key #n0",
-        }
+        client_error(
+            "ValidationException",
+            "ExpressionAttributeNames contains invalid value: Empty attribute name for key #n0",
+        )
     )
 
     result = table(client).conditional_update([write(set_values={"": {"N": "1"}})])
@@ -281,10 +285,10 @@ def test_a_name_dynamodb_refuses_fails_the_write_with_the_attribute_named() -> N
 
 def test_a_refused_long_name_is_quoted_in_part_with_its_size() -> None:
     client = RecordingClient(
-        update_error={
-            "Code": "ValidationException",
-            "Message": "Attribute name is too large, must be less than 65536 bytes for key #n1",
-        }
+        client_error(
+            "ValidationException",
+            "Attribute name is too large, must be less than 65536 bytes for key #n1",
+        )
     )
     long_name = "é" * 40_000
 
@@ -299,9 +303,7 @@ def test_a_refused_long_name_is_quoted_in_part_with_its_size() -> None:
 
 
 def test_a_conflict_on_update_item_is_a_conflict() -> None:
-    client = RecordingClient(
-        update_error={"Code": "ConditionalCheckFailedException", "Message": "failed"}
-    )
+    client = RecordingClient(client_error("ConditionalCheckFailedException", "failed"))
 
     result = table(client).conditional_update([write(set_values={"#text": {"S": "t"}})])
 

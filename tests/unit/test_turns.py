@@ -4,7 +4,7 @@ the segment's checkpoint, every page recorded where a retried page replaces it."
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -20,6 +20,11 @@ from profile_migrations.models.pipeline import PageFailures, SegmentTask, Verify
 from profile_migrations.models.records import Checkpoint, TurnLease
 from profile_migrations.models.results import ProfileResult, SegmentCounters
 from tests.fakes import MemoryControl, MemoryRecords, PagedStore, locked_control
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from profile_migrations.store import ProfileWrite, WriteBatchResult
 
 RUN = "exec-1"
 
@@ -37,18 +42,18 @@ def turn(holder: str = "request-1", pages: int | None = None) -> Turn:
     return Turn(holder=holder, deadline=time.time() + 900, should_continue=should_continue)
 
 
+TASK: dict[str, Any] = {
+    "run_id": RUN,
+    "execution": RUN,
+    "table_name": "UserProfiles",
+    "target_version": 5,
+    "key_attributes": ["userId", "profileId"],
+}
+
+
 def segment_task(**fields: Any) -> SegmentTask:
-    base: dict[str, Any] = {
-        "run_id": RUN,
-        "execution": RUN,
-        "table_name": "UserProfiles",
-        "segment": 3,
-        "total_segments": 8,
-        "target_version": 5,
-        "started_at": "t",
-        "key_attributes": ["userId", "profileId"],
-    }
-    return SegmentTask.model_validate({**base, **fields})
+    segment = {"segment": 3, "total_segments": 8, "started_at": "t"}
+    return SegmentTask.model_validate({**TASK, **segment, **fields})
 
 
 def item(user: str, **fields: Any) -> dict[str, Any]:
@@ -123,7 +128,7 @@ class KillAfter(PagedStore):
         super().__init__(**fields)
         self.scans = scans
 
-    def conditional_update(self, writes: Any) -> Any:
+    def conditional_update(self, writes: Sequence[ProfileWrite]) -> WriteBatchResult:
         result = super().conditional_update(writes)
         self.scans -= 1
         if self.scans < 0:
@@ -204,19 +209,11 @@ def test_a_turn_that_made_no_progress_raises_so_the_state_machine_retries() -> N
     assert control.turns == {}
 
 
-class BreakingStore(PagedStore):
-    """Answers its first page, then raises what nothing in the worker expects."""
-
-    def scan_page(
-        self, segment: int, total_segments: int, start_key: Any = None, *args: Any, **kwargs: Any
-    ) -> Any:
-        if start_key is not None:
-            raise ValueError("not enough values to unpack (expected 1, got 0)")
-        return super().scan_page(segment, total_segments, start_key, *args, **kwargs)
-
-
 def test_an_unexpected_error_in_a_turn_records_its_reason_and_stops_the_segment() -> None:
-    table = BreakingStore(pages=[[item("a")], [item("b")]])
+    table = PagedStore(
+        pages=[[item("a")], [item("b")]],
+        scan_error=ValueError("not enough values to unpack (expected 1, got 0)"),
+    )
     records = MemoryRecords()
     control = locked_control()
 
@@ -246,16 +243,7 @@ def test_a_dry_run_turn_writes_nothing_to_the_table_but_checkpoints() -> None:
 
 
 def verify_task(**fields: Any) -> VerifyTask:
-    base: dict[str, Any] = {
-        "run_id": RUN,
-        "execution": RUN,
-        "table_name": "UserProfiles",
-        "segment": 1,
-        "total_segments": 2,
-        "target_version": 5,
-        "key_attributes": ["userId", "profileId"],
-    }
-    return VerifyTask.model_validate({**base, **fields})
+    return VerifyTask.model_validate({**TASK, "segment": 1, "total_segments": 2, **fields})
 
 
 def test_a_verify_turn_records_each_page_and_resumes_from_its_checkpoint() -> None:
