@@ -66,7 +66,7 @@ def local_run(
 
 def comparable(document: dict[str, Any]) -> dict[str, Any]:
     """The document without what names where and which run: report location, run id."""
-    copy = json.loads(json.dumps(document))
+    copy: dict[str, Any] = json.loads(json.dumps(document))
     copy.pop("runId", None)
     if "summary" in copy:
         copy["summary"].pop("reportUri")
