@@ -32,8 +32,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bench.prices import PRICES, Prices
-from profile_migrations.dal.dynamodb import MAX_STATEMENTS_PER_BATCH
 from profile_migrations.logic.pipeline import DEFAULT_MAX_CONCURRENCY, default_pipeline_segments
+from profile_migrations.store import MAX_WRITES_PER_BATCH
 
 # Mirrors infra/constants.py (not imported: it needs aws_cdk).
 SEGMENT_MEMORY_MB = 1024
@@ -196,7 +196,7 @@ def scenario_cost(
     # Migrate: CPU at the function's share of a vCPU, plus the waits for DynamoDB.
     migrate_s = (
         measured.migrate_cpu_us(size) / 1e6 / vcpu
-        + a.batch_latency_s / MAX_STATEMENTS_PER_BATCH
+        + a.batch_latency_s / MAX_WRITES_PER_BATCH
         + a.scan_page_latency_s / items_per_page
     )
     lambda_rate = 1 / migrate_s

@@ -22,6 +22,12 @@ DEFAULT_TABLE_NAME = "UserProfiles"
 RESERVED_CONCURRENCY_CONTEXT_KEY = "reservedConcurrency"
 # `cdk deploy -c alarmEmail=ops@example.com`: subscribe that address to the alarm topic.
 ALARM_EMAIL_CONTEXT_KEY = "alarmEmail"
+# `cdk deploy -c schedule='cron(0 2 ? * SAT *)' -c windowMinutes=180`: an EventBridge
+# Scheduler schedule starts an execution in each window. Absent by default: no schedule.
+SCHEDULE_CONTEXT_KEY = "schedule"
+SCHEDULE_TIMEZONE_CONTEXT_KEY = "scheduleTimezone"  # an IANA name, e.g. Europe/Paris
+DEFAULT_SCHEDULE_TIMEZONE = "UTC"
+WINDOW_MINUTES_CONTEXT_KEY = "windowMinutes"  # required with `schedule`
 
 # --- Lambda functions ---------------------------------------------------------------------
 PLAN_TIMEOUT_MINUTES = 1  # minutes: DescribeTable, the control table, maybe CreateBackup
@@ -97,12 +103,27 @@ BUSY_SEGMENT_RETRY_MAX_ATTEMPTS = 20  # retries: 20 minutes > SEGMENT_TIMEOUT_MI
 REQUEST_REFUSED_ERRORS = (environment.ERROR_REQUEST_REFUSED,)
 REFUSED_ERROR_NAME = environment.REFUSED_ERROR_NAME
 
+# --- Scheduled windows --------------------------------------------------------------------
+# The bounds EventBridge Scheduler sets on how long it keeps retrying a start it could not
+# make (MaximumEventAgeInSeconds, "RetryPolicy",
+# https://docs.aws.amazon.com/scheduler/latest/APIReference/API_RetryPolicy.html).
+SCHEDULE_MIN_EVENT_AGE_SECONDS = 60  # seconds
+SCHEDULE_MAX_EVENT_AGE_SECONDS = 86_400  # seconds
+# How long a run may still hold the table's lock after its window closes: the turns finish
+# the page in hand, then the Aggregate runs for up to its timeout. A rate schedule must
+# leave at least this much between a window's end and the next start.
+SCHEDULE_WINDOW_MARGIN_MINUTES = AGGREGATE_TIMEOUT_MINUTES  # minutes
+
 # --- Monitoring ---------------------------------------------------------------------------
 DASHBOARD_NAME_PREFIX = "ProfileMigration"
 DASHBOARD_DEFAULT_INTERVAL_HOURS = 3  # hours of history the dashboard opens on
 DASHBOARD_GRAPH_WIDTH = 12  # dashboard grid columns (of 24)
 DASHBOARD_GRAPH_HEIGHT = 6  # dashboard grid rows
 DASHBOARD_PERIOD_MINUTES = 1  # minutes per datapoint on the dashboard's graphs
+# Minutes per datapoint on the capacity graphs: Migrate and Verify emit a turn's consumed
+# capacity once, when the turn ends, and a turn lasts up to the segment timeout; over a
+# shorter period the run's WCU/s would read zero, then a turn's worth in one datapoint.
+CAPACITY_GRAPH_PERIOD_MINUTES = SEGMENT_TIMEOUT_MINUTES  # minutes
 ALARM_PERIOD_MINUTES = 5  # minutes per evaluated datapoint
 ALARM_EVALUATION_PERIODS = 1  # datapoints
 FAILED_PROFILES_THRESHOLD = 1  # profiles: any failed profile raises the alarm

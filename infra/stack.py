@@ -8,6 +8,7 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 
 from infra.constructs.migration_functions import MigrationFunctions
+from infra.constructs.migration_schedule import MigrationSchedule
 from infra.constructs.migration_workflow import MigrationWorkflow
 from infra.constructs.monitoring import MigrationMonitoring
 from infra.constructs.report_bucket import ReportBucket
@@ -16,6 +17,8 @@ from profile_migrations import environment
 if TYPE_CHECKING:
     from constructs import Construct
 
+    from infra.constructs.migration_schedule import ScheduleSettings
+
 
 def control_table_name(table_name: str) -> str:
     """``<table>-migrations``: the name the CLI derives too, so both share one lock."""
@@ -23,7 +26,9 @@ def control_table_name(table_name: str) -> str:
 
 
 class ProfileMigrationStack(Stack):
-    """Report bucket, four Lambda functions, the state machine, monitoring and alarms.
+    """Report bucket, four Lambda functions, the state machine, monitoring and alarms;
+    with ``schedule``, an EventBridge Scheduler schedule that starts an execution in each
+    window.
 
     Owns no table. The profile table is imported by name: deploying or deleting this
     stack cannot create, replace or delete it. The control table (run locks, checkpoints,
@@ -42,6 +47,7 @@ class ProfileMigrationStack(Stack):
         table_name: str,
         reserved_concurrency: int | None = None,
         alarm_email: str | None = None,
+        schedule: ScheduleSettings | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -73,6 +79,17 @@ class ProfileMigrationStack(Stack):
             state_machine=self.workflow.state_machine,
             functions=self.functions.all,
             alarm_email=alarm_email,
+        )
+        self.schedule = (
+            None
+            if schedule is None
+            else MigrationSchedule(
+                self,
+                "Schedule",
+                table_name=table_name,
+                state_machine=self.workflow.state_machine,
+                settings=schedule,
+            )
         )
         self._build_outputs()
 
@@ -107,3 +124,10 @@ class ProfileMigrationStack(Stack):
             value=self.monitoring.topic.topic_arn,
             description="Every alarm of the pipeline notifies this topic; subscribe to it",
         )
+        if self.schedule is not None:
+            CfnOutput(
+                self,
+                "ScheduleName",
+                value=self.schedule.schedule.schedule_name,
+                description="Starts an execution in each window (default schedule group)",
+            )

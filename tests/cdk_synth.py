@@ -83,7 +83,13 @@ def cdk_json_context() -> dict[str, Any]:
 
 
 # The opt-in context values of `cdk deploy -c ...`, all set at once (one extra synthesis).
-OPT_IN_CONTEXT = {"reservedConcurrency": "100", "alarmEmail": "ops@example.com"}
+OPT_IN_CONTEXT = {
+    "reservedConcurrency": "100",
+    "alarmEmail": "ops@example.com",
+    "schedule": "cron(0 2 ? * SAT *)",
+    "scheduleTimezone": "Europe/Paris",
+    "windowMinutes": "180",
+}
 
 
 def synthesize(outdir: Path, **context: str) -> Synthesized:
@@ -107,7 +113,8 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 
 @pytest.fixture(scope="session")
 def synthesized_opt_in(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """``cdk deploy -c reservedConcurrency=100 -c alarmEmail=ops@example.com``."""
+    """``cdk deploy`` with every value of OPT_IN_CONTEXT (``-c reservedConcurrency=100
+    -c alarmEmail=ops@example.com -c schedule=... ...``)."""
     return synthesize(tmp_path_factory.mktemp("cdk.out.opt-in"), **OPT_IN_CONTEXT)
 
 

@@ -82,6 +82,22 @@ class MemoryControl:
     def read_lock(self, table: str) -> LockInfo | None:
         return self.lock
 
+    def set_caps(self, table: str, write: float | None, read: float | None) -> LockInfo | None:
+        if self.lock is None or self.lock.expires_at < time.time():
+            return None
+        self.lock = self.lock.model_copy(
+            update={"max_write_capacity": write, "max_read_capacity": read}
+        )
+        return self.lock
+
+    def active_turns(self, run_id: str, phase: str) -> int:
+        now = time.time()
+        return sum(
+            1
+            for (run, kind, _), lease in self.turns.items()
+            if run == run_id and kind == phase and lease.expires_at >= now
+        )
+
     def save_checkpoint(self, run_id: str, checkpoint: SegmentRecord) -> None:
         self.saved[(type(checkpoint).__name__, run_id, checkpoint.segment)] = checkpoint
 

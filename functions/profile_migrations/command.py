@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from profile_migrations.clock import iso_timestamp
 from profile_migrations.dal.control import ControlTable, control_table_name
 from profile_migrations.dal.dynamodb import ProfileTable, make_dynamodb_client
-from profile_migrations.errors import RunLockedError
+from profile_migrations.errors import InvalidRequestError, NoRunInProgressError, RunLockedError
 from profile_migrations.loader import load_registry
 from profile_migrations.logic.lifecycle import (
     DEFAULT_LEASE_SECONDS,
@@ -27,12 +27,14 @@ from profile_migrations.logic.lifecycle import (
     _owner_is_dead_here,
     local_owner,
 )
+from profile_migrations.logic.pacing import Caps
 from profile_migrations.logic.report import JsonLinesReport
 from profile_migrations.logic.runner import LocalRun, LocalRunOptions, run_local
 from profile_migrations.models.commands import (
     HistoryResult,
     PlannedStep,
     PlanResult,
+    ThrottleResult,
     UnlockResult,
 )
 from profile_migrations.models.requests import RunRequest
@@ -78,7 +80,12 @@ class RunConfig:
     (default ``profile-migrate-reports/<table>-<mode>-<time>.jsonl``), and how a real run
     protects the table (``resume``, ``allow_changed``, ``backup``, the lock's lease in
     seconds). ``listener`` sees progress (the CLI's bars); setting ``stop`` stops the run
-    between pages, resumable (the CLI sets it on Ctrl-C)."""
+    between pages, resumable (the CLI sets it on Ctrl-C).
+
+    ``max_write_capacity`` and ``max_read_capacity`` cap the run (WCU/s, RCU/s, all
+    workers together, > 0; None: the default, half the provisioned write capacity of a
+    provisioned table and no cap otherwise, no read cap); ``stop_at`` ends the run's
+    window (timezone-aware): the run then stops resumable, ``stoppedBy: "window"``."""
 
     target: TableTarget
     request: RunRequest = field(default_factory=RunRequest)
@@ -91,12 +98,24 @@ class RunConfig:
     lease_seconds: float = DEFAULT_LEASE_SECONDS
     listener: RunListener | None = None
     stop: threading.Event | None = None
+    max_write_capacity: float | None = None
+    max_read_capacity: float | None = None
+    stop_at: datetime | None = None
 
 
 def run(config: RunConfig) -> MigrationResponse:
     """Migrate (or dry-run, or verify) every profile of the table; the run's document.
 
-    An unusable report path is refused before the table is read."""
+    An unusable report path, a cap that is not a positive number, or a window that has
+    already ended (or has no timezone) is refused with :class:`InvalidRequestError` before
+    the table is read."""
+    stop_at = _window_end(config.stop_at)
+    for name, cap in (
+        ("--max-write-capacity", config.max_write_capacity),
+        ("--max-read-capacity", config.max_read_capacity),
+    ):
+        if cap is not None and not (math.isfinite(cap) and cap > 0):
+            raise InvalidRequestError(f"{name} must be a number above 0, not {cap}")
     request = config.request
     registry = load_registry(config.migrations)
     client = config.target.client(max_connections=config.options.workers * 2)
@@ -122,8 +141,27 @@ def run(config: RunConfig) -> MigrationResponse:
                 listener=config.listener,
                 protection=protection,
                 stop=config.stop,
+                caps=Caps(config.max_write_capacity, config.max_read_capacity),
+                stop_at=stop_at,
             )
         )
+
+
+def _window_end(stop_at: datetime | None) -> float | None:
+    if stop_at is None:
+        return None
+    if stop_at.tzinfo is None:
+        raise InvalidRequestError(
+            f"the window's end {stop_at.isoformat()} has no timezone; give an offset "
+            "(e.g. 2026-12-01T06:00:00+01:00, or Z for UTC)"
+        )
+    end = stop_at.timestamp()
+    if end <= time.time():
+        raise InvalidRequestError(
+            f"the window ends at {iso_timestamp(stop_at.astimezone(UTC))}, before the run "
+            "would start; nothing was done"
+        )
+    return end
 
 
 def _default_report_path(table: str, request: RunRequest) -> Path:
@@ -193,6 +231,56 @@ def unlock(target: TableTarget, force: bool = False) -> UnlockResult:
     if not force:
         _refuse_live_holder(held)
     return UnlockResult(released=control.release_lock(target.table, held.owner))
+
+
+@dataclass(frozen=True)
+class ThrottleConfig:
+    """``profile-migrate throttle``: the running run's new write cap (WCU/s, >= 0; 0
+    pauses its writes; None with ``unlimited``: no cap) and, when given, its new read cap
+    (RCU/s, > 0; None: unchanged)."""
+
+    target: TableTarget
+    max_write_capacity: float | None = None
+    unlimited: bool = False
+    max_read_capacity: float | None = None
+
+
+def throttle(config: ThrottleConfig) -> ThrottleResult:
+    """Change the caps of the run holding the table's lock, a local run or a pipeline
+    execution alike (its workers read them every 5 seconds). Raises
+    :class:`InvalidRequestError` for a bad cap (a write cap below 0, a read cap not above
+    0, neither a write cap nor ``unlimited``, or both) and :class:`NoRunInProgressError`
+    when no live run holds the lock; nothing is changed then."""
+    write = config.max_write_capacity
+    if config.unlimited == (write is not None):
+        raise InvalidRequestError("give exactly one of --max-write-capacity and --unlimited")
+    if write is not None and not (math.isfinite(write) and write >= 0):
+        raise InvalidRequestError(f"--max-write-capacity must be 0 or more, not {write}")
+    read = config.max_read_capacity
+    if read is not None and not (math.isfinite(read) and read > 0):
+        raise InvalidRequestError(f"--max-read-capacity must be a number above 0, not {read}")
+    client = config.target.client()
+    control = config.target.control(client)
+    table = config.target.table
+    if not control.exists():
+        _require_table(client, table)
+        raise NoRunInProgressError(f"no run of table {table!r} is in progress")
+    held = control.read_lock(table)
+    changed = None
+    if held is not None:
+        changed = control.set_caps(table, write, held.max_read_capacity if read is None else read)
+    if changed is None:
+        raise NoRunInProgressError(
+            f"no run of table {table!r} is in progress (it is not locked, or its lock's "
+            "lease has expired); caps apply to a running run: give them to `run` instead"
+        )
+    return ThrottleResult(
+        table=table,
+        run_id=changed.run_id,
+        owner=changed.owner,
+        max_write_capacity=changed.max_write_capacity,
+        max_read_capacity=changed.max_read_capacity,
+    )
 
 
 def _require_table(client: DynamoDBClient, table: str) -> None:

@@ -26,6 +26,12 @@ METRIC_PROFILES_FAILED = "ProfilesFailed"
 METRIC_PROFILES_SKIPPED = "ProfilesSkipped"
 METRIC_CONFLICTS = "Conflicts"
 METRIC_THROTTLE_RETRIES = "ThrottleRetries"
+METRIC_CONSUMED_WRITE_CAPACITY = "ConsumedWriteCapacityUnits"  # WCU a turn consumed
+METRIC_CONSUMED_READ_CAPACITY = "ConsumedReadCapacityUnits"  # RCU a turn consumed
+# The run's cap in force when a turn ended (WCU/s, RCU/s, for the whole run); not emitted
+# while the run has no cap.
+METRIC_MAX_WRITE_CAPACITY = "MaxWriteCapacity"
+METRIC_MAX_READ_CAPACITY = "MaxReadCapacity"
 METRIC_TABLE_DIMENSION = "table"
 
 # --- Error names the state machine matches -----------------------------------------------
@@ -43,6 +49,12 @@ RUN_ERROR_PROFILES_FAILED = "ProfilesFailed"  # profiles failed (or would, in a 
 RUN_ERROR_VERIFICATION_FAILED = "VerificationFailed"  # profiles below the target remain
 RUN_ERROR_SEGMENTS_UNFINISHED = "SegmentsUnfinished"  # segments stopped; resume continues
 RUN_ERROR_INTERRUPTED = "Interrupted"  # a local run stopped on request (Ctrl-C); resumable
+RUN_ERROR_WINDOW_CLOSED = "WindowClosed"  # the run's window ended; resumable
+
+# --- A run stopped at its window's end -----------------------------------------------------
+# The document's `stoppedBy`, and a turn task's once the window has closed: the segment's
+# child execution then ends (resumable), and an execution whose document says so SUCCEEDS.
+STOPPED_BY_WINDOW = "window"
 
 # --- Limits of one segment's child execution ------------------------------------------------
 # Step Functions keeps at most 25,000 events in an execution's history; a turn adds 7

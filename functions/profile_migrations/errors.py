@@ -69,6 +69,11 @@ class InvalidRequestError(MigrationInputError):
     """A request field is out of range or contradicts another field."""
 
 
+class NoRunInProgressError(MigrationInputError):
+    """A command meant for the table's running run (``throttle``) found none: the table is
+    not locked, or its lock's lease has expired."""
+
+
 class RequestRefusedError(MigrationInputError):
     """The pipeline refused an execution's input; the message names the reason.
 

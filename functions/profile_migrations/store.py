@@ -18,21 +18,32 @@ RawItem = dict[str, AttributeValue]
 @dataclass(frozen=True)
 class TableInfo:
     """What ``DescribeTable`` says of a table: its key attribute names (partition key first),
-    its approximate item count and size in bytes (updated by DynamoDB about every six hours)."""
+    its approximate item count and size in bytes (updated by DynamoDB about every six hours),
+    and, for a table in provisioned capacity mode, its provisioned write capacity (WCU/s;
+    None for an on-demand table)."""
 
     name: str
     key_attributes: tuple[str, ...]
     item_count: int
     size_bytes: int
+    provisioned_write_capacity: int | None = None
+
+
+# The most writes one request carries: a BatchExecuteStatement holds 1 to 25 statements
+# (API reference, https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchExecuteStatement.html,
+# and botocore's model). The run paces its writes per batch of this many.
+MAX_WRITES_PER_BATCH = 25
 
 
 @dataclass(frozen=True)
 class ScanPage:
     """One page of a parallel-scan segment; ``last_evaluated_key`` None means the segment
-    ended."""
+    ended. ``consumed_read_units`` is the RCU DynamoDB said the page cost, None when its
+    answer did not say."""
 
     items: list[RawItem]
     last_evaluated_key: RawItem | None
+    consumed_read_units: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,5 +79,9 @@ class WriteOutcome:
 
 @dataclass(frozen=True, slots=True)
 class WriteBatchResult:
+    """One outcome per write, in order; ``consumed_write_units`` is the WCU DynamoDB said
+    the writes cost (retries included), None when any of its answers did not say."""
+
     outcomes: list[WriteOutcome]
     throttle_retries: int
+    consumed_write_units: float | None = None

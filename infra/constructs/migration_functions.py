@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 HANDLERS_MODULE = "profile_migrations.handlers.lambdas"
 # What every function does with the control table's items: locks, turn leases,
 # checkpoints, history entries and applied-step checksums (one Query reads a partition).
+# Migrate and Verify also pace the run: GetItem reads the caps in force on the run's lock
+# item, and a Query of the run's partition (RUN#<run id>) counts its turns running now.
 CONTROL_ITEM_ACTIONS = (
     "dynamodb:GetItem",
     "dynamodb:PutItem",
@@ -146,7 +148,8 @@ class MigrationFunctions(Construct):
                 ),
                 self._run_objects_statement("s3:PutObject"),
                 # checkpoints (read at a turn's start, written after every page), the
-                # segment's turn lease and the run lock's lease
+                # segment's turn lease, the run lock's lease and the caps on the lock item,
+                # and the run's turns running now (its share of the caps)
                 self._control_statement(*CONTROL_ITEM_ACTIONS),
             ],
             environment=self._segment_environment(),
@@ -162,7 +165,8 @@ class MigrationFunctions(Construct):
             statements=[
                 self._table_statement("dynamodb:Scan", "dynamodb:GetItem"),
                 self._run_objects_statement("s3:PutObject"),
-                # checkpoints, the segment's turn lease and the run lock's lease
+                # checkpoints, the segment's turn lease, the run lock's lease and the caps
+                # on the lock item, and the run's turns running now (its share of the caps)
                 self._control_statement(*CONTROL_ITEM_ACTIONS),
             ],
             environment=self._segment_environment(),

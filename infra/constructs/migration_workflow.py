@@ -7,11 +7,22 @@ them)::
       -> ChooseMode -(verifyOnly)-> VerifySegments
                     -(otherwise)-> MigrateSegments -> ChooseVerify -(dryRun)-> Aggregate
                                                                   -(otherwise)-> VerifySegments
-      VerifySegments -> Aggregate -> ChooseOutcome -($.success == true)-> RunSucceeded
+      VerifySegments -> Aggregate -> ChooseOutcome -($.success == true
+                                                    or $.stoppedBy == "window")-> RunSucceeded
                                                    -(otherwise)-> RunFailed (Fail)
 
-Each Distributed Map runs one child execution per segment; the child loops its Lambda
-task until the segment reports ``done``, pauses it (resumable) after
+Each Distributed Map runs one child execution per segment (state names of the Migrate
+loop; the Verify loop's are VerifyPages, VerifyDone, VerifyComplete, VerifyWindowClosed,
+VerifyPaused and VerifyStopped)::
+
+    MigratePages -(error after its retries)-> SegmentStopped
+      -> SegmentDone -($.done == true)-> SegmentComplete
+                     -($.stoppedBy == "window")-> SegmentWindowClosed
+                     -($.invocation >= MAX_TURNS_PER_SEGMENT)-> SegmentPaused
+                     -(otherwise)-> MigratePages
+
+The child loops its Lambda task until the segment reports ``done``, ends it (resumable)
+once the task reports that the run's window closed, pauses it (resumable) after
 ``MAX_TURNS_PER_SEGMENT`` turns, or stops it when the task still fails after its
 retries. Whichever way, the child ends in a Pass state whose output is the constant
 ``{}``: a Distributed Map without a ResultWriter gathers every child's output into its
@@ -27,10 +38,11 @@ report bucket and the control table, and the Aggregate state reports it.
 
 The run's document (the Aggregate function's output, also written to
 ``runs/<run id>/output.json``) decides the execution's status: SUCCEEDED, with the
-document as the execution's output, when ``success`` is true; otherwise FAILED with the
-document's ``errorType`` as the error and its ``error`` as the cause (a Fail state's
-``ErrorPath`` and ``CausePath``, "Fail workflow state",
-https://docs.aws.amazon.com/step-functions/latest/dg/state-fail.html).
+document as the execution's output, when ``success`` is true or when ``stoppedBy`` says
+the run stopped at its window's end (an intended stop: ``success: false``,
+``resumable: true``); otherwise FAILED with the document's ``errorType`` as the error and
+its ``error`` as the cause (a Fail state's ``ErrorPath`` and ``CausePath``, "Fail
+workflow state", https://docs.aws.amazon.com/step-functions/latest/dg/state-fail.html).
 """
 
 from __future__ import annotations
@@ -46,6 +58,7 @@ from constructs import Construct
 
 from infra import constants
 from infra.nag import acknowledge_wildcard_resources
+from profile_migrations import environment
 
 if TYPE_CHECKING:
     from aws_cdk.aws_lambda import IFunction
@@ -61,6 +74,9 @@ _MIGRATE_ITEM_FIELDS = (
     "startedAt",
     "keyAttributes",
     "pageSize",
+    "maxWriteCapacity",
+    "maxReadCapacity",
+    "stopAt",
 )
 _VERIFY_ITEM_FIELDS = (
     "runId",
@@ -70,17 +86,21 @@ _VERIFY_ITEM_FIELDS = (
     "targetVersion",
     "keyAttributes",
     "pageSize",
+    "maxWriteCapacity",
+    "maxReadCapacity",
+    "stopAt",
 )
 
 
 @dataclass(frozen=True)
 class SegmentLoopStates:
     """Names of a child workflow's states: the Lambda task, the Choice after it, and its
-    three ends (each a Pass state whose output is ``{}``)."""
+    four ends (each a Pass state whose output is ``{}``)."""
 
     task: str
     done: str
     complete: str
+    window_closed: str
     paused: str
     stopped: str
 
@@ -91,6 +111,7 @@ MIGRATE_LOOP = SegmentLoopStates(
     task="MigratePages",
     done="SegmentDone",
     complete="SegmentComplete",
+    window_closed="SegmentWindowClosed",
     paused="SegmentPaused",
     stopped="SegmentStopped",
 )
@@ -98,6 +119,7 @@ VERIFY_LOOP = SegmentLoopStates(
     task="VerifyPages",
     done="VerifyDone",
     complete="VerifyComplete",
+    window_closed="VerifyWindowClosed",
     paused="VerifyPaused",
     stopped="VerifyStopped",
 )
@@ -108,8 +130,28 @@ RUN_SUCCEEDED = "RunSucceeded"
 RUN_FAILED = "RunFailed"
 # Fields of the run's document (the TypeScript design's response format) the tail reads.
 DOCUMENT_SUCCESS_PATH = "$.success"
+# A turn task's and the document's field naming why the run stopped early, if it did.
+STOPPED_BY_PATH = "$.stoppedBy"
 DOCUMENT_ERROR_TYPE_PATH = "$.errorType"
 DOCUMENT_ERROR_PATH = "$.error"
+
+
+def stopped_by_window() -> sfn.Condition:
+    """True when ``$.stoppedBy`` is ``"window"``; false, never an error, when the field is
+    null or absent.
+
+    The run's document leaves a null ``stoppedBy`` out; a turn task carries it as null.
+    On AWS a comparison whose ``Variable`` path is absent fails the Choice state with
+    ``States.Runtime`` ("The choice state's condition path references an invalid
+    value"), so ``IsPresent`` and ``IsString`` ("Choice workflow state",
+    https://docs.aws.amazon.com/step-functions/latest/dg/state-choice.html) come first
+    and ``And`` stops at the first rule that is false.
+    """
+    return sfn.Condition.and_(
+        sfn.Condition.is_present(STOPPED_BY_PATH),
+        sfn.Condition.is_string(STOPPED_BY_PATH),
+        sfn.Condition.string_equals(STOPPED_BY_PATH, environment.STOPPED_BY_WINDOW),
+    )
 
 
 class MigrationWorkflow(Construct):
@@ -213,9 +255,11 @@ class MigrationWorkflow(Construct):
         """Invoke the function with its own last output until it returns ``done: true``.
 
         Ends, always with the output ``{}``: ``complete`` when the segment is done;
-        ``paused`` once ``$.invocation`` reaches ``MAX_TURNS_PER_SEGMENT``, well before the
-        child's history reaches its 25,000-event quota (a turn adds 7 events, a retry 3;
-        "Maximum execution history size", Step Functions quotas,
+        ``window_closed`` when the turn reports that the run's window closed
+        (``stoppedBy: "window"``), the segment resumable from its checkpoint; ``paused``
+        once ``$.invocation`` reaches ``MAX_TURNS_PER_SEGMENT``, well before the child's
+        history reaches its 25,000-event quota (a turn adds 7 events, a retry 3; "Maximum
+        execution history size", Step Functions quotas,
         https://docs.aws.amazon.com/step-functions/latest/dg/limits.html), leaving the
         segment resumable from its checkpoint; ``stopped`` when the task still fails after
         its retries. The Aggregate state reports every segment whose last record is not
@@ -237,6 +281,7 @@ class MigrationWorkflow(Construct):
         return invoke.next(
             sfn.Choice(self, states.done)
             .when(sfn.Condition.boolean_equals("$.done", True), self._child_end(states.complete))
+            .when(stopped_by_window(), self._child_end(states.window_closed))
             .when(
                 sfn.Condition.number_greater_than_equals(
                     "$.invocation", constants.MAX_TURNS_PER_SEGMENT
@@ -287,9 +332,10 @@ class MigrationWorkflow(Construct):
 
     def _build_outcome(self) -> sfn.Choice:
         """SUCCEEDED, with the document as the execution's output, only when the document
-        says ``success: true``; otherwise FAILED with error ``errorType`` and cause
-        ``error``. The whole document stays readable as the Aggregate state's output and
-        in the report bucket.
+        says ``success: true`` or ``stoppedBy: "window"`` (the run stopped at its window's
+        end, resumable: what a scheduled window is for); otherwise FAILED with error
+        ``errorType`` and cause ``error``. The whole document stays readable as the
+        Aggregate state's output and in the report bucket.
 
         The document must hold ``success`` (a boolean) and, when it is false,
         ``errorType`` and ``error`` (strings): a path the Choice or the Fail state cannot
@@ -307,7 +353,10 @@ class MigrationWorkflow(Construct):
         return (
             sfn.Choice(self, OUTCOME_CHOICE)
             .when(
-                sfn.Condition.boolean_equals(DOCUMENT_SUCCESS_PATH, True),
+                sfn.Condition.or_(
+                    sfn.Condition.boolean_equals(DOCUMENT_SUCCESS_PATH, True),
+                    stopped_by_window(),
+                ),
                 sfn.Succeed(self, RUN_SUCCEEDED),
             )
             .otherwise(failed)

@@ -1,4 +1,5 @@
-"""The dashboard of the runs' counters and health, the alarms, and the topic they notify.
+"""The dashboard of the runs' counters, capacity and health, the alarms, and the topic they
+notify.
 
 Every alarm notifies one SNS topic, encrypted with a customer managed KMS key and refusing
 requests without TLS. A customer managed key, not the AWS managed ``alias/aws/sns``:
@@ -12,6 +13,7 @@ AWS Knowledge Center, https://repost.aws/knowledge-center/cloudwatch-configure-a
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
@@ -38,6 +40,41 @@ CLOUDWATCH_SERVICE = "cloudwatch.amazonaws.com"
 CLOUDWATCH_NAME_MAX_LENGTH = 255  # characters
 # Room left after an alarm name's prefix for "-<what it watches>".
 ALARM_SUFFIX_MAX_LENGTH = 32  # characters
+DYNAMODB_NAMESPACE = "AWS/DynamoDB"
+
+
+@dataclass(frozen=True)
+class CapacityGraph:
+    """One capacity graph: what the run consumes and its cap (the functions' metrics), next
+    to what the table consumes in all and, for a provisioned table, its capacity (DynamoDB's
+    own metrics), all in units per second."""
+
+    title: str
+    unit: str
+    run_consumed: str
+    run_cap: str
+    table_consumed: str
+    table_provisioned: str
+
+
+CAPACITY_GRAPHS = (
+    CapacityGraph(
+        title="Write capacity",
+        unit="WCU/s",
+        run_consumed=environment.METRIC_CONSUMED_WRITE_CAPACITY,
+        run_cap=environment.METRIC_MAX_WRITE_CAPACITY,
+        table_consumed="ConsumedWriteCapacityUnits",
+        table_provisioned="ProvisionedWriteCapacityUnits",
+    ),
+    CapacityGraph(
+        title="Read capacity",
+        unit="RCU/s",
+        run_consumed=environment.METRIC_CONSUMED_READ_CAPACITY,
+        run_cap=environment.METRIC_MAX_READ_CAPACITY,
+        table_consumed="ConsumedReadCapacityUnits",
+        table_provisioned="ProvisionedReadCapacityUnits",
+    ),
+)
 
 
 def dashboard_name(table_name: str) -> str:
@@ -240,10 +277,8 @@ class MigrationMonitoring(Construct):
         for metric_name in ("ReadThrottleEvents", "WriteThrottleEvents"):
             self._add_alarm(
                 f"Table{metric_name}",
-                metric=cloudwatch.Metric(
-                    namespace="AWS/DynamoDB",
-                    metric_name=metric_name,
-                    dimensions_map={"TableName": self._table_name},
+                metric=self._table_metric(
+                    metric_name,
                     statistic=cloudwatch.Stats.SUM,
                     period=Duration.minutes(constants.ALARM_PERIOD_MINUTES),
                 ),
@@ -258,7 +293,15 @@ class MigrationMonitoring(Construct):
     # --- the dashboard ----------------------------------------------------------------
 
     def _counter(self, metric_name: str, period_minutes: int) -> cloudwatch.Metric:
-        """A counter the Migrate function emits (Powertools: service and table dimensions)."""
+        """A counter the Migrate function emits, summed over each period."""
+        return self._run_metric(
+            metric_name, statistic=cloudwatch.Stats.SUM, period=Duration.minutes(period_minutes)
+        )
+
+    def _run_metric(
+        self, metric_name: str, *, statistic: str, period: Duration, label: str | None = None
+    ) -> cloudwatch.Metric:
+        """A metric the functions emit (Powertools: service and table dimensions)."""
         return cloudwatch.Metric(
             namespace=environment.NAMESPACE,
             metric_name=metric_name,
@@ -266,8 +309,24 @@ class MigrationMonitoring(Construct):
                 "service": environment.SERVICE,
                 environment.METRIC_TABLE_DIMENSION: self._table_name,
             },
-            statistic=cloudwatch.Stats.SUM,
-            period=Duration.minutes(period_minutes),
+            statistic=statistic,
+            period=period,
+            label=label,
+        )
+
+    def _table_metric(
+        self, metric_name: str, *, statistic: str, period: Duration, label: str | None = None
+    ) -> cloudwatch.Metric:
+        """One of DynamoDB's own metrics of the profile table ("DynamoDB Metrics and
+        dimensions",
+        https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/metrics-dimensions.html)."""
+        return cloudwatch.Metric(
+            namespace=DYNAMODB_NAMESPACE,
+            metric_name=metric_name,
+            dimensions_map={"TableName": self._table_name},
+            statistic=statistic,
+            period=period,
+            label=label,
         )
 
     def _build_dashboard(
@@ -280,6 +339,7 @@ class MigrationMonitoring(Construct):
             default_interval=Duration.hours(constants.DASHBOARD_DEFAULT_INTERVAL_HOURS),
         )
         dashboard.add_widgets(self._build_profiles_graph(), self._build_contention_graph())
+        dashboard.add_widgets(*(self._build_capacity_graph(graph) for graph in CAPACITY_GRAPHS))
         dashboard.add_widgets(
             self._build_executions_graph(state_machine), self._build_lambda_graph(functions)
         )
@@ -316,6 +376,67 @@ class MigrationMonitoring(Construct):
             ],
             width=constants.DASHBOARD_GRAPH_WIDTH,
             height=constants.DASHBOARD_GRAPH_HEIGHT,
+        )
+
+    def _build_capacity_graph(self, graph: CapacityGraph) -> cloudwatch.GraphWidget:
+        """The headroom: the run's consumption under its cap, and the table's consumption
+        (the application's and the run's together) under its provisioned capacity.
+
+        Consumed units are sums; a sum over a period divided by the period's seconds is
+        the average per second (as DynamoDB's metrics page says of its consumed-capacity
+        metrics; ``PERIOD()``, "Metric math syntax and functions",
+        https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html).
+        The cap is the largest in force during the period (``throttle`` may change it).
+        A provisioned capacity is per second already; an on-demand table has none.
+        """
+        period = Duration.minutes(constants.CAPACITY_GRAPH_PERIOD_MINUTES)
+        return cloudwatch.GraphWidget(
+            title=f"{graph.title} ({graph.unit})",
+            left=[
+                self._per_second(
+                    "run",
+                    self._run_metric(
+                        graph.run_consumed, statistic=cloudwatch.Stats.SUM, period=period
+                    ),
+                    label=f"Run consumed {graph.unit}",
+                    period=period,
+                ),
+                self._run_metric(
+                    graph.run_cap,
+                    statistic=cloudwatch.Stats.MAXIMUM,
+                    period=period,
+                    label=f"Run's cap ({graph.run_cap})",
+                ),
+                self._per_second(
+                    "table",
+                    self._table_metric(
+                        graph.table_consumed, statistic=cloudwatch.Stats.SUM, period=period
+                    ),
+                    label=f"Table consumed {graph.unit} (application and run)",
+                    period=period,
+                ),
+                self._table_metric(
+                    graph.table_provisioned,
+                    statistic=cloudwatch.Stats.AVERAGE,
+                    period=period,
+                    label=f"Table provisioned {graph.unit} (provisioned mode only)",
+                ),
+            ],
+            left_y_axis=cloudwatch.YAxisProps(min=0, label=graph.unit, show_units=False),
+            width=constants.DASHBOARD_GRAPH_WIDTH,
+            height=constants.DASHBOARD_GRAPH_HEIGHT,
+        )
+
+    @staticmethod
+    def _per_second(
+        metric_id: str, units: cloudwatch.Metric, *, label: str, period: Duration
+    ) -> cloudwatch.MathExpression:
+        """``units`` (a sum per period) as units per second."""
+        return cloudwatch.MathExpression(
+            expression=f"{metric_id} / PERIOD({metric_id})",
+            using_metrics={metric_id: units},
+            label=label,
+            period=period,
         )
 
     def _build_executions_graph(self, state_machine: IStateMachine) -> cloudwatch.GraphWidget:

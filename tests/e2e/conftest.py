@@ -50,6 +50,19 @@ raises :class:`HarnessError` naming the quota, state, execution and size (unless
 ``enforce_quotas`` is false, for a test that inspects the failed execution itself).
 ``largest_payload`` keeps the largest payload seen.
 
+IAM, enforced (iam_fidelity.py)
+-------------------------------
+The handlers run with the test's credentials and nothing here authorizes a call, so
+:class:`iam_fidelity.IamMonitor` does what IAM would: every AWS request a handler sends
+(botocore's ``before-send``, which the fast scan emits too) is recorded as an ``ApiCall``
+of the function whose handler runs on that thread (or on the thread that started it);
+a function given a role (:meth:`StepFunctionsHarness.assign_role`; the ``pipeline``
+fixture gives each of the four its role from the synthesized template) whose role does
+not allow the call gets AWS's AccessDenied answer, and ``wait()`` raises
+:class:`HarnessError` naming the function, role, action and resource (unless
+``enforce_roles`` is false). ``api_calls`` lists every call; a test's own requests made
+on a handler's thread go inside ``harness.iam.unattributed()``.
+
 A handler that outlives its function's ``Timeout`` (by ``harness.clock``) returns
 Lambda's ``Sandbox.Timedout`` error; one that raises :class:`SimulatedKill` (from a
 test's store wrapper, say) dies there with ``Runtime.ExitError``, its writes so far kept.
@@ -107,12 +120,15 @@ from tests.e2e.aws_fidelity import (
     utf8_json_size,
 )
 from tests.e2e.deployment import pipeline
+from tests.e2e.iam_fidelity import ACCESS_DENIED_ERROR, AccessDenied, ApiCall, IamMonitor
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
     from moto.awslambda.models import LambdaFunction
     from moto.core.config import DefaultConfig
+
+    from tests.e2e.iam_fidelity import RolePolicy
 
 MOTO_CONFIG: DefaultConfig = {
     "stepfunctions": {"execute_state_machine": True},
@@ -124,6 +140,8 @@ FINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 __all__ = [
     "KILLED_ERROR_TYPE",
     "TIMEOUT_ERROR_TYPE",
+    "AccessDenied",
+    "ApiCall",
     "PayloadSize",
     "QuotaViolation",
     "SimulatedKill",
@@ -266,6 +284,7 @@ class StepFunctionsHarness:
     clock: Callable[[], float] = time.monotonic
     instant_retries: bool = True
     enforce_quotas: bool = True
+    enforce_roles: bool = True
     poll_interval: float = 0.01
     invocations: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
@@ -273,11 +292,15 @@ class StepFunctionsHarness:
     retry_delays: list[float] = field(default_factory=list)
     harness_errors: list[str] = field(default_factory=list)
     quotas: QuotaMonitor = field(default_factory=QuotaMonitor)
+    iam: IamMonitor = field(init=False)
     _overrides: dict[str, Callable[..., Any]] = field(default_factory=dict)
     _service_errors: dict[str, list[tuple[str, str, int]]] = field(default_factory=dict)
     _env_owner: dict[str, tuple[str, str]] = field(default_factory=dict)
     _in_flight: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.iam = IamMonitor(region=self.region, account=self.role_arn.split(":")[4])
 
     # -- boto3 clients (all answered by moto) ----------------------------------------------
     def client(self, service: str) -> Any:
@@ -332,6 +355,11 @@ class StepFunctionsHarness:
         fn = self._backend().get_function(function_name, None)
         return self._import_handler(fn.handler)
 
+    def assign_role(self, function_name: str, role: RolePolicy) -> None:
+        """Hold the function to ``role``: a call it does not allow is AccessDenied and
+        fails the test (iam_fidelity.py)."""
+        self.iam.assign(function_name, role)
+
     def inject_service_error(
         self,
         function_name: str,
@@ -383,6 +411,10 @@ class StepFunctionsHarness:
                 # AWS would have failed it; stop moto's run rather than wait for its end.
                 sfn.stop_execution(executionArn=execution_arn, error="E2E.QuotaExceeded")
                 break
+            if self.enforce_roles and self.iam.denials_of(execution_arn):
+                # The test fails whatever happens next: stop rather than wait for the end.
+                sfn.stop_execution(executionArn=execution_arn, error=ACCESS_DENIED_ERROR)
+                break
             if time.monotonic() > deadline:
                 sfn.stop_execution(executionArn=execution_arn, error="E2E.Timeout")
                 raise HarnessError(
@@ -397,6 +429,10 @@ class StepFunctionsHarness:
             raise HarnessError(
                 "\n".join(str(violation) for violation in violations), "E2E.QuotaExceeded"
             )
+        denials = self.iam.denials_of(execution_arn)
+        if self.enforce_roles and denials:
+            distinct = list(dict.fromkeys(str(denial) for denial in denials))
+            raise HarnessError("\n".join(distinct), ACCESS_DENIED_ERROR)
         output = described.get("output")
         return ExecutionResult(
             status=described["status"],
@@ -436,6 +472,16 @@ class StepFunctionsHarness:
     def quota_violations(self) -> list[QuotaViolation]:
         """Every breach of an AWS quota so far, in any execution."""
         return self.quotas.all_violations()
+
+    @property
+    def api_calls(self) -> list[ApiCall]:
+        """Every AWS request any function sent so far (each attempt once)."""
+        return self.iam.all_calls()
+
+    @property
+    def access_denied(self) -> list[AccessDenied]:
+        """Every call a function's role did not allow, in any execution."""
+        return self.iam.all_denials()
 
     @property
     def largest_payload(self) -> PayloadSize | None:
@@ -568,7 +614,8 @@ class StepFunctionsHarness:
             kind = getattr(exc, "error_type", "Runtime.ImportModuleError")
             return fail(exc, kind, str(exc))
         try:
-            result = handler(event, context)
+            with self.iam.running(fn.function_name, self.quotas.invoke_context.root):
+                result = handler(event, context)
         except SimulatedKill as kill:  # the runtime died mid-way: what it wrote stays
             return fail(
                 kill,
@@ -669,6 +716,8 @@ def sfn_harness() -> Iterator[StepFunctionsHarness]:
 
         stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", routed_invoke))
         for patch in harness.quotas.patches():
+            stack.enter_context(patch)
+        for patch in harness.iam.patches():
             stack.enter_context(patch)
         stack.enter_context(
             mock.patch.object(retrier_decl, "time", mock.NonCallableMock(sleep=retry_sleep))

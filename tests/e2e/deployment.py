@@ -9,12 +9,22 @@ The execution's status tells the truth: SUCCEEDED only when the run's document s
 ``success: true``; otherwise it FAILS with the document's ``errorType`` as its error and
 the document's ``error`` as its cause, the document itself being the Aggregate state's
 output and ``runs/<run id>/output.json`` in the report bucket (:meth:`Pipeline.failed_run`).
+
+Each function is held to its role in the template (:meth:`Pipeline.enforce_roles`,
+iam_fidelity.py): a call its role does not allow is AccessDenied, as on AWS, and fails
+the test. The references are resolved as CloudFormation would resolve them in the
+harness's account and region: a ``Ref`` to a function or bucket is its name, a
+``Fn::GetAtt`` of its ``Arn`` its ARN (``arn:aws:s3:::<bucket>``), the pseudo parameters
+``aws``, the region and moto's account; the table ARNs are joined from those in the
+template (``arn:aws:dynamodb:<region>:<account>:table/<name>``, the control table by
+name). Attributes the harness does not make (the log groups' ARNs) resolve to
+``<LogicalId.Attribute>`` in a role, which matches no request.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -23,15 +33,18 @@ import pytest
 from profile_migrations.dal.control import ControlTable, control_table_name
 from profile_migrations.dal.seeding import create_table, put_items
 from profile_migrations.devtools.sample_profiles import PROFILE_KEY_SCHEMA
+from profile_migrations.handlers.dependencies import segment_dependencies
 from tests.cdk_synth import HANDLERS, TABLE_NAME
 from tests.conftest import TEST_CREDENTIALS
+from tests.e2e.iam_fidelity import function_role
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator, Mapping
 
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
     from profile_migrations.devtools.dynamodb_local import DynamoDBLocal
+    from profile_migrations.logic.ports import ProfileStore
     from tests.cdk_synth import Synthesized
     from tests.e2e.conftest import ExecutionResult, StepFunctionsHarness
 
@@ -46,6 +59,8 @@ class Pipeline:
     dynamodb: DynamoDBClient
     function_names: dict[str, str]
     control: ControlTable
+    # What each Ref ("LogicalId") and Fn::GetAtt ("LogicalId.Attribute") resolves to.
+    references: dict[str, str] = field(default_factory=dict)
 
     def run(
         self, execution_input: dict[str, Any], name: str = "run-1", timeout: float = 120
@@ -55,6 +70,27 @@ class Pipeline:
     def execution_arn(self, name: str) -> str:
         """The ARN of this state machine's execution called ``name``."""
         return f"{self.state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
+
+    def enforce_roles(self, template: Mapping[str, Any]) -> None:
+        """Hold each of the four functions to its role in ``template`` (the synthesized
+        template's JSON, or a copy a test changed) from now on."""
+        for logical_id in self.function_names.values():
+            role = function_role(template, logical_id, self.resolve_for_role)
+            self.harness.assign_role(logical_id, role)
+
+    def resolve_for_role(self, value: Any) -> str:
+        """A role's template value, resolved; what the harness did not make (a log
+        group's ARN) becomes ``<LogicalId.Attribute>``, which matches no request."""
+        return str(resolve(value, self.references, unresolved=lambda name: f"<{name}>"))
+
+    def api_calls(self, function: str) -> list[tuple[str, str, str]]:
+        """(service, operation, resource) of every AWS request the function sent."""
+        name = self.function_names[function]
+        return [
+            (call.service, call.operation, call.resource)
+            for call in self.harness.api_calls
+            if call.function == name
+        ]
 
     def invocations(self, function: str) -> int:
         return self.harness.invocations[self.function_names[function]]
@@ -105,18 +141,29 @@ class Pipeline:
         return document
 
 
-def _resolve(value: Any, refs: dict[str, str]) -> Any:
-    """A template value with the stack's references replaced by what the harness made."""
+def resolve(
+    value: Any, refs: Mapping[str, str], unresolved: Callable[[str], str] | None = None
+) -> Any:
+    """A template value with the stack's references replaced by what the harness made:
+    ``refs`` maps a ``Ref``'s logical id, and ``LogicalId.Attribute`` a ``Fn::GetAtt``.
+    A reference missing from ``refs`` is ``unresolved(name)``, or an AssertionError."""
     if isinstance(value, str):
         return value
     if "Ref" in value:
-        return refs[value["Ref"]]
-    if "Fn::GetAtt" in value:
-        return refs[value["Fn::GetAtt"][0]]
-    if "Fn::Join" in value:
+        name = str(value["Ref"])
+    elif "Fn::GetAtt" in value:
+        logical_id, attribute = value["Fn::GetAtt"]
+        name = f"{logical_id}.{attribute}"
+    elif "Fn::Join" in value:
         delimiter, parts = value["Fn::Join"]
-        return str(delimiter).join(_resolve(part, refs) for part in parts)
-    raise AssertionError(f"unexpected intrinsic function: {value}")
+        return str(delimiter).join(str(resolve(part, refs, unresolved)) for part in parts)
+    else:
+        raise AssertionError(f"unexpected intrinsic function: {value}")
+    if name in refs:
+        return refs[name]
+    if unresolved is not None:
+        return unresolved(name)
+    raise AssertionError(f"the harness made nothing {name} refers to")
 
 
 @pytest.fixture
@@ -133,27 +180,39 @@ def pipeline(
     # The control table is no resource of the stack: the Plan function (or the CLI)
     # creates `<table>-migrations` on first use.
     control_name = control_table_name(TABLE_NAME)
-    refs = {bucket_id: BUCKET, "AWS::Partition": "aws", "AWS::Region": sfn_harness.region}
+    account = sfn_harness.iam.account
+    refs = {
+        bucket_id: BUCKET,
+        f"{bucket_id}.Arn": f"arn:aws:s3:::{BUCKET}",
+        "AWS::Partition": "aws",
+        "AWS::Region": sfn_harness.region,
+        "AWS::AccountId": account,
+        "AWS::URLSuffix": "amazonaws.com",
+    }
     for control_id, control in synthesized.resources("AWS::DynamoDB::GlobalTable").items():
         assert control["Properties"]["TableName"] == control_name
         refs[control_id] = control_name  # a template from before the control table moved out
+        refs[f"{control_id}.Arn"] = (
+            f"arn:aws:dynamodb:{sfn_harness.region}:{account}:table/{control_name}"
+        )
     names: dict[str, str] = {}
     for function, handler in HANDLERS.items():
         logical_id, properties = synthesized.function(function)
         environment = {
-            name: _resolve(value, refs)
+            name: resolve(value, refs)
             for name, value in properties["Environment"]["Variables"].items()
         }
-        refs[logical_id] = sfn_harness.create_function(
+        refs[f"{logical_id}.Arn"] = sfn_harness.create_function(
             logical_id,
             handler,
             timeout=properties["Timeout"],
             memory_size=properties["MemorySize"],
             environment=environment,
         )
+        refs[logical_id] = logical_id  # a function's Ref is its name
         names[function] = logical_id
     (machine,) = synthesized.resources("AWS::StepFunctions::StateMachine").values()
-    definition = _resolve(machine["Properties"]["DefinitionString"], refs)
+    definition = resolve(machine["Properties"]["DefinitionString"], refs)
     arn = sfn_harness.create_state_machine(machine["Properties"]["StateMachineName"], definition)
     dynamodb = boto3.client("dynamodb", endpoint_url=dynamodb_local.endpoint_url)
     for table in (TABLE_NAME, LOCAL_TABLE, control_name, control_table_name(LOCAL_TABLE)):
@@ -162,7 +221,22 @@ def pipeline(
     create_table(dynamodb, TABLE_NAME, PROFILE_KEY_SCHEMA)
     control_table = ControlTable(dynamodb, control_name)
     control_table.ensure_exists()  # as a CLI command run before the first execution would
-    yield Pipeline(sfn_harness, arn, dynamodb, names, control_table)
+    deployed = Pipeline(sfn_harness, arn, dynamodb, names, control_table, refs)
+    deployed.enforce_roles(synthesized.template_json)
+    yield deployed
+
+
+def with_store(
+    handler: Callable[..., Any], store: Callable[[ProfileStore], ProfileStore]
+) -> Callable[..., Any]:
+    """A Migrate or Verify handler whose profile store is ``store(the function's own)``,
+    every other dependency as the function builds it from its environment."""
+
+    def invoke(event: dict[str, Any], context: Any) -> Any:
+        deps = segment_dependencies()
+        return handler(event, context, deps=replace(deps, store=store(deps.store)))
+
+    return invoke
 
 
 def seed(pipeline: Pipeline, items: list[dict[str, Any]], table: str = TABLE_NAME) -> None:

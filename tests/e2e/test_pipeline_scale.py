@@ -20,18 +20,18 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from profile_migrations.dal.dynamodb import ProfileTable
 from profile_migrations.devtools.sample_profiles import sample_profiles
 from profile_migrations.environment import RUN_ERROR_SEGMENTS_UNFINISHED
 from profile_migrations.errors import StoreUnavailableError
 from tests.cdk_synth import TABLE_NAME
 from tests.conftest import dump_table
 from tests.e2e.aws_fidelity import KILLED_ERROR_TYPE, SimulatedKill
-from tests.e2e.deployment import seed
+from tests.e2e.deployment import seed, with_store
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from profile_migrations.logic.ports import ProfileStore
     from tests.e2e.conftest import ExecutionResult
     from tests.e2e.deployment import Pipeline
 
@@ -93,6 +93,8 @@ def test_a_thousand_segments_succeed_with_a_complete_document(pipeline: Pipeline
 class UnavailableStore:
     """A profile table whose every read fails as a DynamoDB outage does."""
 
+    table_name = TABLE_NAME
+
     def scan_page(self, *args: Any, **kwargs: Any) -> Any:
         raise StoreUnavailableError("DynamoDB kept throttling (simulated outage)")
 
@@ -110,9 +112,7 @@ def test_every_segment_stopping_fails_the_execution_with_a_complete_document(
     seed(pipeline, list(sample_profiles(30)))
     name = pipeline.function_names["migrate"]
     handler: Callable[..., Any] = pipeline.harness.configured_handler(name)
-    pipeline.harness.override_handler(
-        name, lambda event, context: handler(event, context, store=UnavailableStore())
-    )
+    pipeline.harness.override_handler(name, with_store(handler, lambda _: UnavailableStore()))
 
     result = timed_run(pipeline, {"totalSegments": STOPPED_SEGMENTS}, STOPPED_SEGMENTS, 450)
 
@@ -136,7 +136,7 @@ class KillAfterPages:
     by its timeout or by running out of memory: before reading the next page, or right
     after writing it (its writes kept, its checkpoint not yet saved)."""
 
-    def __init__(self, store: ProfileTable, pages: int, *, after_writes: bool) -> None:
+    def __init__(self, store: ProfileStore, pages: int, *, after_writes: bool) -> None:
         self._store = store
         self._pages_left = pages
         self._after_writes = after_writes
@@ -167,12 +167,14 @@ def test_a_turn_killed_mid_way_is_retried_from_its_checkpoint(
     handler: Callable[..., Any] = pipeline.harness.configured_handler(name)
     killed: list[dict[str, Any]] = []
 
+    dying = with_store(
+        handler, lambda store: KillAfterPages(store, pages=2, after_writes=after_writes)
+    )
+
     def first_turn_of_segment_0_dies(event: dict[str, Any], context: Any) -> Any:
         if event["segment"] == 0 and not killed:
             killed.append(event)
-            store = ProfileTable(pipeline.dynamodb, TABLE_NAME)
-            dying = KillAfterPages(store, pages=2, after_writes=after_writes)
-            return handler(event, context, store=dying)
+            return dying(event, context)
         return handler(event, context)
 
     pipeline.harness.override_handler(name, first_turn_of_segment_0_dies)

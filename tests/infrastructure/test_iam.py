@@ -209,3 +209,31 @@ def test_distributed_map_may_start_only_this_state_machine(synthesized: Synthesi
     ]
 
     assert [resources_of(s) for s in statements] == [[{"Ref": state_machine_id}]]
+
+
+def test_with_a_schedule_only_the_map_and_the_schedule_may_start_this_state_machine(
+    synthesized_opt_in: Synthesized,
+) -> None:
+    (state_machine_id,) = synthesized_opt_in.resources("AWS::StepFunctions::StateMachine")
+    starts = [
+        s for s in all_statements(synthesized_opt_in) if "states:StartExecution" in actions_of(s)
+    ]
+
+    assert [resources_of(s) for s in starts] == [[{"Ref": state_machine_id}]] * 2
+
+
+@pytest.mark.parametrize("name", ["migrate", "verify"])
+def test_segment_turns_may_read_the_caps_and_count_the_runs_turns(
+    synthesized: Synthesized, name: str
+) -> None:
+    """GetItem of the lock item (the caps in force), Query of the run's partition
+    (RUN#<run id>: its turns running now), both on the control table."""
+    statements = synthesized.role_statements(role_of(synthesized, name))
+    granted = {
+        action
+        for s in statements
+        if [render(r) for r in resources_of(s)] == [CONTROL_ARN]
+        for action in actions_of(s)
+    }
+
+    assert {"dynamodb:GetItem", "dynamodb:Query"} <= granted

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from infra.constructs.monitoring import alarm_name_prefix, dashboard_name
+from profile_migrations import environment
 from tests.cdk_synth import HANDLERS, TABLE_NAME, render
 
 if TYPE_CHECKING:
@@ -29,10 +30,20 @@ def dashboard(synthesized: Synthesized) -> dict[str, Any]:
     return dict(resource["Properties"])
 
 
-def graphed_metrics(dashboard: dict[str, Any]) -> list[list[Any]]:
+def widgets(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
     body = json.loads(render(dashboard["DashboardBody"]))
+    found: list[dict[str, Any]] = body["widgets"]
+    return found
+
+
+def graphed_metrics(dashboard: dict[str, Any]) -> list[list[Any]]:
+    """Every metric graphed (``[namespace, name, dimension, value, ..., options]``), math
+    expressions (``[{"expression": ...}]``) left out."""
     return [
-        metric for widget in body["widgets"] for metric in widget["properties"].get("metrics", [])
+        metric
+        for widget in widgets(dashboard)
+        for metric in widget["properties"].get("metrics", [])
+        if isinstance(metric[0], str)
     ]
 
 
@@ -208,3 +219,75 @@ def test_alarm_names_fit_cloudwatch_for_the_longest_table_name() -> None:
 
     assert len(f"{prefix}-TableWriteThrottleEvents") <= 255
     assert len(dashboard_name("t" * 255)) <= 255
+
+
+# (title, unit, the run's consumed units and cap, the table's consumed and provisioned units)
+CAPACITY_GRAPHS = [
+    (
+        "Write capacity (WCU/s)",
+        "WCU/s",
+        environment.METRIC_CONSUMED_WRITE_CAPACITY,
+        environment.METRIC_MAX_WRITE_CAPACITY,
+        "ConsumedWriteCapacityUnits",
+        "ProvisionedWriteCapacityUnits",
+    ),
+    (
+        "Read capacity (RCU/s)",
+        "RCU/s",
+        environment.METRIC_CONSUMED_READ_CAPACITY,
+        environment.METRIC_MAX_READ_CAPACITY,
+        "ConsumedReadCapacityUnits",
+        "ProvisionedReadCapacityUnits",
+    ),
+]
+RUN_DIMENSIONS = {"service": "profile-migrations", "table": TABLE_NAME}
+TURN_PERIOD_SECONDS = 15 * 60  # a segment turn lasts up to the Lambda timeout
+
+
+@pytest.mark.parametrize(
+    ("title", "unit", "run_consumed", "run_cap", "table_consumed", "table_provisioned"),
+    CAPACITY_GRAPHS,
+)
+def test_dashboard_graphs_the_runs_capacity_under_its_cap_and_the_tables_headroom(
+    dashboard: dict[str, Any],
+    title: str,
+    unit: str,
+    run_consumed: str,
+    run_cap: str,
+    table_consumed: str,
+    table_provisioned: str,
+) -> None:
+    """Units per second: a per-period Sum divided by the period's seconds (PERIOD())."""
+    (graph,) = [w for w in widgets(dashboard) if w["properties"].get("title") == title]
+    rows = graph["properties"]["metrics"]
+    expressions = {row[0]["expression"]: row[0] for row in rows if isinstance(row[0], dict)}
+    metrics = {row[-1].get("id", row[1]): row for row in rows if isinstance(row[0], str)}
+
+    assert set(expressions) == {"run / PERIOD(run)", "table / PERIOD(table)"}
+    assert metrics["run"][:2] == ["ProfileMigrations", run_consumed]
+    assert dimensions(metrics["run"]) == RUN_DIMENSIONS
+    assert metrics["table"][:2] == ["AWS/DynamoDB", table_consumed]
+    assert dimensions(metrics["table"]) == {"TableName": TABLE_NAME}
+    for hidden in ("run", "table"):
+        assert metrics[hidden][-1] | {"id": hidden} == {
+            "id": hidden,
+            "visible": False,
+            "stat": "Sum",
+            "period": TURN_PERIOD_SECONDS,
+        }
+    assert metrics[run_cap][:2] == ["ProfileMigrations", run_cap]
+    assert dimensions(metrics[run_cap]) == RUN_DIMENSIONS
+    assert metrics[run_cap][-1]["stat"] == "Maximum"
+    assert metrics[table_provisioned][:2] == ["AWS/DynamoDB", table_provisioned]
+    assert dimensions(metrics[table_provisioned]) == {"TableName": TABLE_NAME}
+    # a dashboard metric without "stat" is graphed as its Average
+    assert metrics[table_provisioned][-1].get("stat", "Average") == "Average"
+    assert expressions["run / PERIOD(run)"]["label"] == f"Run consumed {unit}"
+    assert expressions["table / PERIOD(table)"]["label"].startswith(f"Table consumed {unit}")
+    for options in (
+        metrics[run_cap][-1],
+        metrics[table_provisioned][-1],
+        *expressions.values(),
+    ):
+        assert options["period"] == TURN_PERIOD_SECONDS
+    assert graph["properties"]["yAxis"]["left"] == {"label": unit, "min": 0, "showUnits": False}

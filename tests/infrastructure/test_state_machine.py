@@ -66,21 +66,39 @@ SEGMENT_FIELDS = {
     "targetVersion.$": "$.plan.targetVersion",
     "keyAttributes.$": "$.plan.keyAttributes",
     "pageSize.$": "$.plan.pageSize",
+    "maxWriteCapacity.$": "$.plan.maxWriteCapacity",
+    "maxReadCapacity.$": "$.plan.maxReadCapacity",
+    "stopAt.$": "$.plan.stopAt",
     "invocation": 0,
 }
-# (map state, label, worker function, child states: task, done, complete, paused, stopped)
+# (map state, label, worker function,
+#  child states: task, done, complete, window closed, paused, stopped)
 MAPS = [
     (
         "MigrateSegments",
         "Segments",
         "migrate",
-        ("MigratePages", "SegmentDone", "SegmentComplete", "SegmentPaused", "SegmentStopped"),
+        (
+            "MigratePages",
+            "SegmentDone",
+            "SegmentComplete",
+            "SegmentWindowClosed",
+            "SegmentPaused",
+            "SegmentStopped",
+        ),
     ),
     (
         "VerifySegments",
         "Verify",
         "verify",
-        ("VerifyPages", "VerifyDone", "VerifyComplete", "VerifyPaused", "VerifyStopped"),
+        (
+            "VerifyPages",
+            "VerifyDone",
+            "VerifyComplete",
+            "VerifyWindowClosed",
+            "VerifyPaused",
+            "VerifyStopped",
+        ),
     ),
 ]
 MAP_STATES = [state_name for state_name, *_ in MAPS]
@@ -103,6 +121,18 @@ LAST_TURN_PAYLOAD: dict[str, Any] = {
     "invocation": 2_999,
     "cursor": {"userId": "u" * 60, "profileId": "p" * 20},
     "done": False,
+    "maxWriteCapacity": 12_345.5,
+    "maxReadCapacity": 67_890.25,
+    "stopAt": "2026-11-25T13:15:00.000+00:00",
+    "stoppedBy": environment.STOPPED_BY_WINDOW,
+}
+# The null-safe test of `stoppedBy == "window"`, in the child's Choice and the outcome's.
+STOPPED_BY_WINDOW_RULE = {
+    "And": [
+        {"Variable": "$.stoppedBy", "IsPresent": True},
+        {"Variable": "$.stoppedBy", "IsString": True},
+        {"Variable": "$.stoppedBy", "StringEquals": environment.STOPPED_BY_WINDOW},
+    ]
 }
 CAUGHT_ERROR = {
     "Error": "ValueError",
@@ -147,6 +177,72 @@ def end_output(state: dict[str, Any], state_input: dict[str, Any]) -> Any:
         assert set(state) <= {"Type", "Comment"}, state
         return state_input
     raise AssertionError(f"a child may not end in a {state['Type']} state: {state}")
+
+
+class StatesRuntimeError(Exception):
+    """A Choice state AWS would fail with ``States.Runtime``, or stricter (see choose)."""
+
+
+def choose(choice_state: dict[str, Any], state_input: dict[str, Any]) -> str:
+    """The state a Choice state goes to next with this input (JSONPath Choice rules).
+
+    Stricter than AWS on purpose: a comparison of an absent path fails the state (as on
+    AWS), and so does a comparison of a value of another type, null included (AWS answers
+    false there). ``And`` and ``Or`` stop at the first rule that decides, as the Choice
+    state's documentation relies on (``IsPresent`` before a comparison). A rule that
+    never fails here never fails on AWS.
+    """
+    assert choice_state["Type"] == "Choice"
+    for rule in choice_state["Choices"]:
+        if evaluate(rule, state_input):
+            next_state: str = rule["Next"]
+            return next_state
+    default: str = choice_state["Default"]
+    return default
+
+
+def evaluate(rule: dict[str, Any], state_input: dict[str, Any]) -> bool:
+    if "And" in rule:
+        return all(evaluate(inner, state_input) for inner in rule["And"])
+    if "Or" in rule:
+        return any(evaluate(inner, state_input) for inner in rule["Or"])
+    if "Not" in rule:
+        return not evaluate(rule["Not"], state_input)
+    path: str = rule["Variable"]
+    assert path.startswith("$.") and path.count(".") == 1, path
+    field = path.removeprefix("$.")
+    if "IsPresent" in rule:
+        return (field in state_input) is rule["IsPresent"]
+    if field not in state_input:
+        raise StatesRuntimeError(f"Invalid path '{path}': no such field")
+    value = state_input[field]
+    if "IsString" in rule:
+        return isinstance(value, str) is rule["IsString"]
+    comparisons: dict[str, tuple[type | tuple[type, ...], Any]] = {
+        "BooleanEquals": (bool, lambda v, x: v is x),
+        "StringEquals": (str, lambda v, x: v == x),
+        "NumericGreaterThanEquals": ((int, float), lambda v, x: v >= x),
+    }
+    (operator,) = set(rule) & set(comparisons)
+    expected_type, compare = comparisons[operator]
+    if not isinstance(value, expected_type) or (
+        operator != "BooleanEquals" and isinstance(value, bool)
+    ):
+        raise StatesRuntimeError(f"'{path}' is {value!r}, which {operator} cannot compare")
+    return bool(compare(value, rule[operator]))
+
+
+def test_the_choice_evaluator_fails_an_unguarded_comparison_of_a_null_or_absent_field() -> None:
+    unguarded = {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.stoppedBy", "StringEquals": "window", "Next": "Closed"}],
+        "Default": "Loop",
+    }
+
+    assert choose(unguarded, {"stoppedBy": "window"}) == "Closed"
+    for state_input in ({"stoppedBy": None}, {}):
+        with pytest.raises(StatesRuntimeError):
+            choose(unguarded, state_input)
 
 
 def test_top_level_states(definition: dict[str, Any]) -> None:
@@ -242,15 +338,16 @@ def test_segments_fan_out_on_a_distributed_map(
 
 
 @pytest.mark.parametrize(("state_name", "children"), MAP_CHILDREN)
-def test_a_segment_loops_until_done_pauses_at_the_turn_limit_and_stops_on_any_error(
+def test_a_segment_loops_until_done_or_its_window_closes_pauses_and_stops_on_any_error(
     definition: dict[str, Any], state_name: str, children: tuple[str, ...]
 ) -> None:
     states = child_states(definition, state_name)
-    task_name, done, complete, paused, stopped = children
+    task_name, done, complete, window_closed, paused, stopped = children
 
     assert states[done]["Type"] == "Choice"
     assert states[done]["Choices"] == [
         {"Variable": "$.done", "BooleanEquals": True, "Next": complete},
+        {**STOPPED_BY_WINDOW_RULE, "Next": window_closed},
         {
             "Variable": "$.invocation",
             "NumericGreaterThanEquals": environment.MAX_TURNS_PER_SEGMENT,
@@ -261,8 +358,39 @@ def test_a_segment_loops_until_done_pauses_at_the_turn_limit_and_stops_on_any_er
     assert states[task_name]["Catch"] == [
         {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": stopped}
     ]
-    for end in (complete, paused, stopped):
+    for end in (complete, window_closed, paused, stopped):
         assert states[end] == {"Type": "Pass", "Result": {}, "End": True}
+
+
+# (what the turn returned, on top of LAST_TURN_PAYLOAD; which child state comes next:
+#  0 task, 2 complete, 3 window closed, 4 paused)
+TURN_OUTCOMES = [
+    pytest.param({"done": False, "stoppedBy": None, "invocation": 5}, 0, id="null-loops"),
+    pytest.param({"done": False, "invocation": 5}, 0, id="absent-loops"),
+    pytest.param({"done": False, "stoppedBy": "other", "invocation": 5}, 0, id="other-loops"),
+    pytest.param({"done": False, "stoppedBy": "window", "invocation": 5}, 3, id="window-ends"),
+    pytest.param({"done": True, "stoppedBy": None}, 2, id="done-null"),
+    pytest.param({"done": True}, 2, id="done-absent"),
+    pytest.param({"done": True, "stoppedBy": "window"}, 2, id="done-before-window"),
+    pytest.param({"done": False, "stoppedBy": None, "invocation": 3_000}, 4, id="limit-null"),
+    pytest.param({"done": False, "invocation": 3_000}, 4, id="limit-absent"),
+    pytest.param({"done": False, "stoppedBy": "window", "invocation": 3_000}, 3, id="window"),
+]
+
+
+@pytest.mark.parametrize(("state_name", "children"), MAP_CHILDREN)
+@pytest.mark.parametrize(("turn", "expected"), TURN_OUTCOMES)
+def test_the_child_choice_ends_at_the_window_and_never_fails_on_a_null_or_absent_stopped_by(
+    definition: dict[str, Any],
+    state_name: str,
+    children: tuple[str, ...],
+    turn: dict[str, Any],
+    expected: int,
+) -> None:
+    states = child_states(definition, state_name)
+    last_turn = {k: v for k, v in LAST_TURN_PAYLOAD.items() if k != "stoppedBy"} | turn
+
+    assert choose(states[children[1]], last_turn) == children[expected]
 
 
 @pytest.mark.parametrize("map_state", MAP_STATES)
@@ -276,7 +404,7 @@ def test_every_end_of_a_child_outputs_the_same_tiny_document(
         if state["Type"] not in {"Task", "Choice"} or state.get("End")
     }
 
-    assert len(ends) == 3
+    assert len(ends) == 4
     outputs = {
         json.dumps(end_output(state, {**LAST_TURN_PAYLOAD, "error": CAUGHT_ERROR}))
         for state in ends.values()
@@ -360,17 +488,58 @@ def test_aggregate_receives_the_plan_and_hands_its_document_to_the_outcome_choic
     assert "End" not in aggregate
 
 
-def test_the_execution_succeeds_only_when_the_document_says_success(
+def test_the_execution_succeeds_only_on_success_or_a_stop_at_the_windows_end(
     definition: dict[str, Any],
 ) -> None:
     states = definition["States"]
 
     assert states["ChooseOutcome"] == {
         "Type": "Choice",
-        "Choices": [{"Variable": "$.success", "BooleanEquals": True, "Next": "RunSucceeded"}],
+        "Choices": [
+            {
+                "Or": [
+                    {"Variable": "$.success", "BooleanEquals": True},
+                    STOPPED_BY_WINDOW_RULE,
+                ],
+                "Next": "RunSucceeded",
+            }
+        ],
         "Default": "RunFailed",
     }
     assert states["RunSucceeded"] == {"Type": "Succeed"}
+
+
+FAILED_DOCUMENT = {
+    "success": False,
+    "errorType": environment.RUN_ERROR_SEGMENTS_UNFINISHED,
+    "error": "segments 0 of 3 did not finish",
+    "resumable": True,
+}
+WINDOW_CLOSED_DOCUMENT = {
+    "success": False,
+    "errorType": environment.RUN_ERROR_WINDOW_CLOSED,
+    "error": "the run's window closed",
+    "resumable": True,
+    "stoppedBy": environment.STOPPED_BY_WINDOW,
+}
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        pytest.param({"success": True}, "RunSucceeded", id="success-absent"),
+        pytest.param({"success": True, "stoppedBy": None}, "RunSucceeded", id="success-null"),
+        pytest.param(WINDOW_CLOSED_DOCUMENT, "RunSucceeded", id="window"),
+        pytest.param(FAILED_DOCUMENT, "RunFailed", id="failed-absent"),
+        pytest.param(FAILED_DOCUMENT | {"stoppedBy": None}, "RunFailed", id="failed-null"),
+        pytest.param(FAILED_DOCUMENT | {"stoppedBy": "other"}, "RunFailed", id="failed-other"),
+    ],
+)
+def test_the_outcome_choice_never_fails_on_a_null_or_absent_stopped_by(
+    definition: dict[str, Any], document: dict[str, Any], expected: str
+) -> None:
+    """The document leaves a null stoppedBy out (it omits null sections)."""
+    assert choose(definition["States"]["ChooseOutcome"], document) == expected
 
 
 def test_an_unsuccessful_run_fails_with_the_documents_error_type_and_error(

@@ -75,8 +75,16 @@ def test_a_turn_stops_early_returns_its_cursor_and_checkpoints_every_page() -> N
 
     assert (next_task.invocation, next_task.done) == (1, False)
     assert next_task.cursor == {"page": {"N": "2"}}
-    assert next_task.counters == SegmentCounters(scanned=2, migrated=2, from_versions=[1])
-    assert this_turn == SegmentCounters(scanned=2, migrated=2, from_versions=[1])
+    # Two small profiles written (1 WCU each), two pages scanned (0.5 RCU each, eventually
+    # consistent, as the fake's answers carry no consumed capacity).
+    assert next_task.counters == SegmentCounters(
+        scanned=2,
+        migrated=2,
+        from_versions=[1],
+        consumed_write_capacity_units=2.0,
+        consumed_read_capacity_units=1.0,
+    )
+    assert this_turn == next_task.counters  # the segment's first turn
     saved = control.checkpoint(Checkpoint, RUN, 3)
     assert saved is not None
     assert (saved.pages, saved.cursor, saved.counters.migrated) == (2, {"page": {"N": "2"}}, 2)
@@ -111,7 +119,14 @@ def test_a_retried_turn_starts_from_the_checkpoint_not_from_its_stale_input() ->
 
     # Then: only the third page is done again; nothing counted twice
     assert final.done
-    assert final.counters == SegmentCounters(scanned=4, migrated=3, failed=1, from_versions=[1])
+    assert final.counters == SegmentCounters(
+        scanned=4,
+        migrated=3,
+        failed=1,
+        from_versions=[1],
+        consumed_write_capacity_units=3.0,
+        consumed_read_capacity_units=1.5,
+    )
     assert this_turn.scanned == 2
     assert len(table.writes) == 3
     assert sorted(line["userId"] for line in records.report_lines(RUN)) == ["a", "b", "c", "x"]

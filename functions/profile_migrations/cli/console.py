@@ -19,7 +19,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from profile_migrations.models.commands import HistoryResult, PlanResult
+    from profile_migrations.models.commands import HistoryResult, PlanResult, ThrottleResult
     from profile_migrations.models.results import MigrationResponse
 
 MAX_SEGMENT_BARS = 16
@@ -101,6 +101,16 @@ def print_report(console: Console, response: MigrationResponse, elapsed_seconds:
         table.add_row("skipped", f"{summary.skipped_count:,}")
         table.add_row("conflicts re-migrated", f"{summary.conflict_count:,}")
         table.add_row("throttled retries", f"{summary.throttle_retry_count:,}")
+        table.add_row(
+            "write capacity consumed",
+            f"{summary.consumed_write_capacity_units:,.1f} WCU"
+            f" (cap {_cap_text(summary.max_write_capacity, 'WCU/s')})",
+        )
+        table.add_row(
+            "read capacity consumed",
+            f"{summary.consumed_read_capacity_units:,.1f} RCU"
+            f" (cap {_cap_text(summary.max_read_capacity, 'RCU/s')})",
+        )
         if elapsed_seconds > 0:
             table.add_row("profiles/s", f"{summary.total_profiles / elapsed_seconds:,.0f}")
         if summary.report_uri:
@@ -134,6 +144,23 @@ def print_report(console: Console, response: MigrationResponse, elapsed_seconds:
         )
     if response.error:
         console.print(f"[red]error:[/] {escape(response.error)}")
+    if response.resumable:
+        console.print("resumable: `profile-migrate run --resume` continues this run")
+
+
+def _cap_text(cap: float | None, unit: str) -> str:
+    if cap is None:
+        return "none"
+    return "paused" if cap == 0 else f"{cap:,g} {unit}"
+
+
+def print_throttle(console: Console, result: ThrottleResult) -> None:
+    console.print(
+        f"Run {escape(result.run_id)} ({escape(result.owner)}) of {escape(result.table)}: "
+        f"write cap {_cap_text(result.max_write_capacity, 'WCU/s')}, "
+        f"read cap {_cap_text(result.max_read_capacity, 'RCU/s')}; "
+        "its workers follow within 10 seconds."
+    )
 
 
 def _key_text(key: dict[str, Any] | None) -> str:

@@ -2,9 +2,10 @@
 prints what they answer, exits.
 
 Exit status: 0 success; 1 the run finished with failed or invalid profiles, or stopped
-early (resumable); 2 bad usage or bad input, in which case nothing was written; 130
-interrupted (Ctrl-C; a run stopped so is resumable). With ``--json`` every one of these
-prints exactly one document on stdout.
+early (resumable); 2 bad usage or bad input, in which case nothing was written; 3 the run
+stopped at its window's end (``--stop-after``, ``--stop-at``; resumable with
+``--resume``); 130 interrupted (Ctrl-C; a run stopped so is resumable). With ``--json``
+every one of these prints exactly one document on stdout.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
+import re
 import signal
 import sys
 import threading
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
@@ -25,10 +29,16 @@ from rich.console import Console
 from rich.text import Text
 
 from profile_migrations import command
-from profile_migrations.cli.console import ProgressBars, print_history, print_plan, print_report
+from profile_migrations.cli.console import (
+    ProgressBars,
+    print_history,
+    print_plan,
+    print_report,
+    print_throttle,
+)
 from profile_migrations.cli.demo import run_demo
 from profile_migrations.cli.logs import configure_logging
-from profile_migrations.environment import RUN_ERROR_INTERRUPTED
+from profile_migrations.environment import RUN_ERROR_INTERRUPTED, STOPPED_BY_WINDOW
 from profile_migrations.errors import MigrationInputError, UsageError
 from profile_migrations.logic.lifecycle import DEFAULT_LEASE_SECONDS
 from profile_migrations.logic.runner import LocalRunOptions
@@ -46,6 +56,7 @@ logger = logging.getLogger(__name__)
 EXIT_SUCCESS = 0
 EXIT_FAILURES = 1
 EXIT_BAD_INPUT = 2
+EXIT_WINDOW_CLOSED = 3  # stopped at the window's end; `run --resume` continues
 EXIT_INTERRUPTED = 130  # 128 + SIGINT: what shells report for a command Ctrl-C ended
 JSON_FLAG = "--json"
 
@@ -67,6 +78,50 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
     return value
+
+
+def _capacity(minimum: float, inclusive: bool) -> Callable[[str], float]:
+    """A capacity argument: a finite number above ``minimum`` (or equal, if ``inclusive``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value) or value < minimum or (value == minimum and not inclusive):
+            bound = f"{minimum:g} or more" if inclusive else f"above {minimum:g}"
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number {bound}")
+        return value
+
+    return parse
+
+
+DURATION = re.compile(r"(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?")
+
+
+def _duration(text: str) -> timedelta:
+    """``90s``, ``45m``, ``3h`` or a combination (``1h30m``): a positive duration."""
+    match = DURATION.fullmatch(text.strip())
+    if not text.strip() or match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 90s, 45m or 3h")
+    parts = {unit: int(value or 0) for unit, value in match.groupdict().items()}
+    duration = timedelta(hours=parts["h"], minutes=parts["m"], seconds=parts["s"])
+    if duration <= timedelta(0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive duration")
+    return duration
+
+
+def _moment(text: str) -> datetime:
+    """An ISO-8601 date and time with its offset (``Z`` for UTC)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO-8601 time such as 2026-12-01T06:00:00+01:00"
+        ) from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no offset (add +01:00, or Z for UTC)")
+    return moment
 
 
 def _add_table_options(parser: argparse.ArgumentParser) -> None:
@@ -157,7 +212,55 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(DEFAULT_LEASE_SECONDS),
         help="the run lock's lease, renewed while the run lives (default 60)",
     )
+    run.add_argument(
+        "--max-write-capacity",
+        type=_capacity(0, inclusive=False),
+        metavar="WCU_PER_SECOND",
+        help="at most this many write capacity units per second, all workers together "
+        "(default: half the provisioned write capacity of a provisioned table; no cap on "
+        "an on-demand table)",
+    )
+    run.add_argument(
+        "--max-read-capacity",
+        type=_capacity(0, inclusive=False),
+        metavar="RCU_PER_SECOND",
+        help="at most this many read capacity units per second (default: no cap)",
+    )
+    window = run.add_mutually_exclusive_group()
+    window.add_argument(
+        "--stop-after",
+        type=_duration,
+        metavar="DURATION",
+        help="stop, resumable, this long after the start (90s, 45m, 3h); exit status 3",
+    )
+    window.add_argument(
+        "--stop-at",
+        type=_moment,
+        metavar="TIME",
+        help="stop, resumable, at this ISO-8601 time with offset; exit status 3",
+    )
     _add_output_options(run)
+
+    throttle = commands.add_parser(
+        "throttle", help="change the caps of the table's running run (it follows within 10 s)"
+    )
+    _add_table_options(throttle)
+    cap = throttle.add_mutually_exclusive_group(required=True)
+    cap.add_argument(
+        "--max-write-capacity",
+        type=_capacity(0, inclusive=True),
+        metavar="WCU_PER_SECOND",
+        help="the new write cap for the whole run; 0 pauses the writes (the run keeps its "
+        "lock and waits)",
+    )
+    cap.add_argument("--unlimited", action="store_true", help="remove the write cap")
+    throttle.add_argument(
+        "--max-read-capacity",
+        type=_capacity(0, inclusive=False),
+        metavar="RCU_PER_SECOND",
+        help="the new read cap (default: unchanged)",
+    )
+    _add_output_options(throttle)
 
     unlock = commands.add_parser("unlock", help="release a table's run lock left by a dead run")
     _add_table_options(unlock)
@@ -309,6 +412,9 @@ def command_run(args: argparse.Namespace, output: _Output) -> int:
             lease_seconds=float(args.lease_seconds),
             listener=ProgressBars(output.stderr),
             stop=ctrl_c.stop,
+            max_write_capacity=args.max_write_capacity,
+            max_read_capacity=args.max_read_capacity,
+            stop_at=_window_end(args.stop_after, args.stop_at),
         )
         started = time.perf_counter()
         response = command.run(config)
@@ -318,7 +424,28 @@ def command_run(args: argparse.Namespace, output: _Output) -> int:
             print_report(Console(), response, time.perf_counter() - started)
     if response.error_type == RUN_ERROR_INTERRUPTED:
         return EXIT_INTERRUPTED
+    if response.stopped_by == STOPPED_BY_WINDOW:
+        return EXIT_WINDOW_CLOSED
     return EXIT_SUCCESS if response.success else EXIT_FAILURES
+
+
+def _window_end(stop_after: timedelta | None, stop_at: datetime | None) -> datetime | None:
+    if stop_after is not None:
+        return datetime.now().astimezone() + stop_after
+    return stop_at
+
+
+def command_throttle(args: argparse.Namespace, output: _Output) -> int:
+    result = command.throttle(
+        command.ThrottleConfig(
+            _target(args), args.max_write_capacity, args.unlimited, args.max_read_capacity
+        )
+    )
+    if args.json:
+        output.document(result.to_wire())
+    else:
+        print_throttle(Console(), result)
+    return EXIT_SUCCESS
 
 
 def command_plan(args: argparse.Namespace, output: _Output) -> int:
@@ -368,6 +495,7 @@ COMMANDS = {
     "demo": command_demo,
     "unlock": command_unlock,
     "history": command_history,
+    "throttle": command_throttle,
 }
 
 

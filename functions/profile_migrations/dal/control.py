@@ -28,7 +28,7 @@ from profile_migrations.models.records import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import TableDescriptionTypeDef
@@ -71,6 +71,21 @@ def _turn_sk(phase: str, segment: int) -> str:
 
 
 _outages = outages_stop("the control table")
+
+# The lock item's attributes holding the run's caps (absent: no cap).
+WRITE_CAP_ATTRIBUTE = "maxWriteCapacity"
+READ_CAP_ATTRIBUTE = "maxReadCapacity"
+
+
+def _cap_attributes(
+    write: float | None, read: float | None
+) -> tuple[tuple[str, float | None], tuple[str, float | None]]:
+    return ((WRITE_CAP_ATTRIBUTE, write), (READ_CAP_ATTRIBUTE, read))
+
+
+def _cap(value: Mapping[str, Any] | None) -> float | None:
+    return None if value is None else float(value["N"])
+
 
 # The control table's key, as ensure_exists creates it: (name, key type, attribute type).
 CONTROL_KEY_SCHEMA: tuple[tuple[str, str, str], ...] = (("pk", "HASH", "S"), ("sk", "RANGE", "S"))
@@ -199,16 +214,20 @@ class ControlTable:
         """Take the table's lock if it is free, expired, or already ``lock.owner``'s (a
         redriven execution); otherwise raise :class:`RunLockedError` with the holder. One
         owner holds it: two processes resuming one run still exclude each other."""
+        item: dict[str, Any] = {
+            "pk": {"S": _lock_pk(lock.table)},
+            "sk": {"S": LOCK_SK},
+            "body": {"S": lock.model_dump_json(by_alias=True)},
+            "expiresAt": {"N": repr(lock.expires_at)},
+            "runId": {"S": lock.run_id},
+            "lockOwner": {"S": lock.owner},
+        }
+        for attribute, cap in _cap_attributes(lock.max_write_capacity, lock.max_read_capacity):
+            if cap is not None:
+                item[attribute] = {"N": repr(cap)}
         request: dict[str, Any] = {
             "TableName": self.name,
-            "Item": {
-                "pk": {"S": _lock_pk(lock.table)},
-                "sk": {"S": LOCK_SK},
-                "body": {"S": lock.model_dump_json(by_alias=True)},
-                "expiresAt": {"N": repr(lock.expires_at)},
-                "runId": {"S": lock.run_id},
-                "lockOwner": {"S": lock.owner},
-            },
+            "Item": item,
             "ConditionExpression": (
                 "attribute_not_exists(pk) OR expiresAt < :now OR lockOwner = :me"
             ),
@@ -271,8 +290,56 @@ class ControlTable:
 
     @_outages
     def read_lock(self, table: str) -> LockInfo | None:
-        body = self._get(_lock_pk(table), LOCK_SK)
-        return None if body is None else LockInfo.model_validate_json(body)
+        """The table's lock with the caps in force, None when it is not locked."""
+        item = self._client.get_item(
+            TableName=self.name,
+            Key={"pk": {"S": _lock_pk(table)}, "sk": {"S": LOCK_SK}},
+            ConsistentRead=True,
+        ).get("Item")
+        if item is None:
+            return None
+        lock = LockInfo.model_validate_json(item["body"]["S"])
+        # The caps live in their own attributes, which `set_caps` changes in place.
+        return lock.model_copy(
+            update={
+                "max_write_capacity": _cap(item.get(WRITE_CAP_ATTRIBUTE)),
+                "max_read_capacity": _cap(item.get(READ_CAP_ATTRIBUTE)),
+            }
+        )
+
+    @_outages
+    def set_caps(self, table: str, write: float | None, read: float | None) -> LockInfo | None:
+        """Set the caps of the run holding the table's lock (WCU/s, RCU/s; None: no cap),
+        while its lease runs; the lock as changed, None when no live run holds it."""
+        held = self.read_lock(table)
+        if held is None:
+            return None
+        assignments: list[str] = []
+        removals: list[str] = []
+        values: dict[str, Any] = {":run": {"S": held.run_id}, ":now": {"N": repr(time.time())}}
+        for attribute, cap in _cap_attributes(write, read):
+            if cap is None:
+                removals.append(attribute)
+            else:
+                assignments.append(f"{attribute} = :{attribute}")
+                values[f":{attribute}"] = {"N": repr(cap)}
+        expression = " ".join(
+            part
+            for part in (
+                f"SET {', '.join(assignments)}" if assignments else "",
+                f"REMOVE {', '.join(removals)}" if removals else "",
+            )
+            if part
+        )
+        applied = self._applied(
+            self._client.update_item,
+            TableName=self.name,
+            Key={"pk": {"S": _lock_pk(table)}, "sk": {"S": LOCK_SK}},
+            UpdateExpression=expression,
+            ConditionExpression="runId = :run AND expiresAt >= :now",
+            ExpressionAttributeValues=values,
+        )
+        return self.read_lock(table) if applied else None
 
     # -- checkpoints ---------------------------------------------------------------------
     @_outages
@@ -332,6 +399,17 @@ class ControlTable:
             ConditionExpression="holder = :me",
             ExpressionAttributeValues={":me": {"S": lease.holder}},
         )
+
+    @_outages
+    def active_turns(self, run_id: str, phase: str) -> int:
+        """How many turns of ``phase`` of the run hold a lease now (a Query of the run's
+        partition, strongly consistent; its turn leases are a few hundred bytes each)."""
+        now = time.time()
+        leases = (
+            TurnLease.model_validate_json(body)
+            for body in self._query(_run_pk(run_id), f"TURN#{phase}#")
+        )
+        return sum(1 for lease in leases if lease.expires_at >= now)
 
     # -- history -------------------------------------------------------------------------
     @_outages

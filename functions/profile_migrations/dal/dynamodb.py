@@ -29,6 +29,7 @@ from profile_migrations.errors import (
 )
 from profile_migrations.models.results import BackupResult
 from profile_migrations.store import (
+    MAX_WRITES_PER_BATCH,
     ProfileWrite,
     RawItem,
     ScanPage,
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-MAX_STATEMENTS_PER_BATCH = 25
 # BatchStatementRequest.Statement's maximum length (botocore's model: PartiQLStatement,
 # max 8192); a longer statement fails the whole BatchExecuteStatement request.
 MAX_STATEMENT_LENGTH = 8192
@@ -211,6 +211,30 @@ def _name_placeholders(message: str, names: dict[str, str]) -> str:
     return NAME_PLACEHOLDER.sub(explain, message)
 
 
+def _units(consumed: Any) -> float | None:
+    """The capacity units of a ``ConsumedCapacity`` answer (one, or a list of one per
+    table); None when there is none."""
+    if isinstance(consumed, dict):
+        consumed = [consumed]
+    if not consumed:
+        return None
+    try:
+        return float(sum(float(entry["CapacityUnits"]) for entry in consumed))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+class _Consumed:
+    """The units a group of requests consumed; None once any answer said nothing."""
+
+    def __init__(self) -> None:
+        self.units: float | None = 0.0
+
+    def add(self, consumed: Any) -> None:
+        units = _units(consumed)
+        self.units = None if units is None or self.units is None else self.units + units
+
+
 class ProfileTable:
     """Reads and conditionally updates the items of one table.
 
@@ -252,11 +276,18 @@ class ProfileTable:
         except BotoCoreError as exc:
             raise InvalidRequestError(f"cannot reach DynamoDB: {exc}") from exc
         keys = sorted(table["KeySchema"], key=lambda key: key["KeyType"] != "HASH")
+        # A table created without a billing mode is provisioned, and its description then
+        # has no BillingModeSummary (DescribeTable, TableDescription.BillingModeSummary).
+        mode = table.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED")
+        provisioned = table.get("ProvisionedThroughput", {}).get("WriteCapacityUnits", 0)
         return TableInfo(
             name=self.table_name,
             key_attributes=tuple(key["AttributeName"] for key in keys),
             item_count=int(table.get("ItemCount", 0)),
             size_bytes=int(table.get("TableSizeBytes", 0)),
+            provisioned_write_capacity=(
+                int(provisioned) if mode == "PROVISIONED" and provisioned else None
+            ),
         )
 
     def scan_page(
@@ -274,6 +305,7 @@ class ProfileTable:
             "Segment": segment,
             "TotalSegments": total_segments,
             "ConsistentRead": consistent_read,
+            "ReturnConsumedCapacity": "TOTAL",
         }
         if start_key is not None:
             request["ExclusiveStartKey"] = start_key
@@ -287,6 +319,7 @@ class ProfileTable:
         return ScanPage(
             items=response.get("Items", []),
             last_evaluated_key=response.get("LastEvaluatedKey"),
+            consumed_read_units=_units(response.get("ConsumedCapacity")),
         )
 
     def get_item(self, key: RawItem) -> RawItem | None:
@@ -309,32 +342,42 @@ class ProfileTable:
         outcomes: list[WriteOutcome | None] = [None] * len(writes)
         statements: list[tuple[int, BatchStatementRequestTypeDef]] = []
         throttle_retries = 0
+        consumed = _Consumed()
         for index, write in enumerate(writes):
             statement = self._render_statement(write)
             if statement is None:
-                outcomes[index] = self._update_item(write)
+                outcomes[index] = self._update_item(write, consumed)
             else:
                 statements.append((index, statement))
-        for start in range(0, len(statements), MAX_STATEMENTS_PER_BATCH):
-            chunk = statements[start : start + MAX_STATEMENTS_PER_BATCH]
-            throttle_retries += self._execute_chunk(chunk, outcomes)
+        for start in range(0, len(statements), MAX_WRITES_PER_BATCH):
+            chunk = statements[start : start + MAX_WRITES_PER_BATCH]
+            throttle_retries += self._execute_chunk(chunk, outcomes, consumed)
         answered = [outcome for outcome in outcomes if outcome is not None]
         if len(answered) != len(writes):
             raise RuntimeError("DynamoDB left a write without an answer")
-        return WriteBatchResult(outcomes=answered, throttle_retries=throttle_retries)
+        return WriteBatchResult(
+            outcomes=answered,
+            throttle_retries=throttle_retries,
+            consumed_write_units=consumed.units,
+        )
 
     def _execute_chunk(
         self,
         chunk: list[tuple[int, BatchStatementRequestTypeDef]],
         outcomes: list[WriteOutcome | None],
+        consumed: _Consumed,
     ) -> int:
         retries = 0
         pending = chunk
         for attempt in range(MAX_THROTTLE_ROUNDS):
             response = self._call_with_throttle_guard(
                 self._client.batch_execute_statement,
-                {"Statements": [statement for _, statement in pending]},
+                {
+                    "Statements": [statement for _, statement in pending],
+                    "ReturnConsumedCapacity": "TOTAL",
+                },
             )
+            consumed.add(response.get("ConsumedCapacity"))
             still_pending: list[tuple[int, BatchStatementRequestTypeDef]] = []
             for (index, statement), answer in zip(pending, response["Responses"], strict=True):
                 error = answer.get("Error")
@@ -392,7 +435,7 @@ class ProfileTable:
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
 
-    def _update_item(self, write: ProfileWrite) -> WriteOutcome:
+    def _update_item(self, write: ProfileWrite, consumed: _Consumed) -> WriteOutcome:
         """One write as a conditional ``UpdateItem``; the stored item is unchanged unless
         the answer is WRITTEN. A write DynamoDB refuses as invalid (a name it does not
         accept, such as an empty one or one of 64 KB or more; an expression over 4 KB; an
@@ -408,10 +451,13 @@ class ProfileTable:
             "TableName": self.table_name,
             **arguments,
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            "ReturnConsumedCapacity": "TOTAL",
         }
         try:
-            self._call_with_throttle_guard(self._client.update_item, request)
+            response = self._call_with_throttle_guard(self._client.update_item, request)
         except ClientError as exc:
+            # A refused write's answer carries no consumed capacity; the run estimates it.
+            consumed.add(None)
             error = exc.response.get("Error", {})
             if error.get("Code") == "ConditionalCheckFailedException":
                 current: RawItem | None = exc.response.get("Item")  # type: ignore[assignment]
@@ -422,6 +468,7 @@ class ProfileTable:
                 )
                 return WriteOutcome(WriteStatus.REJECTED, message=f"ValidationException: {message}")
             raise
+        consumed.add(response.get("ConsumedCapacity"))
         return WriteOutcome(WriteStatus.WRITTEN)
 
     def protect(self, backup_name: str) -> BackupResult:

@@ -14,7 +14,13 @@ from profile_migrations.handlers.dependencies import (
     plan_dependencies,
     segment_dependencies,
 )
-from profile_migrations.handlers.observability import emit_counters, logger, metrics, turn_of
+from profile_migrations.handlers.observability import (
+    emit_capacity,
+    emit_counters,
+    logger,
+    metrics,
+    turn_of,
+)
 from profile_migrations.logic.pipeline import aggregate_run, plan_run
 from profile_migrations.logic.turns import migrate_turn, verify_turn
 from profile_migrations.models.pipeline import (
@@ -57,6 +63,11 @@ def migrate(event: Event, context: LambdaContext, deps: SegmentDependencies | No
     # This turn's own counts only: a resumed segment's earlier totals were emitted by the
     # turns that counted them.
     emit_counters(deps.settings.table_name, task.run_id, task.segment, this_turn, task.dry_run)
+    emit_capacity(
+        this_turn.consumed_write_capacity_units,
+        this_turn.consumed_read_capacity_units,
+        next_task,
+    )
     return next_task.to_wire()
 
 

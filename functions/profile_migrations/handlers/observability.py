@@ -22,6 +22,7 @@ from profile_migrations.logic.turns import Turn
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from profile_migrations.models.pipeline import TurnTask
     from profile_migrations.models.results import SegmentCounters
 
 logger = Logger(service=SERVICE)
@@ -42,7 +43,7 @@ def emit_counters(
 ) -> None:
     """Profiles scanned always; the outcome counters only for real runs, so a dry run never
     shows on the dashboard as migrated or failed profiles (nor trips the alarm)."""
-    metrics.add_dimension(name=environment.METRIC_TABLE_DIMENSION, value=table)
+    add_table_dimension(table)
     metrics.add_metadata(key="runId", value=run_id)
     metrics.add_metadata(key="segment", value=segment)
     metrics.add_metric(
@@ -52,6 +53,28 @@ def emit_counters(
         return
     for field, name in COUNTER_METRICS.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=getattr(counters, field))
+
+
+def emit_capacity(write_units: float, read_units: float, task: TurnTask) -> None:
+    """The capacity a turn consumed (WCU and RCU, summed per period on the dashboard) and
+    the run's caps in force at its end (WCU/s, RCU/s; none emitted for no cap). Call after
+    :func:`emit_counters` or :func:`add_table_dimension`: same dimension."""
+    metrics.add_metric(
+        name=environment.METRIC_CONSUMED_WRITE_CAPACITY, unit=MetricUnit.Count, value=write_units
+    )
+    metrics.add_metric(
+        name=environment.METRIC_CONSUMED_READ_CAPACITY, unit=MetricUnit.Count, value=read_units
+    )
+    for name, cap in (
+        (environment.METRIC_MAX_WRITE_CAPACITY, task.max_write_capacity),
+        (environment.METRIC_MAX_READ_CAPACITY, task.max_read_capacity),
+    ):
+        if cap is not None:
+            metrics.add_metric(name=name, unit=MetricUnit.CountPerSecond, value=cap)
+
+
+def add_table_dimension(table: str) -> None:
+    metrics.add_dimension(name=environment.METRIC_TABLE_DIMENSION, value=table)
 
 
 def turn_of(context: LambdaContext, stop_margin_seconds: int) -> Turn:

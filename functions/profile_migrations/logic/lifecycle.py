@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 from profile_migrations.clock import now_timestamp
 from profile_migrations.errors import ChangedStepError, InvalidRequestError
+from profile_migrations.logic.pacing import Caps
 from profile_migrations.logic.summary import outcome_of
 from profile_migrations.models.records import AppliedStep, LockInfo, RunHistoryEntry, RunPart
 from profile_migrations.models.results import BackupResult, SegmentCounters
@@ -99,8 +100,10 @@ def begin(
     chain: MigrationChain,
     target: int,
     new: NewRun,
+    caps: Caps | None = None,
 ) -> Begun:
-    """Start (or resume) a real run of ``store``'s table; see the module's steps. Raises
+    """Start (or resume) a real run of ``store``'s table; see the module's steps. The lock
+    carries ``caps``, the run's caps in force (no cap when None). Raises
     :class:`MigrationInputError` subclasses before anything is written: a changed step, a
     resume to another target, a table locked by another owner, a failed backup."""
     control = protection.control
@@ -122,6 +125,8 @@ def begin(
             owner=protection.owner,
             acquired_at=now_timestamp(),
             expires_at=time.time() + protection.lease_seconds,
+            max_write_capacity=caps.write if caps else None,
+            max_read_capacity=caps.read if caps else None,
         )
     )
     if resumed is not None:
@@ -252,6 +257,15 @@ def _renew(
             lost.set()
             return
         renewed_at = time.monotonic()
+
+
+def caps_in_lock(control: ControlStore, table: str, owner: str) -> Caps | None:
+    """The caps the table's lock carries while ``owner`` holds it (None: not its lock),
+    as ``profile-migrate throttle`` last set them."""
+    held = control.read_lock(table)
+    if held is None or held.owner != owner:
+        return None
+    return Caps(held.max_write_capacity, held.max_read_capacity)
 
 
 def resumable_run(control: ControlStore, table: str) -> RunHistoryEntry | None:

@@ -10,19 +10,29 @@ from __future__ import annotations
 import logging
 import math
 import random
-from datetime import datetime
+import time
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from profile_migrations.clock import iso_timestamp
+from profile_migrations.environment import RUN_ERROR_WINDOW_CLOSED, STOPPED_BY_WINDOW
 from profile_migrations.errors import (
     InvalidRequestError,
     MigrationInputError,
     RequestRefusedError,
     SegmentsUnfinishedError,
 )
-from profile_migrations.logic.lifecycle import NewRun, Protection, begin, finish
+from profile_migrations.logic.lifecycle import (
+    NewRun,
+    Protection,
+    begin,
+    caps_in_lock,
+    finish,
+    resumable_run,
+)
+from profile_migrations.logic.pacing import Caps, caps_for
 from profile_migrations.logic.summary import (
     build_response,
     fit_within,
@@ -35,7 +45,7 @@ from profile_migrations.models.limits import MAX_PIPELINE_SEGMENTS
 from profile_migrations.models.pipeline import RunPlan
 from profile_migrations.models.records import Checkpoint, VerifyCheckpoint
 from profile_migrations.models.requests import PipelineRequest
-from profile_migrations.models.results import SegmentCounters
+from profile_migrations.models.results import MigrationResponse, SegmentCounters
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -43,7 +53,7 @@ if TYPE_CHECKING:
     from profile_migrations.loader import Registry
     from profile_migrations.logic.ports import ControlStore, ProtectableStore, RunRecordStore
     from profile_migrations.models.pipeline import PlanEvent
-    from profile_migrations.models.results import MigrationResponse, Summary, Verification
+    from profile_migrations.models.results import Summary, Verification
     from profile_migrations.registry import MigrationChain
 
 logger = logging.getLogger(__name__)
@@ -93,6 +103,7 @@ def plan_run(
             )
         table = store.describe()
         total = segments or default_pipeline_segments(table.size_bytes)
+        caps = caps_for(table, Caps(request.max_write_capacity, request.max_read_capacity))
         plan = RunPlan(
             run_id=event.execution,
             execution=event.execution,
@@ -106,11 +117,18 @@ def plan_run(
             max_concurrency=concurrency,
             page_size=request.page_size,
             key_attributes=list(table.key_attributes),
+            max_write_capacity=caps.write,
+            max_read_capacity=caps.read,
+            stop_at=_window_end(request, event.started_at),
         )
         # Every mode checkpoints its segments there; the tool, not the stack, owns it.
         control.ensure_exists()
-        if not request.dry_run and not request.verify_only:
-            plan = _begin(plan, request, registry.chain, _protection(plan, control, request), store)
+        done = _already_done(request, control, table.name, target)
+        if done is not None:
+            plan = plan.model_copy(update={"segments": [], "nothing_to_do": done})
+        elif not request.dry_run and not request.verify_only:
+            protection = _protection(plan, control, request)
+            plan = _begin(plan, request, registry.chain, protection, store, caps)
     except ValidationError as exc:
         raise RequestRefusedError(f"invalid input: {exc}") from exc
     except (MigrationInputError, ValueError) as exc:
@@ -122,15 +140,50 @@ def plan_run(
     return plan
 
 
+def _window_end(request: PipelineRequest, started_at: str) -> str | None:
+    """The end of the run's window (ISO-8601, UTC), None without one; a window that has
+    already ended is refused with :class:`InvalidRequestError`."""
+    if request.window_minutes is not None:
+        end = datetime.fromisoformat(started_at) + timedelta(minutes=request.window_minutes)
+    elif request.stop_at is not None:
+        end = request.stop_at
+    else:
+        return None
+    if end.timestamp() <= time.time():
+        raise InvalidRequestError(
+            f"the run's window ends at {iso_timestamp(end.astimezone(UTC))}, before the run "
+            "would start"
+        )
+    return iso_timestamp(end.astimezone(UTC))
+
+
+def _already_done(
+    request: PipelineRequest, control: ControlStore, table: str, target: int
+) -> str | None:
+    """Why a scheduled execution has nothing to do, None when it has work: the table's
+    unfinished run to continue, or no run ever started at ``target``."""
+    if not request.scheduled or resumable_run(control, table) is not None:
+        return None
+    for entry in control.history(table):
+        if entry.target_version == target and not entry.dry_run:
+            return (
+                f"Nothing to do: the last run to version {target}, {entry.run_id}, ended "
+                f"{entry.outcome} at {entry.ended_at}; a scheduled execution only continues "
+                "an unfinished run or starts the first one."
+            )
+    return None
+
+
 def _protection(
     plan: RunPlan, control: ControlStore, request: PipelineRequest | None = None
 ) -> Protection:
-    """This execution as a part of its run: the lock's owner, renewed every turn."""
+    """This execution as a part of its run: the lock's owner, renewed every turn. A
+    scheduled execution resumes the table's unfinished run, if any."""
     return Protection(
         control=control,
         owner=execution_owner(plan.execution),
         where=PIPELINE_WHERE,
-        resume=request.resume if request else False,
+        resume=(request.resume or request.scheduled) if request else False,
         allow_changed=request.allow_changed if request else False,
         backup=request.backup if request else True,
         lease_seconds=PIPELINE_LEASE_SECONDS,
@@ -143,9 +196,10 @@ def _begin(
     chain: MigrationChain,
     protection: Protection,
     store: ProtectableStore,
+    caps: Caps,
 ) -> RunPlan:
     new = NewRun(plan.run_id, plan.started_at, plan.total_segments)
-    begun = begin(protection, store, chain, plan.target_version, new)
+    begun = begin(protection, store, chain, plan.target_version, new, caps)
     entry = begun.entry
     return plan.model_copy(
         update={
@@ -221,6 +275,8 @@ def aggregate_run(
     unsuccessful (``errorType`` SegmentsUnfinished) with the first recorded reason; a
     resumed run (``"resume": true``) continues it.
     """
+    if plan.nothing_to_do is not None:
+        return _nothing_to_do(plan, records)
     summary = verification = None
     unfinished: list[int] = []
     stops: dict[int, str] = {}
@@ -229,9 +285,29 @@ def aggregate_run(
     if not plan.dry_run and not unfinished:
         verification, unfinished = _verification(plan, records, control, stops)
     response = build_response(plan.target_version, summary, verification)
-    if unfinished:
+    real = not plan.dry_run and not plan.verify_only
+    if response.summary is not None:
+        caps = (
+            _caps_at_end(plan, control)
+            if real
+            else Caps(plan.max_write_capacity, plan.max_read_capacity)
+        )
+        response.summary.max_write_capacity = caps.write
+        response.summary.max_read_capacity = caps.read
+    if unfinished and not stops and _window_closed(plan):
+        stopped_early(
+            response,
+            RUN_ERROR_WINDOW_CLOSED,
+            f"the run's window ended at {plan.stop_at}; {len(unfinished)} of "
+            f"{plan.total_segments} segments stopped at the end of their page in hand; "
+            'resume the run ("resume": true) to continue them',
+        )
+        response.stopped_by = STOPPED_BY_WINDOW
+    elif unfinished:
         error = SegmentsUnfinishedError(unfinished, plan.total_segments, stops)
         stopped_early(response, error.error_type, str(error))
+    if unfinished and real:
+        response.resumable = True
     response.run_id = plan.run_id
     response.backup = plan.backup
     if plan.note:
@@ -249,6 +325,30 @@ def aggregate_run(
         },
     )
     return fit_within(response, MAX_OUTPUT_BYTES)
+
+
+def _window_closed(plan: RunPlan) -> bool:
+    return (
+        plan.stop_at is not None and datetime.fromisoformat(plan.stop_at).timestamp() <= time.time()
+    )
+
+
+def _caps_at_end(plan: RunPlan, control: ControlStore) -> Caps:
+    """The caps the run's lock carries now (``throttle`` may have changed them), else
+    those planned."""
+    caps = caps_in_lock(control, plan.table_name, execution_owner(plan.execution))
+    return caps or Caps(plan.max_write_capacity, plan.max_read_capacity)
+
+
+def _nothing_to_do(plan: RunPlan, records: RunRecordStore) -> MigrationResponse:
+    """A scheduled execution's document when its run already completed: nothing scanned,
+    nothing written, nothing locked."""
+    response = MigrationResponse(
+        success=True, message=plan.nothing_to_do or "", target_version=plan.target_version
+    )
+    records.put_output(plan.execution, response)
+    logger.info("nothing to do", extra={"run_id": plan.run_id})
+    return response
 
 
 def _finish(plan: RunPlan, response: MigrationResponse, control: ControlStore) -> None:

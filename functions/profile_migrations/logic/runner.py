@@ -13,15 +13,17 @@ import logging
 import math
 import secrets
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 from profile_migrations import environment
-from profile_migrations.clock import now_timestamp
+from profile_migrations.clock import iso_timestamp, now_timestamp
 from profile_migrations.codec import decode_key
 from profile_migrations.errors import RunLockedError, SegmentsUnfinishedError
-from profile_migrations.logic.lifecycle import NewRun, begin, finish, keep_lease
+from profile_migrations.logic.lifecycle import NewRun, begin, caps_in_lock, finish, keep_lease
+from profile_migrations.logic.pacing import Caps, Pacing, caps_for, following
 from profile_migrations.logic.segment import (
     MigrationJob,
     SegmentRun,
@@ -30,6 +32,7 @@ from profile_migrations.logic.segment import (
     migrate_segment,
 )
 from profile_migrations.logic.summary import (
+    FINISHED_WITH_FAILURES,
     build_response,
     stopped_early,
     summarize,
@@ -87,7 +90,11 @@ class LocalRun:
     takes no backup, which the tests of the bare worker use). ``started_at`` fixes the
     run's clock (default: now). Setting ``stop`` (the CLI does on Ctrl-C) stops every
     segment at the end of the page in hand; the run then answers ``Interrupted`` and
-    ``--resume`` continues it."""
+    ``--resume`` continues it. ``caps`` are the run's caps (None: the default, half the
+    provisioned write capacity of a provisioned table, no cap on an on-demand one);
+    ``stop_at`` is the end of the run's window, in seconds since the epoch (None: no
+    window): at its end every worker finishes the page in hand and the run stops,
+    resumable, with ``stoppedBy: "window"``."""
 
     request: RunRequest
     registry: Registry
@@ -99,6 +106,8 @@ class LocalRun:
     started_at: str | None = None
     protection: Protection | None = None
     stop: threading.Event | None = None
+    caps: Caps | None = None
+    stop_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -129,14 +138,16 @@ class _Execution:
     target: int
     table: TableInfo
     layout: _Layout
+    pacing: Pacing
     checkpointing: _Checkpointing | None = None
     lock_lost: threading.Event | None = None
 
     def should_continue(self) -> bool:
-        """False once the run must stop between pages: its lock lost, or a stop asked."""
+        """False once the run must stop between pages: its lock lost, a stop asked, or its
+        window closed."""
         lost = self.lock_lost is not None and self.lock_lost.is_set()
         stopped = self.run.stop is not None and self.run.stop.is_set()
-        return not (lost or stopped)
+        return not (lost or stopped or self.pacing.window_closed())
 
 
 def new_local_run_id() -> str:
@@ -179,21 +190,31 @@ def run_local(run: LocalRun) -> MigrationResponse:
             "verify_only": run.request.verify_only,
         },
     )
+    pacing = Pacing.of(caps_for(table, run.caps), run.stop_at)
     if run.protection is None or run.request.dry_run or run.request.verify_only:
         layout = _Layout(new.run_id, new.started_at, new.total_segments)
-        response = _execute(_Execution(run, target, table, layout))
+        response = _execute(_Execution(run, target, table, layout, pacing))
     else:
-        response = _guarded(run, run.protection, target, table, new)
+        response = _guarded(
+            run,
+            run.protection,
+            _Execution(
+                run, target, table, _Layout(new.run_id, new.started_at, new.total_segments), pacing
+            ),
+        )
     logger.info("run finished", extra={"table": table.name, "success": response.success})
     return response
 
 
-def _guarded(
-    run: LocalRun, protection: Protection, target: int, table: TableInfo, new: NewRun
-) -> MigrationResponse:
-    """A real run between :func:`begin` and :func:`finish`, its lease kept meanwhile; the
-    layout comes from what :func:`begin` decided (a new run, or the one it resumed)."""
-    begun = begin(protection, run.store, run.registry.chain, target, new)
+def _guarded(run: LocalRun, protection: Protection, planned: _Execution) -> MigrationResponse:
+    """A real run between :func:`begin` and :func:`finish`, its lease kept and its caps
+    followed meanwhile (``profile-migrate throttle`` changes them in the lock); the layout
+    comes from what :func:`begin` decided (a new run, or the one it resumed)."""
+    new = NewRun(planned.layout.run_id, planned.layout.started_at, planned.layout.total_segments)
+    table = planned.table
+    begun = begin(
+        protection, run.store, run.registry.chain, planned.target, new, planned.pacing.caps
+    )
     entry = begun.entry
     layout = _Layout(
         entry.run_id,
@@ -201,9 +222,16 @@ def _guarded(
         entry.total_segments,
         protection.control.checkpoints(Checkpoint, entry.run_id) if begun.resumed else {},
     )
-    with keep_lease(protection, table.name) as lock_lost:
+    caps = partial(caps_in_lock, protection.control, table.name, protection.owner)
+    with (
+        keep_lease(protection, table.name) as lock_lost,
+        following(caps, planned.pacing),
+    ):
         checkpointing = _Checkpointing(protection.control, entry.run_id)
-        response = _execute(_Execution(run, target, table, layout, checkpointing, lock_lost))
+        execution = replace(
+            planned, layout=layout, checkpointing=checkpointing, lock_lost=lock_lost
+        )
+        response = _execute(execution)
         response.backup = begun.backup
         if lock_lost.is_set():
             stopped_early(
@@ -227,7 +255,12 @@ def _execute(execution: _Execution) -> MigrationResponse:
     if not request.dry_run and not stops:
         verification, stops = _verify_all(execution)
     response = build_response(execution.target, summary, verification)
-    response.run_id = execution.layout.run_id if execution.checkpointing is not None else None
+    real = execution.checkpointing is not None
+    response.run_id = execution.layout.run_id if real else None
+    if response.summary is not None:
+        caps = execution.pacing.caps
+        response.summary.max_write_capacity = caps.write
+        response.summary.max_read_capacity = caps.read
     if execution.run.stop is not None and execution.run.stop.is_set():
         stopped_early(
             response,
@@ -235,9 +268,23 @@ def _execute(execution: _Execution) -> MigrationResponse:
             "stopped on request (Ctrl-C) at the end of the pages in hand; "
             "`--resume` continues the run from its checkpoints",
         )
+    elif stops and execution.pacing.window_closed():
+        stopped_early(
+            response,
+            environment.RUN_ERROR_WINDOW_CLOSED,
+            f"the run's window ended at {_moment(execution.pacing.stop_at)}; every segment "
+            "stopped at the end of its page in hand; `--resume` continues the run",
+        )
+        response.stopped_by = environment.STOPPED_BY_WINDOW
     elif stops:
         stopped_early(response, stops[0].error_type, stops[0].message)
+    if real and response.error_type and response.error_type not in FINISHED_WITH_FAILURES:
+        response.resumable = True
     return response
+
+
+def _moment(epoch: float | None) -> str:
+    return iso_timestamp(datetime.fromtimestamp(epoch or 0, UTC))
 
 
 def _each_segment(execution: _Execution, phase: str, work: Callable[[int], T]) -> list[T]:
@@ -283,6 +330,7 @@ def _migrate_all(execution: _Execution) -> tuple[Summary, list[SegmentStop]]:
             layout.total_segments,
             start_key=decode_key(checkpoint.cursor) if checkpoint and checkpoint.cursor else None,
             page_limit=run.options.page_limit,
+            pacing=execution.pacing,
         )
         segment_run = migrate_segment(
             scan,
@@ -321,7 +369,11 @@ def _verify_all(execution: _Execution) -> tuple[Verification, list[SegmentStop]]
 
     def work(segment: int) -> VerifyRun:
         scan = SegmentScan(
-            run.store, segment, layout.total_segments, page_limit=run.options.page_limit
+            run.store,
+            segment,
+            layout.total_segments,
+            page_limit=run.options.page_limit,
+            pacing=execution.pacing,
         )
         return verify_segment(
             scan,

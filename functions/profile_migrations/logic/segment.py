@@ -37,15 +37,30 @@ from profile_migrations.errors import (
     ProfileMigrationError,
     StoreUnavailableError,
 )
+from profile_migrations.logic.capacity import (
+    after_update,
+    item_size,
+    scan_read_units,
+    write_units,
+)
 from profile_migrations.logic.outcomes import FAILED, SKIPPED, SUCCESS, ProfileOutcome
+from profile_migrations.logic.pacing import PacingAbandonedError
 from profile_migrations.logic.reads import read_item
 from profile_migrations.models.limits import RESULTS_CAP
 from profile_migrations.models.records import Checkpoint
 from profile_migrations.models.results import ProfileStatus, SegmentCounters
-from profile_migrations.store import ProfileWrite, RawItem, WriteStatus
+from profile_migrations.store import (
+    MAX_WRITES_PER_BATCH,
+    ProfileWrite,
+    RawItem,
+    ScanPage,
+    WriteBatchResult,
+    WriteStatus,
+)
 from profile_migrations.versions import profile_version
 
 if TYPE_CHECKING:
+    from profile_migrations.logic.pacing import CapacityPacer, Pacing
     from profile_migrations.logic.ports import OutcomeSink, ProfileStore
     from profile_migrations.registry import MigrationChain
 
@@ -113,13 +128,35 @@ class SegmentRun:
             self.failures.extend(outcomes[:room])
 
 
-class PageMigrator:
-    """Migrates the items of one page and reports every outcome to the sink."""
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A write to send, the outcome it gives once written, and the WCU it is expected to
+    cost (logic/capacity.py)."""
 
-    def __init__(self, job: MigrationJob, store: ProfileStore, sink: OutcomeSink) -> None:
+    write: ProfileWrite
+    success: ProfileOutcome
+    units: float
+
+
+class PageMigrator:
+    """Migrates the items of one page and reports every outcome to the sink. With a
+    ``pacer``, each batch of writes waits for its expected WCU first (logic/pacing.py);
+    ``abandon`` says when to give up such a wait (the page is then left unfinished:
+    :class:`PacingAbandonedError`)."""
+
+    def __init__(
+        self,
+        job: MigrationJob,
+        store: ProfileStore,
+        sink: OutcomeSink,
+        pacer: CapacityPacer | None = None,
+        abandon: Callable[[], bool] | None = None,
+    ) -> None:
         self._job = job
         self._store = store
         self._sink = sink
+        self._pacer = pacer
+        self._abandon = abandon
 
     @property
     def dry_run(self) -> bool:
@@ -130,7 +167,7 @@ class PageMigrator:
         outcomes: list[ProfileOutcome] = []
         pending: list[_Read] = [_Read(raw) for raw in items]
         for attempt in range(self._job.max_conflict_retries + 1):
-            writes: list[tuple[ProfileWrite, ProfileOutcome]] = []
+            writes: list[_Pending] = []
             for read in pending:
                 decided = self._decide(read)
                 if isinstance(decided, ProfileOutcome):
@@ -140,7 +177,7 @@ class PageMigrator:
             if not writes:
                 break
             if self._job.dry_run:
-                outcomes.extend(success for _, success in writes)
+                outcomes.extend(write.success for write in writes)
                 break
             pending = self._write(writes, outcomes, counters)
             if pending and attempt == self._job.max_conflict_retries:
@@ -160,29 +197,52 @@ class PageMigrator:
         return counters, [outcome for outcome in outcomes if outcome.status == FAILED]
 
     def _write(
-        self,
-        writes: list[tuple[ProfileWrite, ProfileOutcome]],
-        outcomes: list[ProfileOutcome],
-        counters: SegmentCounters,
+        self, writes: list[_Pending], outcomes: list[ProfileOutcome], counters: SegmentCounters
     ) -> list[_Read]:
-        """Send the writes; return what the store answered for those that met a concurrent
-        change (to migrate again), each with the key it was written under."""
-        result = self._store.conditional_update([write for write, _ in writes])
-        counters.throttle_retries += result.throttle_retries
+        """Send the writes, a batch at a time, each batch paced; return what the store
+        answered for those that met a concurrent change (to migrate again), each with the
+        key it was written under."""
         conflicted: list[_Read] = []
-        for (write, success), answer in zip(writes, result.outcomes, strict=True):
-            if answer.status is WriteStatus.WRITTEN:
-                outcomes.append(success)
-            elif answer.status is WriteStatus.CONFLICT:
-                counters.conflicts += 1
-                conflicted.append(_Read(answer.current, write.key, success.from_version))
-            else:
-                outcomes.append(
-                    self._outcome(write.key, success.from_version, FAILED, answer.message)
-                )
+        for start in range(0, len(writes), MAX_WRITES_PER_BATCH):
+            batch = writes[start : start + MAX_WRITES_PER_BATCH]
+            result = self._send(batch, counters)
+            for pending, answer in zip(batch, result.outcomes, strict=True):
+                success = pending.success
+                if answer.status is WriteStatus.WRITTEN:
+                    outcomes.append(success)
+                elif answer.status is WriteStatus.CONFLICT:
+                    counters.conflicts += 1
+                    conflicted.append(
+                        _Read(answer.current, pending.write.key, success.from_version)
+                    )
+                else:
+                    outcomes.append(
+                        self._outcome(
+                            pending.write.key, success.from_version, FAILED, answer.message
+                        )
+                    )
         return conflicted
 
-    def _decide(self, read: _Read) -> ProfileOutcome | tuple[ProfileWrite, ProfileOutcome]:
+    def _send(self, batch: list[_Pending], counters: SegmentCounters) -> WriteBatchResult:
+        """One batch through the pacer; counts the WCU it consumed: DynamoDB's figure when
+        it gave one, else what AWS bills for each answer (logic/capacity.py)."""
+        expected = sum(pending.units for pending in batch)
+        if self._pacer is not None:
+            self._pacer.acquire(expected, self._abandon)
+        result = self._store.conditional_update([pending.write for pending in batch])
+        consumed = result.consumed_write_units
+        if consumed is None:
+            consumed = sum(
+                _billed(pending, answer.status, answer.current)
+                for pending, answer in zip(batch, result.outcomes, strict=True)
+            )
+        if self._pacer is not None:
+            self._pacer.settle(expected, consumed)
+        counters.throttle_retries += result.throttle_retries
+        counters.consumed_write_capacity_units += consumed
+        return result
+
+    def _decide(self, read: _Read) -> ProfileOutcome | _Pending:
         """The outcome of a profile that needs no write, or the write and its success outcome."""
         job = self._job
         readable = self._readable(read)
@@ -198,7 +258,10 @@ class PageMigrator:
             write = self._diff(raw, profile, migrated)
         except MigrationError as exc:
             return self._outcome(raw, from_version, FAILED, str(exc))
-        return write, self._outcome(raw, from_version, SUCCESS)
+        units = write_units(
+            item_size(raw), item_size(after_update(raw, write.set_values, write.removed))
+        )
+        return _Pending(write, self._outcome(raw, from_version, SUCCESS), units)
 
     def _readable(self, read: _Read) -> ProfileOutcome | tuple[RawItem, dict[str, Any]]:
         """The item and its profile; see :func:`read_item` for when it is re-read. An item
@@ -260,6 +323,16 @@ class PageMigrator:
         return ProfileOutcome(key, from_version, self._job.target_version, status, error)
 
 
+def _billed(pending: _Pending, status: WriteStatus, current: RawItem | None) -> float:
+    """WCU AWS bills for a write answered ``status``: the update's when written, the
+    current item's size when its condition failed, nothing when refused as invalid."""
+    if status is WriteStatus.WRITTEN:
+        return pending.units
+    if status is WriteStatus.CONFLICT:
+        return write_units(item_size(current), 0)
+    return 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class _Read:
     """An item as the store answered it (None: a conflict's answer without the item) and,
@@ -275,13 +348,55 @@ class _Read:
 class SegmentScan:
     """Where a segment's pages come from: ``segment`` of ``total_segments`` parallel-scan
     segments of ``store``, from the cursor ``start_key`` (None: the segment's start), at
-    most ``page_limit`` items a page (None: DynamoDB's 1 MB pages)."""
+    most ``page_limit`` items a page (None: DynamoDB's 1 MB pages), and how fast
+    (``pacing``, shared by the run's workers; None: unpaced)."""
 
     store: ProfileStore
     segment: int
     total_segments: int
     start_key: RawItem | None = None
     page_limit: int | None = None
+    pacing: Pacing | None = None
+
+
+@dataclass
+class PageReader:
+    """Reads a segment's pages through the read pacer, each page small enough to cost at
+    most a few seconds of either cap at the units per item the last page cost (so no page
+    bursts, and a stop waits for a short page); counts the RCU the pages consumed."""
+
+    scan: SegmentScan
+    consistent: bool = False
+    read_units_per_item: float = 0.0
+    write_units_per_item: float = 0.0
+    consumed: float = 0.0
+
+    def read(self, cursor: RawItem | None) -> ScanPage:
+        scan, pacing = self.scan, self.scan.pacing
+        limit = scan.page_limit
+        expected = 0.0
+        if pacing is not None:
+            limit = pacing.read.page_limit(limit, self.read_units_per_item)
+            limit = pacing.write.page_limit(limit, self.write_units_per_item)
+            expected = self.read_units_per_item * (limit or 0)
+            pacing.read.acquire(expected)
+        page = scan.store.scan_page(
+            scan.segment, scan.total_segments, cursor, limit, consistent_read=self.consistent
+        )
+        consumed = page.consumed_read_units
+        if consumed is None:
+            consumed = scan_read_units(page.items, self.consistent)
+        if pacing is not None:
+            pacing.read.settle(expected, consumed)
+        self.consumed += consumed
+        if page.items:
+            self.read_units_per_item = consumed / len(page.items)
+        return page
+
+    def wrote(self, counters: SegmentCounters) -> None:
+        """Learn a page's write cost per item, for the next page's size."""
+        if counters.scanned:
+            self.write_units_per_item = counters.consumed_write_capacity_units / counters.scanned
 
 
 PageCallback = Callable[[SegmentRun, SegmentCounters], None]
@@ -293,8 +408,15 @@ def migrate_segment(
     sink: OutcomeSink,
     should_continue: Callable[[], bool] | None = None,
     on_page: PageCallback | None = None,
+    abandon: Callable[[], bool] | None = None,
 ) -> SegmentRun:
     """Migrate a segment from its start key until it ends or ``should_continue`` says stop.
+
+    With ``scan.pacing``, reads and writes wait for the run's caps. A wait is given up
+    (the page in hand left unfinished, its checkpoint unmoved, done again on resume) when
+    ``abandon()`` turns true; by default, when the writes are paused (a cap of 0) and
+    ``should_continue`` says stop. Profiles written before the page was given up are then
+    counted as skipped when the page is done again.
 
     ``on_page`` sees the segment's progress and the page's own counts after each finished
     page (its cursor is then a safe checkpoint). Returns the cursor to resume from (None
@@ -304,15 +426,32 @@ def migrate_segment(
     why; nothing is raised.
     """
     run = SegmentRun(segment=scan.segment, cursor=scan.start_key)
-    migrator = PageMigrator(job, scan.store, sink)
+    pacing = scan.pacing
+    migrator = PageMigrator(
+        job,
+        scan.store,
+        sink,
+        pacer=pacing.write if pacing is not None else None,
+        abandon=abandon or _paused_and_stopping(pacing, should_continue),
+    )
     with run_clock(job.started_at):
         try:
             _walk_pages(scan, migrator, run, should_continue, on_page)
+        except PacingAbandonedError:
+            logger.info("page abandoned", extra={"segment": scan.segment})
         # Whatever stops a segment (a bug, an answer nothing here expected) is reported with
         # the segment's progress; raised, it would take the other segments and the report down.
         except Exception as exc:
             run.stop = stopped(scan.segment, exc)
     return run
+
+
+def _paused_and_stopping(
+    pacing: Pacing | None, should_continue: Callable[[], bool] | None
+) -> Callable[[], bool] | None:
+    if pacing is None or should_continue is None:
+        return None
+    return lambda: pacing.write.rate == 0 and not should_continue()
 
 
 def stopped(segment: int, exc: Exception) -> SegmentStop:
@@ -335,9 +474,13 @@ def _walk_pages(
     on_page: PageCallback | None,
 ) -> None:
     segment = run.segment
+    reader = PageReader(scan)
     while True:
-        page = scan.store.scan_page(segment, scan.total_segments, run.cursor, scan.page_limit)
+        read_before = reader.consumed
+        page = reader.read(run.cursor)
         counters, failures = migrator.migrate_page(page.items)
+        counters.consumed_read_capacity_units = reader.consumed - read_before
+        reader.wrote(counters)
         run.counters.add(counters)
         run.keep_failures(failures)
         run.cursor = page.last_evaluated_key

@@ -59,6 +59,8 @@ def summarize(
         throttle_retry_count=counters.throttle_retries,
         report_uri=report_uri,
         dry_run=dry_run,
+        consumed_write_capacity_units=round(counters.consumed_write_capacity_units, 1),
+        consumed_read_capacity_units=round(counters.consumed_read_capacity_units, 1),
     )
 
 

@@ -11,6 +11,13 @@ What makes a turn safe to kill and to retry:
   its segment (so a page done twice replaces its objects), then the checkpoint moves:
   counts live in the checkpoint, atomically with the cursor, so a kill loses no count and
   counts nothing twice.
+
+Pacing: the run's caps (WCU/s, RCU/s for the whole run) are split evenly over the turns
+of the phase holding a turn lease at this moment (whatever ``maxConcurrency`` is), and
+every turn reads the caps in the run's lock (``profile-migrate throttle`` changes them)
+and the count of live turns again every 5 seconds. A turn whose run's window has closed
+does no more pages and returns its task with ``stopped_by: "window"``, which ends the
+segment's child execution.
 """
 
 from __future__ import annotations
@@ -19,16 +26,20 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from profile_migrations.codec import decode_key, encode_key
+from profile_migrations.environment import STOPPED_BY_WINDOW
 from profile_migrations.errors import (
     RunLockedError,
     SegmentBusyError,
     SegmentStoppedError,
     StoreUnavailableError,
 )
+from profile_migrations.logic.lifecycle import caps_in_lock
 from profile_migrations.logic.outcomes import FAILED
+from profile_migrations.logic.pacing import Caps, Pacing, following
 from profile_migrations.logic.report import render_lines
 from profile_migrations.logic.segment import MigrationJob, SegmentScan, migrate_segment
 from profile_migrations.logic.verify import verify_segment
@@ -52,6 +63,9 @@ PIPELINE_LEASE_SECONDS = 20 * 60
 # Added to a turn's deadline for its turn lease: the Lambda clock and the control table's
 # may differ by this much (seconds).
 TURN_LEASE_MARGIN_SECONDS = 5.0
+# A turn waiting for capacity gives its page up (done again by the next turn) when this
+# little of its invocation's time remains (seconds), rather than be killed by the timeout.
+ABANDON_MARGIN_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +94,42 @@ class PageSink:
         with self._lock:
             taken, self._outcomes = self._outcomes, []
         return taken
+
+
+@dataclass(frozen=True)
+class _TurnPacing:
+    """One turn's share of its run's caps: the caps in the run's lock while this
+    execution holds it (else the task's), split over the phase's live turns."""
+
+    task: TurnTask
+    control: ControlStore
+    lease_run: str
+    phase: str
+
+    def whole_run(self) -> Caps:
+        task = self.task
+        held = caps_in_lock(self.control, task.table_name, execution_owner(task.execution))
+        return held or Caps(task.max_write_capacity, task.max_read_capacity)
+
+    def share(self) -> Caps:
+        return self.whole_run().shared(self.control.active_turns(self.lease_run, self.phase))
+
+    def pacing(self) -> Pacing:
+        stop_at = self.task.stop_at
+        end = datetime.fromisoformat(stop_at).timestamp() if stop_at else None
+        return Pacing.of(self.share(), end)
+
+
+def _abandon(turn: Turn, pacing: Pacing) -> Callable[[], bool]:
+    """Give a wait for capacity up when the writes are paused and the turn must end, or
+    when the invocation is about to time out."""
+
+    def abandon() -> bool:
+        if time.time() > turn.deadline - ABANDON_MARGIN_SECONDS:
+            return True
+        return pacing.write.rate == 0 and not turn.should_continue()
+
+    return abandon
 
 
 @contextmanager
@@ -136,12 +186,14 @@ def migrate_turn(
             f"execution {task.execution} no longer holds the lock of {task.table_name!r}"
         )
     run_id = task.run_id
+    paced = _TurnPacing(task, control, run_id, "migrate")
     with _segment_turn(control, _lease(run_id, "migrate", task.segment, turn)):
         start = control.checkpoint(Checkpoint, run_id, task.segment) or Checkpoint(
             segment=task.segment, cursor=task.cursor, done=task.done, counters=task.counters
         )
-        if start.done:
-            return _next(task, start), SegmentCounters()
+        pacing = paced.pacing()
+        if start.done or pacing.window_closed():
+            return _next(task, start, pacing), SegmentCounters()
         job = MigrationJob(
             chain=registry.chain,
             target_version=task.target_version,
@@ -174,7 +226,15 @@ def migrate_turn(
             )
             control.save_checkpoint(run_id, latest)
 
-        run = migrate_segment(_scan(task, store, start), job, sink, turn.should_continue, on_page)
+        with following(paced.share, pacing):
+            run = migrate_segment(
+                _scan(task, store, start, pacing),
+                job,
+                sink,
+                _within(turn, pacing),
+                on_page,
+                _abandon(turn, pacing),
+            )
         _settle(
             run.stop,
             run.counters.scanned,
@@ -183,10 +243,20 @@ def migrate_turn(
                 run_id, latest.model_copy(update={"error": error})
             ),
         )
-    return _next(task, latest), run.counters
+    return _next(task, latest, pacing, paced.whole_run()), run.counters
 
 
-def _scan(task: TurnTask, store: ProfileStore, start: Checkpoint | VerifyCheckpoint) -> SegmentScan:
+def _within(turn: Turn, pacing: Pacing) -> Callable[[], bool]:
+    """Whether the turn may start another page: time remains, and the window is open."""
+    return lambda: turn.should_continue() and not pacing.window_closed()
+
+
+def _scan(
+    task: TurnTask,
+    store: ProfileStore,
+    start: Checkpoint | VerifyCheckpoint,
+    pacing: Pacing | None = None,
+) -> SegmentScan:
     """The segment's pages from where ``start`` left it."""
     return SegmentScan(
         store,
@@ -194,6 +264,7 @@ def _scan(task: TurnTask, store: ProfileStore, start: Checkpoint | VerifyCheckpo
         task.total_segments,
         start_key=decode_key(start.cursor) if start.cursor else None,
         page_limit=task.page_size,
+        pacing=pacing,
     )
 
 
@@ -214,15 +285,30 @@ def _settle(
     raise SegmentStoppedError(f"segment {segment}: {stop}")
 
 
-def _next(task: SegmentTask, checkpoint: Checkpoint) -> SegmentTask:
+def _next(
+    task: SegmentTask, checkpoint: Checkpoint, pacing: Pacing, caps: Caps | None = None
+) -> SegmentTask:
+    """The next turn's task; it carries the run's caps in force (``caps``, when read)."""
     return task.model_copy(
         update={
             "invocation": task.invocation + 1,
             "cursor": checkpoint.cursor,
             "done": checkpoint.done,
             "counters": checkpoint.counters,
+            **_stopped_and_caps(task, checkpoint.done, pacing, caps),
         }
     )
+
+
+def _stopped_and_caps(
+    task: TurnTask, done: bool, pacing: Pacing, caps: Caps | None
+) -> dict[str, object]:
+    update: dict[str, object] = {
+        "stopped_by": STOPPED_BY_WINDOW if not done and pacing.window_closed() else None
+    }
+    if caps is not None:
+        update |= {"max_write_capacity": caps.write, "max_read_capacity": caps.read}
+    return update
 
 
 def verify_turn(
@@ -240,6 +326,7 @@ def verify_turn(
     )
     # Each execution verifies afresh: the keys below are the execution's, not the run's.
     execution = task.execution
+    paced = _TurnPacing(task, control, execution, "verify")
     with _segment_turn(control, _lease(execution, "verify", task.segment, turn)):
         start = control.checkpoint(VerifyCheckpoint, execution, task.segment) or VerifyCheckpoint(
             segment=task.segment,
@@ -248,8 +335,9 @@ def verify_turn(
             checked=task.checked,
             invalid_count=task.invalid_count,
         )
-        if start.done:
-            return _next_verify(task, start)
+        pacing = paced.pacing()
+        if start.done or pacing.window_closed():
+            return _next_verify(task, start, pacing)
         latest = start
 
         def on_page(run: VerifyRun, checked: int) -> None:
@@ -270,13 +358,14 @@ def verify_turn(
             )
             control.save_checkpoint(execution, latest)
 
-        run = verify_segment(
-            _scan(task, store, start),
-            task.target_version,
-            tuple(task.key_attributes),
-            turn.should_continue,
-            on_page,
-        )
+        with following(paced.share, pacing):
+            run = verify_segment(
+                _scan(task, store, start, pacing),
+                task.target_version,
+                tuple(task.key_attributes),
+                _within(turn, pacing),
+                on_page,
+            )
         _settle(
             run.stop,
             run.checked,
@@ -285,10 +374,12 @@ def verify_turn(
                 execution, latest.model_copy(update={"error": error})
             ),
         )
-    return _next_verify(task, latest)
+    return _next_verify(task, latest, pacing, paced.whole_run())
 
 
-def _next_verify(task: VerifyTask, checkpoint: VerifyCheckpoint) -> VerifyTask:
+def _next_verify(
+    task: VerifyTask, checkpoint: VerifyCheckpoint, pacing: Pacing, caps: Caps | None = None
+) -> VerifyTask:
     return task.model_copy(
         update={
             "invocation": task.invocation + 1,
@@ -296,5 +387,6 @@ def _next_verify(task: VerifyTask, checkpoint: VerifyCheckpoint) -> VerifyTask:
             "done": checkpoint.done,
             "checked": checkpoint.checked,
             "invalid_count": checkpoint.invalid_count,
+            **_stopped_and_caps(task, checkpoint.done, pacing, caps),
         }
     )

@@ -31,3 +31,15 @@ class UnlockResult(WireModel):
     """The lock that was released, or None when the table was not locked."""
 
     released: LockInfo | None
+
+
+class ThrottleResult(WireModel):
+    """The caps now in force for the table's running run ``run_id`` (held by ``owner``):
+    WCU/s and RCU/s for the whole run, None for no cap, a write cap of 0 for paused. Its
+    workers follow within 10 seconds."""
+
+    table: str
+    run_id: str
+    owner: str
+    max_write_capacity: float | None
+    max_read_capacity: float | None

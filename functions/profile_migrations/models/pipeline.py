@@ -45,15 +45,25 @@ class RunPlan(WireModel):
     max_concurrency: int
     page_size: int | None
     key_attributes: list[str]
+    max_write_capacity: float | None = None
+    max_read_capacity: float | None = None
+    stop_at: str | None = None
     backup: BackupResult | None = None
     note: str | None = None
+    # Why a scheduled execution has nothing to do (its run already completed); its plan
+    # then has no segments and its document says so.
+    nothing_to_do: str | None = None
 
 
 class TurnTask(WireModel):
     """What every turn of a segment's loop carries: which run, execution and segment, and
     where the segment's scan resumes. The Lambda returns the next turn's task; the child
-    workflow loops until ``done``. Its input and output are what the console shows for
-    each child execution."""
+    workflow loops until ``done``, or until ``stopped_by`` says the run's window closed
+    (``"window"``). ``max_write_capacity`` and ``max_read_capacity`` are the run's caps as
+    planned (WCU/s and RCU/s for the whole run, None: no cap; ``profile-migrate throttle``
+    changes them while the run holds its lock); ``stop_at`` is the window's end (ISO-8601),
+    None for no window. Its input and output are what the console shows for each child
+    execution."""
 
     run_id: str
     execution: str
@@ -66,6 +76,10 @@ class TurnTask(WireModel):
     invocation: int = Field(default=0, ge=0)
     cursor: dict[str, dict[str, str]] | None = None
     done: bool = False
+    max_write_capacity: float | None = None
+    max_read_capacity: float | None = None
+    stop_at: str | None = None
+    stopped_by: str | None = None
 
 
 class SegmentTask(TurnTask):

@@ -11,13 +11,17 @@ from profile_migrations.models.wire import WireModel
 
 
 class LockInfo(WireModel):
-    """A table's run lock: a lease its holder renews while it runs."""
+    """A table's run lock: a lease its holder renews while it runs. It also carries the
+    run's caps in force (WCU/s and RCU/s for the whole run; None: no cap, 0: paused),
+    which the run's workers follow and ``profile-migrate throttle`` changes."""
 
     table: str
     run_id: str
     owner: str
     acquired_at: str
     expires_at: float
+    max_write_capacity: float | None = None
+    max_read_capacity: float | None = None
 
 
 class Checkpoint(WireModel):

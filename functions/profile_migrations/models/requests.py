@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, StrictBool, StrictInt, model_validator
+from pydantic import AwareDatetime, Field, StrictBool, StrictInt, model_validator
 
 from profile_migrations.models.limits import MAX_PAGE_SIZE, MAX_SEGMENTS
 from profile_migrations.models.wire import WireModel
@@ -24,10 +24,29 @@ class RunRequest(WireModel):
 
 
 class PipelineRequest(RunRequest):
-    """A state machine execution's input: that event plus the fan-out's knobs."""
+    """A state machine execution's input: that event plus the fan-out's knobs.
+
+    ``max_write_capacity`` and ``max_read_capacity`` cap the run (WCU/s, RCU/s, for the
+    whole run, split over the segments running at any moment; default: half the
+    provisioned write capacity of a provisioned table, no cap otherwise). The run's window
+    ends ``window_minutes`` after the execution starts, or at ``stop_at`` (ISO-8601 with an
+    offset), not both. ``scheduled`` (what the schedule sends) continues the table's
+    unfinished run, starts a new one only if no run ever targeted this version, and
+    otherwise ends at once."""
 
     max_concurrency: StrictInt | None = Field(default=None, ge=1)
     page_size: StrictInt | None = Field(default=None, ge=1, le=MAX_PAGE_SIZE)
     resume: StrictBool = False
     allow_changed: StrictBool = False
     backup: StrictBool = True
+    max_write_capacity: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    max_read_capacity: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    window_minutes: StrictInt | None = Field(default=None, ge=1)
+    stop_at: AwareDatetime | None = None
+    scheduled: StrictBool = False
+
+    @model_validator(mode="after")
+    def _one_window(self) -> PipelineRequest:
+        if self.window_minutes is not None and self.stop_at is not None:
+            raise ValueError("give windowMinutes or stopAt, not both")
+        return self

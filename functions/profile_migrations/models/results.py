@@ -39,6 +39,8 @@ class SegmentCounters(WireModel):
     conflicts: int = 0
     throttle_retries: int = 0
     from_versions: list[int] = Field(default_factory=list)
+    consumed_write_capacity_units: float = 0.0
+    consumed_read_capacity_units: float = 0.0
 
     def add(self, other: SegmentCounters) -> None:
         for name in type(self).model_fields:
@@ -60,6 +62,11 @@ class Summary(WireModel):
     throttle_retry_count: int = 0
     report_uri: str | None = None
     dry_run: bool = False
+    consumed_write_capacity_units: float = 0.0
+    consumed_read_capacity_units: float = 0.0
+    # The caps in force when the run ended (WCU/s, RCU/s; absent: no cap).
+    max_write_capacity: float | None = None
+    max_read_capacity: float | None = None
 
     def counters(self) -> SegmentCounters:
         return SegmentCounters(
@@ -70,6 +77,8 @@ class Summary(WireModel):
             conflicts=self.conflict_count,
             throttle_retries=self.throttle_retry_count,
             from_versions=self.from_versions,
+            consumed_write_capacity_units=self.consumed_write_capacity_units,
+            consumed_read_capacity_units=self.consumed_read_capacity_units,
         )
 
 
@@ -109,3 +118,5 @@ class MigrationResponse(WireModel):
     verification: Verification | None = None
     error: str | None = None
     error_type: str | None = None
+    resumable: bool | None = None
+    stopped_by: str | None = None
