@@ -23,6 +23,7 @@ from bench.costs import Assumptions, cost_table
 from bench.engine import running_engine
 from bench.fingerprint import code_digest
 from bench.memory import MEMORY_SIZES, MEMORY_SIZES_QUICK, measure_memory
+from bench.pacing import measure_pacing, render_pacing
 from bench.prices import PRICES
 from bench.processes import run_measured
 from bench.report import (
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("bench")
 
-PARTS = ("throughput", "framework", "memory")
+PARTS = ("throughput", "framework", "memory", "pacing")
 DEFAULT_PROFILES = 20_000
 QUICK_PROFILES = 5_000
 DEFAULT_REPETITIONS = 3
@@ -178,7 +179,7 @@ class Measured:
 
 
 def _measure_on_engine(settings: Settings, measured: Measured) -> None:
-    """Throughput and memory: both need DynamoDB Local and scratch space."""
+    """Throughput, memory and pacing: all need DynamoDB Local (and scratch space)."""
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch, running_engine() as engine:
         workdir = Path(scratch)
         if "throughput" in settings.parts:
@@ -209,6 +210,10 @@ def _measure_on_engine(settings: Settings, measured: Measured) -> None:
             measured.memory = measure_memory(engine, settings.memory_sizes, workdir)
             measured.document["memory"] = [run.to_json() for run in measured.memory]
             measured.sections.append("## Memory\n\n" + render_memory(measured.memory))
+        if "pacing" in settings.parts:
+            pacing = measure_pacing(engine, settings.quick)
+            measured.document["pacing"] = pacing.to_json()
+            measured.sections.append("## Pacing accuracy\n\n" + render_pacing(pacing))
 
 
 def _model_costs(measured: Measured) -> None:
@@ -268,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if "framework" in settings.parts:
         measured.framework = _framework(settings.quick)
-    if "throughput" in settings.parts or "memory" in settings.parts:
+    if {"throughput", "memory", "pacing"} & set(settings.parts):
         _measure_on_engine(settings, measured)
     if measured.framework is not None:
         measured.document["framework"] = measured.framework

@@ -1,38 +1,64 @@
 """Cost model of the Step Functions pipeline on AWS: dollars and minutes per run.
 
 Counts come from what the end-to-end test of the synthesized state machine measures
-(``tests/e2e/test_pipeline.py``, moto's interpreter running the ASL): the parent enters 6
-states (Plan, ChooseMode, MigrateSegments, ChooseVerify, VerifySegments, Aggregate); each
-segment's child execution enters 2 states per Lambda turn (the task and its Choice) plus 1
-(its Succeed), so 1 segment = 12 states and 4 Lambda invocations, 4 segments = 30 and 10,
-as the test counts. Lambda invocations are Plan + Aggregate + one per turn.
+(``tests/e2e/test_pipeline.py``, moto's interpreter running the ASL): on the way of a
+successful run the parent enters 8 states (Plan, ChooseMode, MigrateSegments,
+ChooseVerify, VerifySegments, Aggregate, ChooseOutcome, RunSucceeded); each segment's
+child execution enters 2 states per Lambda turn (the task and its Choice) plus 1 (the Pass
+that ends it), so 4 segments = 32 states and 10 Lambda invocations, as the test counts.
+Lambda invocations are Plan + Aggregate + one per turn.
 
 Per profile: one conditional PartiQL UPDATE (1 WRU per KB of the new item, rounded up; the
-condition does not add any), an eventually consistent scan read (0.5 RRU per 4 KB) to
-migrate and a strongly consistent one (1 RRU per 4 KB; the key+version projection still
-reads the whole item) to verify. Per turn: an S3 PUT of the report (multipart above
-8 MiB) and one of the turn's record; Aggregate lists and gets the records. The control
-table (``<table>-migrations``): a checkpoint write per migrated page, a lock renewal and a
-checkpoint read per turn, and a handful of lock, history and step records per run. The
-backup a real run takes first (an on-demand backup unless point-in-time recovery is on) is
-billed per GB-month for as long as it is kept: shown apart, not in a run's dollars.
+condition does not add any), and two eventually consistent scan reads (0.5 RRU per 4 KB,
+summed over a page; the key+version projection of verification still reads the whole
+item), one to migrate and one to verify. Per profile verification finds away from the
+target (``Scenario.invalid_profiles``, none in a healthy run): one strongly consistent
+GetItem (1 RRU per 4 KB of the item, rounded up) before it is reported. Per page (1 MB of
+items), in each phase: a checkpoint written to the control table (``<table>-migrations``);
+to migrate, also an S3 PUT of the page's gzip-compressed report and a "page migrated" log
+line. Per turn: the turn lease taken and released, the lock renewed, the checkpoint read,
+and an S3 PUT of the record of the turn's first page (failures, or what verification
+found); a page where verification finds profiles away from the target adds a record.
+Aggregate lists and gets the records and queries the checkpoints. Per run: a handful of
+lock, history and step records, and the run's document in S3. The backup a real run takes
+first (an on-demand backup unless point-in-time recovery is on) is billed per GB-month for
+as long as it is kept: shown apart, not in a run's dollars.
 
 Lambda duration per profile = the client CPU the local runner measured per profile
 (migrate phase: the runner's CPU less a verify-only run's; scaled to the item size by the
-framework's measured CPU at 1 KB and 4 KB) at 1024 MB's share of a vCPU, plus the waits
-for DynamoDB given in :class:`Assumptions` (not measured: there is no AWS here).
+framework's measured CPU at 1 KB and 4 KB) plus the CPU of compressing its report line, at
+1024 MB's share of a vCPU, plus the waits for DynamoDB and S3 given in
+:class:`Assumptions` (not measured: there is no AWS here). A page's write batches go
+``WRITE_BATCHES_IN_FLIGHT`` at a time (``logic/segment.py``), each as slow as one sent
+alone: a page of n profiles waits ceil(ceil(n / 25) / in flight) batch latencies. Every
+other call is waited for in turn, and no call overlaps the CPU.
+
+Report storage: the size of a page's report as ``dal/s3.py`` stores it (gzip), measured
+when the model runs on synthetic pages of the scenario's profiles per page
+(:func:`report_compression`), not a fixed ratio. Their keys are random UUIDv4 ``userId``
+values, as CICADA's (Cognito subs), one profile per user: the sequential keys of the local
+benchmark's sample profiles compress about six times better and would flatter the figure.
 Prices: :mod:`bench.prices`.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+import random
+import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bench.prices import PRICES, Prices
+from profile_migrations.dal.s3 import compress_report
+from profile_migrations.logic.outcomes import SUCCESS, ProfileOutcome
 from profile_migrations.logic.pipeline import DEFAULT_MAX_CONCURRENCY, default_pipeline_segments
+from profile_migrations.logic.report import render_lines
+from profile_migrations.logic.segment import WRITE_BATCHES_IN_FLIGHT
+from profile_migrations.migrations import CURRENT_PROFILE_VERSION
 from profile_migrations.store import MAX_WRITES_PER_BATCH
 
 # Mirrors infra/constants.py (not imported: it needs aws_cdk).
@@ -44,15 +70,20 @@ AGGREGATE_MEMORY_MB = 1024
 READ_THREADS = 16  # Aggregate reads records 16 at a time (dal/s3.py)
 # Lambda gives a function one full vCPU at 1,769 MB, in proportion below.
 MB_PER_VCPU = 1_769
-PARENT_STATES = 6
+PARENT_STATES = 8
 STATES_PER_TURN = 2
 STATES_PER_CHILD = 1
 SCAN_PAGE_BYTES = 1024 * 1024
-MULTIPART_PART_BYTES = 8 * 1024 * 1024  # boto3's upload_fileobj threshold and part size
 KB = 1024
 RRU_BYTES = 4 * KB
+EVENTUALLY_CONSISTENT = 0.5  # of a strongly consistent read's RRU
+CHECKPOINT_KINDS = 2  # a segment's migrate and verify checkpoints, which Aggregate queries
+CONTROL_WRITES_PER_TURN = 3  # turn lease taken and released, lock renewed
+CONTROL_READS_PER_TURN = 1  # the segment's checkpoint, where the turn starts
 CONTROL_WRITES_PER_RUN = 12  # lock taken and released, history entries, applied steps
 CONTROL_READS_PER_RUN = 6  # lock, history and applied-step reads before the run
+S3_PUTS_PER_RUN = 1  # the run's document (output.json)
+LIST_KEYS = 1_000  # keys one S3 LIST answers
 METRICS_PER_TABLE = 6  # scanned, migrated, failed, skipped, conflicts, throttle retries
 HOURS_PER_MONTH = 730
 DAYS_PER_MONTH = 30.44
@@ -61,6 +92,11 @@ REPORT_RETENTION_DAYS = 90
 PROFILE_COUNTS = (1_000_000, 10_000_000, 100_000_000)
 ITEM_SIZES = (1 * KB, 4 * KB)
 WRITE_CAPACITIES = (4_000, 40_000)  # WCU/s: a new on-demand table's start; the table quota
+REPORT_SAMPLE_SEED = 12
+REPORT_SAMPLE_FROM_VERSION = 1  # the version every sample profile is seeded at
+REPORT_SAMPLE_PROFILE_ID = "profile-0"  # the sample profiles' first profileId
+# Compressions timed per page; the fastest is kept, as the least disturbed by the machine.
+REPORT_SAMPLE_TIMINGS = 20
 
 
 @dataclass(frozen=True)
@@ -71,7 +107,9 @@ class MeasuredInputs:
     verify_cpu_us_per_profile: float  # verify-only CPU less the CLI's startup, per profile
     measured_item_bytes: float  # mean size of the profiles those were measured on
     framework_us_by_item_bytes: tuple[tuple[float, float], ...]  # (item bytes, us/profile)
-    report_bytes_per_profile: float  # JSON Lines report bytes per profile
+    # JSON Lines report bytes per profile of the sample profiles' short sequential keys; the
+    # model stores UUID-keyed pages' gzip size instead (report_compression)
+    report_bytes_per_profile: float
 
     def migrate_cpu_us(self, item_bytes: float) -> float:
         """Client CPU per profile at ``item_bytes``: the measured figure, scaled as the
@@ -87,9 +125,17 @@ class MeasuredInputs:
 class Assumptions:
     """What the model assumes and nothing here measures. Change them here."""
 
-    batch_latency_s: float = 0.015  # one BatchExecuteStatement of 25 conditional UPDATEs
+    # one BatchExecuteStatement of 25 conditional UPDATEs, as long with others in flight
+    batch_latency_s: float = 0.015
     scan_page_latency_s: float = 0.060  # one 1 MB Scan page, same region
-    turn_overhead_s: float = 1.5  # per turn: cold start, DescribeTable-free init, S3 PUTs
+    get_item_latency_s: float = 0.005  # one strongly consistent GetItem, same region
+    # one S3 PUT of a page's report: assumed for the uncompressed 30-130 KB and kept for
+    # the gzip-compressed 6-25 KB, not lowered for the smaller body
+    s3_put_latency_s: float = 0.030
+    control_write_latency_s: float = 0.005  # one checkpoint PutItem to the control table
+    checkpoint_bytes: int = 1_000  # one checkpoint record: keys, cursor, counters as JSON
+    # per turn: cold start, init, turn lease, lock renewal, checkpoint read, record PUT
+    turn_overhead_s: float = 1.5
     plan_duration_s: float = 1.0
     aggregate_base_s: float = 2.0
     record_get_s: float = 0.03  # one S3 GET of a run record
@@ -97,7 +143,56 @@ class Assumptions:
     read_capacity_per_write_capacity: float = 3.0  # on-demand starts at 12,000 RRU : 4,000 WRU
     log_bytes_per_state: int = 1_000  # state machine events, level ALL, no execution data
     log_bytes_per_invocation: int = 3_000  # START/END/REPORT, handler lines, EMF metrics
-    log_bytes_per_page: int = 400  # one "page migrated" INFO line per migrated page
+    # one "page migrated" line per migrated page (511 bytes in the end-to-end test's run,
+    # with Powertools' keys) plus CloudWatch's 26 bytes per event; as much per page where
+    # verification re-read profiles
+    log_bytes_per_page: int = 540
+
+
+@dataclass(frozen=True)
+class ReportCompression:
+    """A page's report as ``dal/s3.py`` stores it, measured on a synthetic page."""
+
+    profiles_per_page: int
+    json_lines_bytes_per_profile: float  # render_lines, as the turn hands it to S3
+    gzip_bytes_per_profile: float  # the object stored: what S3 bills storage for
+    ratio: float  # JSON Lines bytes / gzip bytes
+    gzip_cpu_us_per_profile: float  # compressing, on one core of this machine
+
+
+@functools.cache
+def report_compression(profiles_per_page: int) -> ReportCompression:
+    """Compress one synthetic page of ``profiles_per_page`` outcomes with the function the
+    pipeline stores reports with. The page is what a healthy run's page reports: every
+    profile migrated from the sample's version to the current one, each keyed by a random
+    UUIDv4 ``userId`` (seeded, so the sizes are the same at every run; only the CPU time
+    varies) and the sample's first ``profileId``."""
+    rng = random.Random(REPORT_SAMPLE_SEED)
+    outcomes = [
+        ProfileOutcome(
+            {
+                "userId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "profileId": REPORT_SAMPLE_PROFILE_ID,
+            },
+            REPORT_SAMPLE_FROM_VERSION,
+            CURRENT_PROFILE_VERSION,
+            SUCCESS,
+        )
+        for _ in range(profiles_per_page)
+    ]
+    body = render_lines(outcomes)
+    timings = []
+    for _ in range(REPORT_SAMPLE_TIMINGS):
+        started = time.process_time_ns()
+        compressed = compress_report(body)
+        timings.append(time.process_time_ns() - started)
+    return ReportCompression(
+        profiles_per_page=profiles_per_page,
+        json_lines_bytes_per_profile=len(body) / profiles_per_page,
+        gzip_bytes_per_profile=len(compressed) / profiles_per_page,
+        ratio=len(body) / len(compressed),
+        gzip_cpu_us_per_profile=min(timings) / 1e3 / profiles_per_page,
+    )
 
 
 @dataclass(frozen=True)
@@ -105,6 +200,10 @@ class Scenario:
     profiles: int
     item_bytes: int
     write_capacity: int  # table write capacity, WCU (or on-demand WRU) per second
+    # profiles verification finds away from the target, each re-read with a consistent
+    # GetItem (0 after a healthy run; profiles an eventually consistent page shows stale are
+    # re-read too, but only those migrated within about a second before their page)
+    invalid_profiles: int = 0
 
 
 @dataclass
@@ -125,6 +224,7 @@ class ScenarioCost:
     lambda_gb_seconds: float
     minutes: float
     backup_dollars_per_month: float
+    report: ReportCompression
     dollars: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -169,10 +269,11 @@ def _turns(segment_profiles: float, rate_per_lambda: float) -> int:
     return max(1, math.ceil(segment_profiles / per_turn))
 
 
-def _s3_put_requests(report_bytes: float) -> int:
-    if report_bytes <= MULTIPART_PART_BYTES:
-        return 1
-    return math.ceil(report_bytes / MULTIPART_PART_BYTES) + 2
+def _write_wait_s(profiles_per_page: int, batch_latency_s: float) -> float:
+    """How long a page's writes keep its turn waiting: its batches of 25 go
+    ``WRITE_BATCHES_IN_FLIGHT`` at a time, each round as long as one batch."""
+    batches = math.ceil(profiles_per_page / MAX_WRITES_PER_BATCH)
+    return math.ceil(batches / WRITE_BATCHES_IN_FLIGHT) * batch_latency_s
 
 
 def scenario_cost(
@@ -183,22 +284,28 @@ def scenario_cost(
 ) -> ScenarioCost:
     """One run's counts, dollars and minutes (plan, migrate, verify, aggregate)."""
     a = assumptions or Assumptions()
-    n, size = scenario.profiles, scenario.item_bytes
+    n, size, invalid = scenario.profiles, scenario.item_bytes, scenario.invalid_profiles
     vcpu = SEGMENT_MEMORY_MB / MB_PER_VCPU
     gb = SEGMENT_MEMORY_MB / 1024
     segments = default_pipeline_segments(n * size)
     concurrent = min(segments, a.max_concurrency)
     segment_profiles = n / segments
     items_per_page = max(1, SCAN_PAGE_BYTES // size)
+    pages = n / items_per_page  # in each phase: both scan the same 1 MB pages
     wru_per_profile = math.ceil(size / KB)
-    rru_per_profile = size / RRU_BYTES  # scans are billed on the bytes read, summed
+    # Scans are billed on the bytes read, summed over the page; a GetItem per item, rounded up.
+    scan_rru_per_profile = size / RRU_BYTES * EVENTUALLY_CONSISTENT
+    get_rru = math.ceil(size / RRU_BYTES)
+    report = report_compression(items_per_page)
 
-    # Migrate: CPU at the function's share of a vCPU, plus the waits for DynamoDB.
-    migrate_s = (
-        measured.migrate_cpu_us(size) / 1e6 / vcpu
-        + a.batch_latency_s / MAX_WRITES_PER_BATCH
-        + a.scan_page_latency_s / items_per_page
-    )
+    # Migrate: CPU (the runner's, and compressing the report) at the function's share of a
+    # vCPU, plus the waits for DynamoDB and S3.
+    migrate_s = (measured.migrate_cpu_us(size) + report.gzip_cpu_us_per_profile) / 1e6 / vcpu + (
+        _write_wait_s(items_per_page, a.batch_latency_s)
+        + a.scan_page_latency_s
+        + a.s3_put_latency_s
+        + a.control_write_latency_s
+    ) / items_per_page
     lambda_rate = 1 / migrate_s
     write_limit = scenario.write_capacity / wru_per_profile
     # maxConcurrency lowered to what the table absorbs, as the README advises, so no
@@ -214,18 +321,29 @@ def scenario_cost(
     migrate_turns = _turns(segment_profiles, migrate_per_lambda)
     migrate_seconds = n / migrate_per_lambda + segments * migrate_turns * a.turn_overhead_s
 
-    # Verify: key+version pages, strongly consistent; bounded by the read capacity.
-    verify_s = measured.verify_cpu_us_per_profile / 1e6 / vcpu + a.scan_page_latency_s / (
-        items_per_page
+    # Verify: key+version pages, a checkpoint per page, a consistent GetItem per profile
+    # found away from the target; bounded by the read capacity.
+    invalid_share = invalid / n
+    verify_s = (
+        measured.verify_cpu_us_per_profile / 1e6 / vcpu
+        + (a.scan_page_latency_s + a.control_write_latency_s) / items_per_page
+        + invalid_share * a.get_item_latency_s
     )
-    read_limit = scenario.write_capacity * a.read_capacity_per_write_capacity / rru_per_profile
+    read_limit = (
+        scenario.write_capacity
+        * a.read_capacity_per_write_capacity
+        / (scan_rru_per_profile + invalid_share * get_rru)
+    )
     verify_rate = min(concurrent / verify_s, read_limit)
     verify_per_lambda = verify_rate / concurrent
     verify_turns = _turns(segment_profiles, verify_per_lambda)
     verify_seconds = n / verify_per_lambda + segments * verify_turns * a.turn_overhead_s
 
     waves = math.ceil(segments / concurrent)
-    records = segments * (migrate_turns + verify_turns)
+    turns = segments * (migrate_turns + verify_turns)
+    # At most one more record per page where verification found profiles.
+    invalid_pages = min(pages, invalid)
+    records = turns + invalid_pages
     aggregate_s = a.aggregate_base_s + records * a.record_get_s / READ_THREADS
     wall_s = (
         a.plan_duration_s
@@ -236,33 +354,31 @@ def scenario_cost(
     states = PARENT_STATES + segments * (
         2 * STATES_PER_CHILD + STATES_PER_TURN * (migrate_turns + verify_turns)
     )
-    invocations = 2 + records
+    invocations = 2 + turns
     gb_seconds = (
         (migrate_seconds + verify_seconds) * gb
         + a.plan_duration_s * PLAN_MEMORY_MB / 1024
         + aggregate_s * AGGREGATE_MEMORY_MB / 1024
     )
     write_units = n * wru_per_profile
-    read_units = n * rru_per_profile * 0.5 + n * rru_per_profile
-    report_bytes_per_turn = segment_profiles / migrate_turns * measured.report_bytes_per_profile
-    s3_puts = segments * migrate_turns * (_s3_put_requests(report_bytes_per_turn) + 1) + (
-        segments * verify_turns
+    read_units = 2 * n * scan_rru_per_profile + invalid * get_rru
+    s3_puts = pages + records + S3_PUTS_PER_RUN
+    s3_lists = math.ceil(segments * migrate_turns / LIST_KEYS) + math.ceil(
+        (segments * verify_turns + invalid_pages) / LIST_KEYS
     )
-    s3_lists = math.ceil(segments * migrate_turns / 1000) + math.ceil(
-        segments * verify_turns / 1000
-    )
-    report_gb = n * measured.report_bytes_per_profile / 1e9
-    pages = n / items_per_page
+    report_gb = n * report.gzip_bytes_per_profile / 1e9
     log_gb = (
         states * a.log_bytes_per_state
         + invocations * a.log_bytes_per_invocation
-        + pages * a.log_bytes_per_page
+        + (pages + invalid_pages) * a.log_bytes_per_page
     ) / 1e9
     hours = math.ceil(wall_s / 3600)
-    control_writes = pages + segments * migrate_turns + CONTROL_WRITES_PER_RUN
-    control_reads = segments * migrate_turns + CONTROL_READS_PER_RUN
+    control_writes = 2 * pages + turns * CONTROL_WRITES_PER_TURN + CONTROL_WRITES_PER_RUN
+    checkpoint_query_rru = math.ceil(segments * CHECKPOINT_KINDS * a.checkpoint_bytes / RRU_BYTES)
+    control_reads = turns * CONTROL_READS_PER_TURN + CONTROL_READS_PER_RUN + checkpoint_query_rru
     dollars = {
         "dynamodb_writes": write_units * prices.dynamodb_per_write_request_unit,
+        # The migrated table's reads: both scans and verification's re-reads.
         "dynamodb_scans": read_units * prices.dynamodb_per_read_request_unit,
         "control_table": control_writes * prices.dynamodb_per_write_request_unit
         + control_reads * prices.dynamodb_per_read_request_unit,
@@ -293,6 +409,7 @@ def scenario_cost(
         lambda_gb_seconds=gb_seconds,
         minutes=wall_s / 60,
         backup_dollars_per_month=n * size / 1024**3 * prices.dynamodb_backup_per_gb_month,
+        report=report,
         dollars=dollars,
     )
 

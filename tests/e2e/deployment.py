@@ -23,6 +23,7 @@ name). Attributes the harness does not make (the log groups' ARNs) resolve to
 
 from __future__ import annotations
 
+import gzip
 import json
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -96,7 +97,8 @@ class Pipeline:
         return self.harness.invocations[self.function_names[function]]
 
     def report_lines(self, run_id: str) -> list[dict[str, Any]]:
-        """Every line of the run's report, whatever the objects it is split into."""
+        """Every line of the run's report, whatever the objects it is split into (each a
+        gzip-compressed JSON Lines page, stored as such: see dal/s3.py)."""
         s3 = self.harness.client("s3")
         lines: list[dict[str, Any]] = []
         pages = s3.get_paginator("list_objects_v2").paginate(
@@ -104,7 +106,8 @@ class Pipeline:
         )
         for page in pages:
             for entry in page.get("Contents", []):
-                body = s3.get_object(Bucket=BUCKET, Key=entry["Key"])["Body"].read().decode()
+                stored = s3.get_object(Bucket=BUCKET, Key=entry["Key"])["Body"].read()
+                body = gzip.decompress(stored).decode()
                 lines.extend(json.loads(line) for line in body.splitlines())
         return lines
 

@@ -36,6 +36,8 @@ def test_run_prints_one_seed_format_document_and_exits_0(
     assert set(document["summary"]) >= SUMMARY_KEYS
     assert document["success"] is True
     assert document["summary"]["successCount"] == 120
+    verification_reads = document["verification"].pop("consumedReadCapacityUnits")
+    assert 0 < verification_reads < document["summary"]["consumedReadCapacityUnits"]
     assert document["verification"] == {
         "valid": True,
         "invalidProfiles": [],

@@ -6,6 +6,7 @@ of conditional writes goes out, which is exactly the window a live migration rac
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 from profile_migrations.codec import serialize_item, serialize_value
@@ -28,16 +29,20 @@ if TYPE_CHECKING:
 
 
 class RacingStore(DelegatingStore):
-    """The real table; runs the application's writes before each write batch."""
+    """The real table; runs the application's writes before each write batch. A page's
+    batches go out a few at once: the others wait while the application writes, so the
+    writes of call N land before any batch after it is sent."""
 
     def __init__(self, table: ProfileTable, interfere: Interference) -> None:
         super().__init__(table)
         self._interfere = interfere
+        self._lock = threading.Lock()
         self.write_calls = 0
 
     def conditional_update(self, writes: Sequence[ProfileWrite]) -> WriteBatchResult:
-        self.write_calls += 1
-        self._interfere(self.write_calls, writes)
+        with self._lock:
+            self.write_calls += 1
+            self._interfere(self.write_calls, writes)
         return super().conditional_update(writes)
 
 

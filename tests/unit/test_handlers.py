@@ -118,17 +118,39 @@ def test_a_turn_emits_its_counts_and_returns_the_next_task(
         "ProfilesSkipped": 0.0,
         "Conflicts": 0.0,
         "ThrottleRetries": 0.0,
+        # Two small profiles written; one page scanned, eventually consistent (the fake's
+        # answers carry no consumed capacity, so the item sizes give it). No cap: no
+        # MaxWriteCapacity.
+        "ConsumedWriteCapacityUnits": 2.0,
+        "ConsumedReadCapacityUnits": 0.5,
     }
 
 
-def test_a_dry_run_turn_emits_only_the_profiles_scanned(
+def test_a_turn_emits_the_caps_in_force_at_its_end(capsys: pytest.CaptureFixture[str]) -> None:
+    control = locked_control()
+    control.set_caps("UserProfiles", 250.0, 80.0)  # as `throttle` would, during the turn
+
+    store = PagedStore(pages=[profiles("a")])
+    lambdas.migrate(task(maxWriteCapacity=100.0), context(), segment_deps(store, control))
+
+    found = emitted(capsys)
+    assert (found["MaxWriteCapacity"], found["MaxReadCapacity"]) == (250.0, 80.0)
+
+
+def test_a_dry_run_turn_emits_the_profiles_scanned_and_the_capacity_it_read(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     store = PagedStore(pages=[profiles("a", "b")])
 
     lambdas.migrate(task(dryRun=True), context(), segment_deps(store, MemoryControl()))
 
-    assert emitted(capsys) == {"ProfilesScanned": 2.0}
+    # No outcome counters (a dry run never shows as migrated or failed profiles), but the
+    # capacity it consumed is real.
+    assert emitted(capsys) == {
+        "ProfilesScanned": 2.0,
+        "ConsumedWriteCapacityUnits": 0.0,
+        "ConsumedReadCapacityUnits": 0.5,
+    }
 
 
 def test_the_first_turn_of_a_resumed_segment_emits_only_its_own_counts(
@@ -179,7 +201,9 @@ def test_the_plan_handler_lays_out_a_run_and_takes_the_lock() -> None:
     assert control.lock.owner == "execution exec-9"
 
 
-def test_the_verify_handler_returns_the_next_task() -> None:
+def test_the_verify_handler_returns_the_next_task_and_emits_what_it_read(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     store = PagedStore(pages=[profiles("a") + profiles("b")])
 
     result = lambdas.verify(
@@ -189,6 +213,12 @@ def test_the_verify_handler_returns_the_next_task() -> None:
     )
 
     assert (result["done"], result["checked"], result["invalidCount"]) == (True, 2, 2)
+    # One eventually consistent page (0.5 RCU) and a consistent re-read of each of the
+    # two profiles it showed below the target (1 RCU each).
+    assert emitted(capsys) == {
+        "ConsumedWriteCapacityUnits": 0.0,
+        "ConsumedReadCapacityUnits": 2.5,
+    }
 
 
 def test_the_aggregate_handler_answers_the_runs_document_and_stores_it() -> None:

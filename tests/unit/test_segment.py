@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +12,7 @@ import pytest
 
 from profile_migrations.codec import serialize_item
 from profile_migrations.logic.segment import (
+    WRITE_BATCHES_IN_FLIGHT,
     MigrationJob,
     PageMigrator,
     SegmentScan,
@@ -449,3 +452,54 @@ def test_key_attributes_named_like_result_fields_are_kept_under_key(
     line = failure.to_wire()
     assert line["key"] == {name: f"{name}-value" for name in names}
     assert (line["status"], line["toVersion"]) == ("failed", 2)
+
+
+class OverlapStore(PagedStore):
+    """Counts how many write batches it holds at once; each batch takes a moment."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._now = 0
+        self.most = 0
+
+    def conditional_update(self, writes: Sequence[ProfileWrite]) -> WriteBatchResult:
+        with self._lock:
+            self._now += 1
+            self.most = max(self.most, self._now)
+        time.sleep(0.05)
+        with self._lock:
+            self._now -= 1
+        result = super().conditional_update(writes)
+        return WriteBatchResult(result.outcomes, throttle_retries=1)
+
+
+def test_a_pages_write_batches_go_out_a_few_at_once_and_every_answer_counts() -> None:
+    store = OverlapStore()
+    sink = ListSink()
+    users = [f"u{number:03d}" for number in range(140)]
+
+    pipeline_turn = replace(job(), batches_in_flight=WRITE_BATCHES_IN_FLIGHT)
+
+    counters, failures = PageMigrator(pipeline_turn, store, sink).migrate_page(
+        [item(user, profileData={"characterName": user}) for user in users]
+    )
+
+    # 140 writes are 6 batches (5 of 25 and one of 15), at most 4 of them at once.
+    assert len(store.writes) == 140
+    assert 1 < store.most <= WRITE_BATCHES_IN_FLIGHT
+    assert (counters.migrated, counters.failed, failures) == (140, 0, [])
+    assert counters.throttle_retries == 6  # every batch's answer counted
+    assert counters.consumed_write_capacity_units == 140.0  # small items: 1 WCU each
+    reported = [outcome.key["userId"] for outcome in sink.outcomes]
+    assert sorted(reported) == users
+
+
+def test_the_local_runners_workers_send_their_batches_one_at_a_time() -> None:
+    store = OverlapStore()
+
+    PageMigrator(job(), store, ListSink()).migrate_page(
+        [item(f"u{number:03d}", profileData={}) for number in range(60)]
+    )
+
+    assert (len(store.writes), store.most) == (60, 1)

@@ -267,8 +267,8 @@ def test_a_verify_turn_records_each_page_and_resumes_from_its_checkpoint() -> No
     records = MemoryRecords()
     control = MemoryControl()
 
-    first = verify_turn(verify_task(), table, records, control, turn(pages=2))
-    final = verify_turn(verify_task(), table, records, control, turn("retry"))
+    first, _ = verify_turn(verify_task(), table, records, control, turn(pages=2))
+    final, _ = verify_turn(verify_task(), table, records, control, turn("retry"))
 
     assert (first.done, first.checked, first.invalid_count) == (False, 2, 1)
     assert (final.done, final.checked, final.invalid_count) == (True, 3, 1)

@@ -15,6 +15,7 @@ from profile_migrations.handlers.dependencies import (
     segment_dependencies,
 )
 from profile_migrations.handlers.observability import (
+    add_table_dimension,
     emit_capacity,
     emit_counters,
     logger,
@@ -71,13 +72,17 @@ def migrate(event: Event, context: LambdaContext, deps: SegmentDependencies | No
     return next_task.to_wire()
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def verify(event: Event, context: LambdaContext, deps: SegmentDependencies | None = None) -> Event:
     """One turn of a segment's verification."""
     deps = deps or segment_dependencies()
     task = VerifyTask.model_validate(event)
     turn = _turn_of(task, context, deps)
-    return verify_turn(task, deps.store, deps.records, deps.control, turn).to_wire()
+    next_task, consumed = verify_turn(task, deps.store, deps.records, deps.control, turn)
+    add_table_dimension(deps.settings.table_name)
+    emit_capacity(0.0, consumed, next_task)
+    return next_task.to_wire()
 
 
 def _turn_of(task: TurnTask, context: LambdaContext, deps: SegmentDependencies) -> Turn:

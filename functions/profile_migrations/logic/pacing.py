@@ -139,14 +139,15 @@ class CapacityPacer:
             if self._rate is not None:
                 self._balance = min(0.0, self._balance + charged - consumed)
 
-    def page_limit(self, limit: int | None, units_per_item: float) -> int | None:
+    def page_limit(self, limit: int | None, units_per_item: float, workers: int = 1) -> int | None:
         """The page size under ``limit`` whose items cost at most :data:`PAGE_SECONDS` of
-        the cap (at ``units_per_item``), at least :data:`MIN_PAGE_ITEMS`; ``limit``
-        unchanged with no cap."""
+        one of ``workers`` equal shares of the cap (at ``units_per_item``), at least
+        :data:`MIN_PAGE_ITEMS`; ``limit`` unchanged with no cap."""
         rate = self.rate
         if rate is None or units_per_item <= 0:
             return limit
-        fitting = max(MIN_PAGE_ITEMS, math.floor(rate * PAGE_SECONDS / units_per_item))
+        share = rate / max(1, workers)
+        fitting = max(MIN_PAGE_ITEMS, math.floor(share * PAGE_SECONDS / units_per_item))
         return fitting if limit is None else min(limit, fitting)
 
     def _refill(self) -> None:
@@ -158,16 +159,18 @@ class CapacityPacer:
 
 @dataclass
 class Pacing:
-    """What paces one run (or one Lambda invocation's turn): its write and read pacers and
-    its window's end (``stop_at``, seconds since the epoch; None: no window)."""
+    """What paces one run (or one Lambda invocation's turn): its write and read pacers, its
+    window's end (``stop_at``, seconds since the epoch; None: no window), and how many
+    workers share the pacers (each page is sized to a few seconds of one share)."""
 
     write: CapacityPacer
     read: CapacityPacer
     stop_at: float | None = None
+    workers: int = 1
 
     @classmethod
-    def of(cls, caps: Caps, stop_at: float | None = None) -> Pacing:
-        return cls(CapacityPacer(caps.write), CapacityPacer(caps.read), stop_at)
+    def of(cls, caps: Caps, stop_at: float | None = None, workers: int = 1) -> Pacing:
+        return cls(CapacityPacer(caps.write), CapacityPacer(caps.read), stop_at, workers)
 
     @property
     def caps(self) -> Caps:

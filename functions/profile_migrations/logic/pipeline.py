@@ -248,17 +248,23 @@ def _verification(
     plan: RunPlan, records: RunRecordStore, control: ControlStore, stops: dict[int, str]
 ) -> tuple[Verification, list[int]]:
     checked = invalid_count = 0
+    consumed = 0.0
     done: list[int] = []
     for checkpoint in control.checkpoints(VerifyCheckpoint, plan.execution).values():
         checked += checkpoint.checked
         invalid_count += checkpoint.invalid_count
+        consumed += checkpoint.consumed_read_capacity_units
         if checkpoint.done:
             done.append(checkpoint.segment)
         elif checkpoint.error is not None:
             stops[checkpoint.segment] = checkpoint.error
     unfinished = _unfinished(done, plan.total_segments)
     verification = verification_of(
-        checked, invalid_count, records.invalid(plan.execution), complete=not unfinished
+        checked,
+        invalid_count,
+        records.invalid(plan.execution),
+        complete=not unfinished,
+        consumed_read_capacity_units=consumed,
     )
     return verification, unfinished
 

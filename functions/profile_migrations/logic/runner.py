@@ -190,7 +190,7 @@ def run_local(run: LocalRun) -> MigrationResponse:
             "verify_only": run.request.verify_only,
         },
     )
-    pacing = Pacing.of(caps_for(table, run.caps), run.stop_at)
+    pacing = Pacing.of(caps_for(table, run.caps), run.stop_at, run.options.workers)
     if run.protection is None or run.request.dry_run or run.request.verify_only:
         layout = _Layout(new.run_id, new.started_at, new.total_segments)
         response = _execute(_Execution(run, target, table, layout, pacing))
@@ -389,5 +389,6 @@ def _verify_all(execution: _Execution) -> tuple[Verification, list[SegmentStop]]
         invalid_count=sum(verify_run.invalid_count for verify_run in runs),
         invalid=[entry for verify_run in runs for entry in verify_run.invalid],
         complete=all(verify_run.done for verify_run in runs),
+        consumed_read_capacity_units=sum(run.consumed_read_capacity_units for run in runs),
     )
     return verification, [verify_run.stop for verify_run in runs if verify_run.stop is not None]

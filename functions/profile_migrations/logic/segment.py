@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,7 @@ from profile_migrations.errors import (
 )
 from profile_migrations.logic.capacity import (
     after_update,
+    get_read_units,
     item_size,
     scan_read_units,
     write_units,
@@ -67,6 +69,18 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_CONFLICT_RETRIES = 3
+# A pipeline turn's write batches in flight at once: a page of 500 profiles is 20
+# batches, and a turn waiting on them one after another spends most of its billed
+# duration waiting on DynamoDB. Each batch still waits for the pacer. The local runner
+# sends one at a time per worker: its workers already overlap, and on DynamoDB Local
+# (one process) four in flight per worker starved the application's own writes (2,402
+# application writes during a run fell to 793, tests/integration/
+# test_safety_concurrent_writers.py).
+WRITE_BATCHES_IN_FLIGHT = 4
+# What the first page of a segment is sized by, before any page has shown what its items
+# cost: the least a write bills, and an eventually consistent read of a 1 KB item.
+FIRST_WRITE_UNITS_PER_ITEM = 1.0
+FIRST_READ_UNITS_PER_ITEM = 1 / 8
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,7 @@ class MigrationJob:
     dry_run: bool
     started_at: str
     max_conflict_retries: int = DEFAULT_MAX_CONFLICT_RETRIES
+    batches_in_flight: int = 1
 
 
 @dataclass(frozen=True)
@@ -199,13 +214,24 @@ class PageMigrator:
     def _write(
         self, writes: list[_Pending], outcomes: list[ProfileOutcome], counters: SegmentCounters
     ) -> list[_Read]:
-        """Send the writes, a batch at a time, each batch paced; return what the store
-        answered for those that met a concurrent change (to migrate again), each with the
-        key it was written under."""
+        """Send the writes in batches, up to the job's ``batches_in_flight`` at once, each
+        batch paced; return what the store answered for those that met a concurrent change
+        (to migrate again), each with the key it was written under. When a batch raises,
+        the batches already sent finish first, then the error propagates."""
+        batches = [
+            writes[start : start + MAX_WRITES_PER_BATCH]
+            for start in range(0, len(writes), MAX_WRITES_PER_BATCH)
+        ]
+        in_flight = min(self._job.batches_in_flight, len(batches))
+        if in_flight <= 1:
+            sent = [self._send(batch) for batch in batches]
+        else:
+            with ThreadPoolExecutor(in_flight, thread_name_prefix="write-batch") as pool:
+                sent = list(pool.map(self._send, batches))
         conflicted: list[_Read] = []
-        for start in range(0, len(writes), MAX_WRITES_PER_BATCH):
-            batch = writes[start : start + MAX_WRITES_PER_BATCH]
-            result = self._send(batch, counters)
+        for batch, (result, consumed) in zip(batches, sent, strict=True):
+            counters.throttle_retries += result.throttle_retries
+            counters.consumed_write_capacity_units += consumed
             for pending, answer in zip(batch, result.outcomes, strict=True):
                 success = pending.success
                 if answer.status is WriteStatus.WRITTEN:
@@ -223,9 +249,10 @@ class PageMigrator:
                     )
         return conflicted
 
-    def _send(self, batch: list[_Pending], counters: SegmentCounters) -> WriteBatchResult:
-        """One batch through the pacer; counts the WCU it consumed: DynamoDB's figure when
-        it gave one, else what AWS bills for each answer (logic/capacity.py)."""
+    def _send(self, batch: list[_Pending]) -> tuple[WriteBatchResult, float]:
+        """One batch through the pacer; the store's answer and the WCU the batch consumed:
+        DynamoDB's figure when it gave one, else what AWS bills for each answer
+        (logic/capacity.py). Called from several threads at once."""
         expected = sum(pending.units for pending in batch)
         if self._pacer is not None:
             self._pacer.acquire(expected, self._abandon)
@@ -238,9 +265,7 @@ class PageMigrator:
             )
         if self._pacer is not None:
             self._pacer.settle(expected, consumed)
-        counters.throttle_retries += result.throttle_retries
-        counters.consumed_write_capacity_units += consumed
-        return result
+        return result, consumed
 
     def _decide(self, read: _Read) -> ProfileOutcome | _Pending:
         """The outcome of a profile that needs no write, or the write and its success outcome."""
@@ -367,8 +392,9 @@ class PageReader:
 
     scan: SegmentScan
     consistent: bool = False
-    read_units_per_item: float = 0.0
-    write_units_per_item: float = 0.0
+    projection: tuple[str, ...] | None = None
+    read_units_per_item: float = FIRST_READ_UNITS_PER_ITEM
+    write_units_per_item: float = FIRST_WRITE_UNITS_PER_ITEM
     consumed: float = 0.0
 
     def read(self, cursor: RawItem | None) -> ScanPage:
@@ -376,12 +402,17 @@ class PageReader:
         limit = scan.page_limit
         expected = 0.0
         if pacing is not None:
-            limit = pacing.read.page_limit(limit, self.read_units_per_item)
-            limit = pacing.write.page_limit(limit, self.write_units_per_item)
+            limit = pacing.read.page_limit(limit, self.read_units_per_item, pacing.workers)
+            limit = pacing.write.page_limit(limit, self.write_units_per_item, pacing.workers)
             expected = self.read_units_per_item * (limit or 0)
             pacing.read.acquire(expected)
         page = scan.store.scan_page(
-            scan.segment, scan.total_segments, cursor, limit, consistent_read=self.consistent
+            scan.segment,
+            scan.total_segments,
+            cursor,
+            limit,
+            self.projection,
+            consistent_read=self.consistent,
         )
         consumed = page.consumed_read_units
         if consumed is None:
@@ -392,6 +423,19 @@ class PageReader:
         if page.items:
             self.read_units_per_item = consumed / len(page.items)
         return page
+
+    def get_item(self, key: RawItem) -> RawItem | None:
+        """A strongly consistent GetItem through the read pacer, its RCU counted (what
+        AWS bills for the item's size: the store's answer does not say)."""
+        pacing = self.scan.pacing
+        if pacing is not None:
+            pacing.read.acquire(1.0)
+        item = self.scan.store.get_item(key)
+        consumed = get_read_units(item)
+        if pacing is not None:
+            pacing.read.settle(1.0, consumed)
+        self.consumed += consumed
+        return item
 
     def wrote(self, counters: SegmentCounters) -> None:
         """Learn a page's write cost per item, for the next page's size."""

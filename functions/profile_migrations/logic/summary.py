@@ -65,7 +65,11 @@ def summarize(
 
 
 def verification_of(
-    checked: int, invalid_count: int, invalid: Iterable[InvalidProfile], complete: bool
+    checked: int,
+    invalid_count: int,
+    invalid: Iterable[InvalidProfile],
+    complete: bool,
+    consumed_read_capacity_units: float = 0.0,
 ) -> Verification:
     """``valid`` only when every segment was checked to its end and none was off target: a
     verification cut short proves nothing about the profiles it did not reach."""
@@ -76,6 +80,7 @@ def verification_of(
         checked_count=checked,
         invalid_count=invalid_count,
         invalid_profiles_truncated=invalid_count > len(kept),
+        consumed_read_capacity_units=round(consumed_read_capacity_units, 1),
     )
 
 
@@ -114,7 +119,12 @@ def build_response(
 ) -> MigrationResponse:
     """``success`` holds when no profile failed and verification (if run) found none invalid;
     otherwise ``errorType`` says which (``ProfilesFailed`` first) and ``error`` repeats the
-    message after it."""
+    message after it. The summary's read capacity becomes the run's total: the
+    verification's reads added to the migration's."""
+    if summary is not None and verification is not None:
+        summary.consumed_read_capacity_units = round(
+            summary.consumed_read_capacity_units + verification.consumed_read_capacity_units, 1
+        )
     sentences = []
     if summary is not None:
         sentences.append(_summary_sentence(summary, target_version))

@@ -41,7 +41,12 @@ from profile_migrations.logic.lifecycle import caps_in_lock
 from profile_migrations.logic.outcomes import FAILED
 from profile_migrations.logic.pacing import Caps, Pacing, following
 from profile_migrations.logic.report import render_lines
-from profile_migrations.logic.segment import MigrationJob, SegmentScan, migrate_segment
+from profile_migrations.logic.segment import (
+    WRITE_BATCHES_IN_FLIGHT,
+    MigrationJob,
+    SegmentScan,
+    migrate_segment,
+)
 from profile_migrations.logic.verify import verify_segment
 from profile_migrations.models.pipeline import PageFailures, PageInvalid
 from profile_migrations.models.records import Checkpoint, TurnLease, VerifyCheckpoint
@@ -200,6 +205,7 @@ def migrate_turn(
             key_attributes=tuple(task.key_attributes),
             dry_run=task.dry_run,
             started_at=task.started_at,
+            batches_in_flight=WRITE_BATCHES_IN_FLIGHT,
         )
         sink = PageSink()
         latest = start
@@ -317,10 +323,11 @@ def verify_turn(
     records: RunRecordStore,
     control: ControlStore,
     turn: Turn,
-) -> VerifyTask:
+) -> tuple[VerifyTask, float]:
     """Verify a segment from its verification checkpoint; the same turn-taking as
-    :func:`migrate_turn`. Renews the run's lock when it holds one (a verify-only run
-    holds none)."""
+    :func:`migrate_turn`; returns the next turn's task and the RCU this turn consumed
+    (for metrics). Renews the run's lock when it holds one (a verify-only run holds
+    none)."""
     control.renew_lock(
         task.table_name, execution_owner(task.execution), time.time() + PIPELINE_LEASE_SECONDS
     )
@@ -337,7 +344,7 @@ def verify_turn(
         )
         pacing = paced.pacing()
         if start.done or pacing.window_closed():
-            return _next_verify(task, start, pacing)
+            return _next_verify(task, start, pacing), 0.0
         latest = start
 
         def on_page(run: VerifyRun, checked: int) -> None:
@@ -355,6 +362,9 @@ def verify_turn(
                 checked=start.checked + run.checked,
                 invalid_count=start.invalid_count + run.invalid_count,
                 pages=number + 1,
+                consumed_read_capacity_units=(
+                    start.consumed_read_capacity_units + run.consumed_read_capacity_units
+                ),
             )
             control.save_checkpoint(execution, latest)
 
@@ -374,7 +384,7 @@ def verify_turn(
                 execution, latest.model_copy(update={"error": error})
             ),
         )
-    return _next_verify(task, latest, pacing, paced.whole_run())
+    return _next_verify(task, latest, pacing, paced.whole_run()), run.consumed_read_capacity_units
 
 
 def _next_verify(

@@ -48,6 +48,7 @@ class VerifyCheckpoint(WireModel):
     invalid_count: int = 0
     pages: int = 0
     error: str | None = None
+    consumed_read_capacity_units: float = 0.0
 
 
 # A checkpoint of either phase: what the control table stores per segment.

@@ -88,6 +88,8 @@ class Verification(WireModel):
     checked_count: int
     invalid_count: int
     invalid_profiles_truncated: bool = False
+    # RCU the verification's scans and re-reads consumed (also in the summary's total).
+    consumed_read_capacity_units: float = 0.0
 
 
 class BackupResult(WireModel):
