@@ -301,18 +301,37 @@ def key_value_json(value: Any) -> Any:
 
 def encode_key(key: RawItem) -> dict[str, dict[str, str]]:
     """A scan cursor as JSON: binary key values become base64 text."""
-    encoded: dict[str, dict[str, str]] = {}
-    for name, value in key.items():
-        ((tag, payload),) = value.items()
-        if tag == "B":
-            payload = base64.b64encode(payload).decode("ascii")
-        encoded[name] = {tag: payload}
-    return encoded
+    return {name: encode_wire(value) for name, value in key.items()}
 
 
 def decode_key(encoded: Mapping[str, Mapping[str, str]]) -> RawItem:
-    decoded: RawItem = {}
-    for name, value in encoded.items():
-        ((tag, payload),) = value.items()
-        decoded[name] = {tag: base64.b64decode(payload) if tag == "B" else payload}
-    return decoded
+    return {name: decode_wire(value) for name, value in encoded.items()}
+
+
+def encode_wire(value: AttributeValue) -> Any:
+    """A wire value as JSON, exactly: binary (``B``, ``BS``, nested anywhere) becomes
+    base64 text; everything else, number text included, is kept as DynamoDB gave it."""
+    ((tag, payload),) = value.items()
+    if tag == "B":
+        return {tag: base64.b64encode(payload).decode("ascii")}
+    if tag == "BS":
+        return {tag: [base64.b64encode(element).decode("ascii") for element in payload]}
+    if tag == "M":
+        return {tag: {name: encode_wire(element) for name, element in payload.items()}}
+    if tag == "L":
+        return {tag: [encode_wire(element) for element in payload]}
+    return {tag: payload}
+
+
+def decode_wire(value: Mapping[str, Any]) -> AttributeValue:
+    """The wire value :func:`encode_wire` encoded."""
+    ((tag, payload),) = value.items()
+    if tag == "B":
+        return {tag: base64.b64decode(payload)}
+    if tag == "BS":
+        return {tag: [base64.b64decode(element) for element in payload]}
+    if tag == "M":
+        return {tag: {name: decode_wire(element) for name, element in payload.items()}}
+    if tag == "L":
+        return {tag: [decode_wire(element) for element in payload]}
+    return {tag: payload}

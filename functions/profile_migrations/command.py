@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import socket
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from profile_migrations.dal.control import ControlTable, control_table_name
 from profile_migrations.dal.dynamodb import ProfileTable, make_dynamodb_client
 from profile_migrations.errors import InvalidRequestError, NoRunInProgressError, RunLockedError
 from profile_migrations.loader import load_registry
+from profile_migrations.logic.journal import FileJournal
 from profile_migrations.logic.lifecycle import (
     DEFAULT_LEASE_SECONDS,
     Protection,
@@ -119,6 +121,10 @@ def run(config: RunConfig) -> MigrationResponse:
     request = config.request
     registry = load_registry(config.migrations)
     client = config.target.client(max_connections=config.options.workers * 2)
+    report_path = config.report or _default_report_path(config.target.table, request)
+    report = JsonLinesReport(report_path)
+    writes = not request.dry_run and not request.verify_only
+    journal = FileJournal(journal_path(report_path)) if writes else None
     protection = Protection(
         control=config.target.control(client),
         owner=local_owner(),
@@ -127,9 +133,9 @@ def run(config: RunConfig) -> MigrationResponse:
         allow_changed=config.allow_changed,
         backup=config.backup,
         lease_seconds=config.lease_seconds,
+        journal_uri=journal.uri if journal else None,
     )
-    report = JsonLinesReport(config.report or _default_report_path(config.target.table, request))
-    with report:
+    with report, journal or nullcontext():
         return run_local(
             LocalRun(
                 request=request,
@@ -143,8 +149,15 @@ def run(config: RunConfig) -> MigrationResponse:
                 stop=config.stop,
                 caps=Caps(config.max_write_capacity, config.max_read_capacity),
                 stop_at=stop_at,
+                journal=journal,
+                journal_uri=journal.uri if journal else None,
             )
         )
+
+
+def journal_path(report: Path) -> Path:
+    """A run's journal file, next to its report: ``<report name>.journal.jsonl``."""
+    return report.with_name(f"{report.name.removesuffix('.jsonl')}.journal.jsonl")
 
 
 def _window_end(stop_at: datetime | None) -> float | None:

@@ -60,7 +60,9 @@ class Protection:
 
     ``owner`` holds the lock (one per process or execution: ``user@host:pid``, or
     ``execution <name>``); ``where`` says where the part runs (an endpoint, a region,
-    ``aws:step-functions``); ``lease_seconds`` how long the lock outlives its last renewal.
+    ``aws:step-functions``); ``lease_seconds`` how long the lock outlives its last renewal;
+    ``journal_uri`` where the part records its writes before sending them (the history
+    keeps it per part, for undo).
     """
 
     control: ControlStore
@@ -70,6 +72,7 @@ class Protection:
     allow_changed: bool = False
     backup: bool = True
     lease_seconds: float = DEFAULT_LEASE_SECONDS
+    journal_uri: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,7 +165,12 @@ def begin(
 
 
 def _part(protection: Protection) -> RunPart:
-    return RunPart(owner=protection.owner, where=protection.where, started_at=now_timestamp())
+    return RunPart(
+        owner=protection.owner,
+        where=protection.where,
+        started_at=now_timestamp(),
+        journal_uri=protection.journal_uri,
+    )
 
 
 def _new_entry(

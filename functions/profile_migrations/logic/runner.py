@@ -53,6 +53,7 @@ if TYPE_CHECKING:
         OutcomeSink,
         ProtectableStore,
         RunListener,
+        WriteJournal,
     )
     from profile_migrations.models.requests import RunRequest
     from profile_migrations.models.results import MigrationResponse, Summary, Verification
@@ -94,7 +95,8 @@ class LocalRun:
     provisioned write capacity of a provisioned table, no cap on an on-demand one);
     ``stop_at`` is the end of the run's window, in seconds since the epoch (None: no
     window): at its end every worker finishes the page in hand and the run stops,
-    resumable, with ``stoppedBy: "window"``."""
+    resumable, with ``stoppedBy: "window"``. A real run records each write in
+    ``journal`` (read back at ``journal_uri``) before sending it."""
 
     request: RunRequest
     registry: Registry
@@ -108,6 +110,8 @@ class LocalRun:
     stop: threading.Event | None = None
     caps: Caps | None = None
     stop_at: float | None = None
+    journal: WriteJournal | None = None
+    journal_uri: str | None = None
 
 
 @dataclass(frozen=True)
@@ -261,6 +265,8 @@ def _execute(execution: _Execution) -> MigrationResponse:
         caps = execution.pacing.caps
         response.summary.max_write_capacity = caps.write
         response.summary.max_read_capacity = caps.read
+        if real and not request.dry_run:
+            response.summary.journal_uri = execution.run.journal_uri
     if execution.run.stop is not None and execution.run.stop.is_set():
         stopped_early(
             response,
@@ -308,6 +314,7 @@ def _migrate_all(execution: _Execution) -> tuple[Summary, list[SegmentStop]]:
         key_attributes=execution.table.key_attributes,
         dry_run=run.request.dry_run,
         started_at=layout.started_at,
+        journal=run.journal if execution.checkpointing is not None else None,
     )
     phase = DRY_RUN_PHASE if job.dry_run else MIGRATE_PHASE
     checkpointing = execution.checkpointing

@@ -45,6 +45,7 @@ from profile_migrations.logic.capacity import (
     scan_read_units,
     write_units,
 )
+from profile_migrations.logic.journal import JournalEntry, JournalOutcome
 from profile_migrations.logic.outcomes import FAILED, SKIPPED, SUCCESS, ProfileOutcome
 from profile_migrations.logic.pacing import PacingAbandonedError
 from profile_migrations.logic.reads import read_item
@@ -63,7 +64,7 @@ from profile_migrations.versions import profile_version
 
 if TYPE_CHECKING:
     from profile_migrations.logic.pacing import CapacityPacer, Pacing
-    from profile_migrations.logic.ports import OutcomeSink, ProfileStore
+    from profile_migrations.logic.ports import OutcomeSink, ProfileStore, WriteJournal
     from profile_migrations.registry import MigrationChain
 
 logger = logging.getLogger(__name__)
@@ -94,6 +95,9 @@ class MigrationJob:
     started_at: str
     max_conflict_retries: int = DEFAULT_MAX_CONFLICT_RETRIES
     batches_in_flight: int = 1
+    # Where a real run records each write before sending it (logic/journal.py); None for
+    # dry runs and runs without undo.
+    journal: WriteJournal | None = None
 
 
 @dataclass(frozen=True)
@@ -256,7 +260,19 @@ class PageMigrator:
         expected = sum(pending.units for pending in batch)
         if self._pacer is not None:
             self._pacer.acquire(expected, self._abandon)
+        journal = self._job.journal
+        if journal is not None:
+            journal.intend(
+                [JournalEntry.of(pending.write, pending.success.from_version) for pending in batch]
+            )
         result = self._store.conditional_update([pending.write for pending in batch])
+        if journal is not None:
+            journal.settle(
+                [
+                    JournalOutcome.of(pending.write, answer.status is WriteStatus.WRITTEN)
+                    for pending, answer in zip(batch, result.outcomes, strict=True)
+                ]
+            )
         consumed = result.consumed_write_units
         if consumed is None:
             consumed = sum(

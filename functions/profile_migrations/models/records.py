@@ -81,6 +81,8 @@ class RunPart(WireModel):
     started_at: str
     ended_at: str | None = None
     outcome: RunOutcome = "running"
+    # Where this part recorded its writes before sending them (logic/journal.py).
+    journal_uri: str | None = None
 
 
 class RunHistoryEntry(WireModel):

@@ -61,6 +61,8 @@ class Summary(WireModel):
     conflict_count: int = 0
     throttle_retry_count: int = 0
     report_uri: str | None = None
+    # The write-ahead journal of a real run's writes (logic/journal.py).
+    journal_uri: str | None = None
     dry_run: bool = False
     consumed_write_capacity_units: float = 0.0
     consumed_read_capacity_units: float = 0.0
