@@ -168,7 +168,11 @@ def _window_end(stop_at: datetime | None) -> float | None:
             f"the window's end {stop_at.isoformat()} has no timezone; give an offset "
             "(e.g. 2026-12-01T06:00:00+01:00, or Z for UTC)"
         )
-    end = stop_at.timestamp()
+    try:
+        end = stop_at.timestamp()
+        stop_at.astimezone(UTC)
+    except (OverflowError, ValueError) as exc:
+        raise InvalidRequestError(f"the window's end {stop_at.isoformat()}: {exc}") from exc
     if end <= time.time():
         raise InvalidRequestError(
             f"the window ends at {iso_timestamp(stop_at.astimezone(UTC))}, before the run "
@@ -280,7 +284,9 @@ def throttle(config: ThrottleConfig) -> ThrottleResult:
         raise NoRunInProgressError(f"no run of table {table!r} is in progress")
     held = control.read_lock(table)
     changed = None
-    if held is not None:
+    # A process of this host that has exited holds the lock only until `run --resume` or
+    # `unlock` releases it: it runs nothing that would follow the caps.
+    if held is not None and not _owner_is_dead_here(held.owner):
         changed = control.set_caps(table, write, held.max_read_capacity if read is None else read)
     if changed is None:
         raise NoRunInProgressError(

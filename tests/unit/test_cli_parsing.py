@@ -45,6 +45,27 @@ MALFORMED = [
         ["run", "--table", "t", "--log-level", "NOPE"], "invalid choice: 'NOPE'", id="log-level"
     ),
     pytest.param(["history"], "the following arguments are required: --table", id="history"),
+    pytest.param(
+        ["run", "--table", "t", "--stop-after", "99999999h"],
+        "ends after the year 9999",
+        id="window-beyond-9999",
+    ),
+    pytest.param(
+        ["run", "--table", "t", "--stop-after", "5x"], "is not a duration", id="bad-duration"
+    ),
+    pytest.param(
+        ["run", "--table", "t", "--stop-at", "2026-12-01T06:00:00"], "has no offset", id="naive"
+    ),
+    pytest.param(
+        ["throttle", "--table", "t", "--max-write-capacity", "-1"],
+        "is not a number 0 or more",
+        id="negative-cap",
+    ),
+    pytest.param(
+        ["throttle", "--table", "t"],
+        "one of the arguments --max-write-capacity --unlimited is required",
+        id="throttle-without-cap",
+    ),
     pytest.param(["explode"], "invalid choice: 'explode'", id="unknown-command"),
 ]
 

@@ -13,7 +13,6 @@ import time
 import pytest
 
 from profile_migrations.logic.pacing import (
-    MIN_PAGE_ITEMS,
     CapacityPacer,
     Caps,
     PacingAbandonedError,
@@ -141,7 +140,9 @@ def test_removing_the_cap_releases_a_waiting_request_at_once() -> None:
 def test_a_page_holds_a_few_seconds_of_the_cap_at_least_a_batch() -> None:
     assert CapacityPacer(100).page_limit(500, units_per_item=1.0) == 500
     assert CapacityPacer(10).page_limit(500, units_per_item=1.0) == 50
-    assert CapacityPacer(1).page_limit(500, units_per_item=1.0) == MIN_PAGE_ITEMS
+    assert CapacityPacer(1).page_limit(500, units_per_item=1.0) == 5
+    assert CapacityPacer(0.5).page_limit(500, units_per_item=1.0, workers=4) == 1
+    assert CapacityPacer(100).page_limit(500, units_per_item=1.0, workers=4) == 125
     assert CapacityPacer(None).page_limit(500, units_per_item=1.0) == 500
     assert CapacityPacer(10).page_limit(None, units_per_item=0.0) is None
 
@@ -160,3 +161,10 @@ def test_a_provisioned_table_gets_half_its_write_capacity_unless_a_cap_is_asked(
     assert caps_for(table(200), Caps(read=50)) == Caps(write=100.0, read=50)
     assert caps_for(table(200), Caps(write=30)) == Caps(write=30)
     assert caps_for(table(None), None) == Caps()
+
+
+def test_a_batch_costs_at_most_a_second_of_a_workers_share() -> None:
+    assert CapacityPacer(100).batch_budget(workers=4) == 25
+    assert CapacityPacer(10).batch_budget() == 10
+    assert CapacityPacer(None).batch_budget() == float("inf")
+    assert CapacityPacer(0).batch_budget() == float("inf")  # paused: the wait decides

@@ -249,3 +249,46 @@ def test_an_unfinished_segment_before_the_window_closes_is_no_window_stop() -> N
     assert response.error_type == "SegmentsUnfinished"
     assert response.stopped_by is None
     assert response.resumable is True
+
+
+def test_a_resumed_execution_keeps_the_caps_its_run_last_had() -> None:
+    control = MemoryControl()
+    plan_run(now_event(maxWriteCapacity=70.0), load_registry(), PagedStore(), control, 100)
+    control.set_caps("UserProfiles", 35.0, 12.0)  # `throttle` during the first execution
+    (entry,) = control.history("UserProfiles")
+    control.record_run(
+        entry.model_copy(
+            update={"outcome": "stopped", "max_write_capacity": 35.0, "max_read_capacity": 12.0}
+        )
+    )
+    control.release_lock("UserProfiles")
+
+    kept = plan_run(now_event("exec-2", resume=True), load_registry(), PagedStore(), control, 100)
+    control.release_lock("UserProfiles")
+    control.record_run(entry.model_copy(update={"outcome": "stopped"}))
+    asked = plan_run(
+        now_event("exec-3", resume=True, maxWriteCapacity=5.0),
+        load_registry(),
+        PagedStore(),
+        control,
+        100,
+    )
+
+    assert (kept.max_write_capacity, kept.max_read_capacity) == (35.0, 12.0)
+    assert (asked.max_write_capacity, asked.max_read_capacity) == (5.0, None)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"maxWriteCapacity": "50"},
+        {"maxWriteCapacity": True},
+        {"stopAt": 1_900_000_000},
+        {"scheduled": True, "dryRun": True},
+        {"windowMinutes": 10_000_000_000},
+        {"stopAt": "9999-12-31T23:59:59-14:00"},
+    ],
+)
+def test_inputs_the_readme_calls_wrong_are_refused_not_crashed_on(fields: dict[str, Any]) -> None:
+    with pytest.raises(RequestRefusedError):
+        plan_run(now_event(**fields), load_registry(), PagedStore(), MemoryControl(), 100)

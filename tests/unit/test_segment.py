@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from profile_migrations.codec import serialize_item
+from profile_migrations.logic.pacing import CapacityPacer
 from profile_migrations.logic.segment import (
     WRITE_BATCHES_IN_FLIGHT,
     MigrationJob,
@@ -503,3 +504,21 @@ def test_the_local_runners_workers_send_their_batches_one_at_a_time() -> None:
     )
 
     assert (len(store.writes), store.most) == (60, 1)
+
+
+def test_a_low_cap_sends_smaller_batches_so_no_second_bursts_above_it() -> None:
+    store = PagedStore()
+    migrator = PageMigrator(job(), store, ListSink(), pacer=CapacityPacer(8.0), workers=2)
+    sizes: list[int] = []
+    original = store.conditional_update
+
+    def recording(writes: Sequence[ProfileWrite]) -> WriteBatchResult:
+        sizes.append(len(writes))
+        return original(writes)
+
+    store.conditional_update = recording  # type: ignore[method-assign]
+
+    migrator.migrate_page([item(f"u{number}", profileData={}) for number in range(10)])
+
+    # 4 WCU/s per worker: batches of 4 one-WCU writes, then the rest.
+    assert sizes == [4, 4, 2]

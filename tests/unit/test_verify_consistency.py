@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING, Any
 from profile_migrations.codec import serialize_item
 from profile_migrations.errors import StoreUnavailableError
 from profile_migrations.logic.segment import SegmentScan
-from profile_migrations.logic.verify import UNREADABLE_VERSION, VerifyRun, verify_segment
+from profile_migrations.logic.verify import (
+    MAX_REREADS_PER_PAGE,
+    UNREADABLE_VERSION,
+    VerifyRun,
+    verify_segment,
+)
 from profile_migrations.models.limits import RESULTS_CAP
 from tests.fakes import PagedStore, key_text
 
@@ -240,4 +245,21 @@ def test_the_count_goes_on_past_the_capped_list() -> None:
 
     assert run.invalid_count == RESULTS_CAP + 5
     assert len(run.invalid) == RESULTS_CAP
-    assert run.reread == RESULTS_CAP + 5
+    # 600 and 405 candidates: each page read again strongly consistent, no GetItem.
+    assert run.reread == 0
+    assert store.consistent_reads == [False, True, False, True]
+
+
+def test_a_page_with_many_candidates_is_read_again_consistent_instead_of_item_by_item() -> None:
+    few = [item(f"a{number:02d}", version=1) for number in range(MAX_REREADS_PER_PAGE)]
+    many = [item(f"b{number:02d}", version=1) for number in range(MAX_REREADS_PER_PAGE + 1)]
+    store = StaleStore(pages=[few, many])
+
+    run = verify(store)
+
+    assert run.reread == MAX_REREADS_PER_PAGE  # the first page's, one GetItem each
+    assert store.consistent_reads == [False, False, True]  # the second, read again
+    assert run.invalid_count == len(few) + len(many)
+    # GetItems cost 1 RCU each; the second page cost its eventually consistent read (0.5)
+    # and its strongly consistent one (1), as the fake's answers carry no figure.
+    assert run.consumed_read_capacity_units == 0.5 + MAX_REREADS_PER_PAGE + 0.5 + 1.0

@@ -86,10 +86,8 @@ class ProgressBars:
 
 def print_report(console: Console, response: MigrationResponse, elapsed_seconds: float) -> None:
     """The readable counterpart of ``--json``: counts, first failures, verification."""
-    style = "green" if response.success else "red"
-    console.print(
-        f"[bold {style}]{'SUCCESS' if response.success else 'FAILED'}[/] {escape(response.message)}"
-    )
+    style, title = _title(response)
+    console.print(f"[bold {style}]{title}[/] {escape(response.message)}")
     summary = response.summary
     if summary is not None:
         table = Table(title="Summary", show_header=False)
@@ -146,6 +144,15 @@ def print_report(console: Console, response: MigrationResponse, elapsed_seconds:
         console.print(f"[red]error:[/] {escape(response.error)}")
     if response.resumable:
         console.print("resumable: `profile-migrate run --resume` continues this run")
+
+
+def _title(response: MigrationResponse) -> tuple[str, str]:
+    """The first word of the report and its colour: a resumable stop is no failure."""
+    if response.success:
+        return "green", "SUCCESS"
+    if response.resumable or response.stopped_by:
+        return "yellow", "STOPPED"
+    return "red", "FAILED"
 
 
 def _cap_text(cap: float | None, unit: str) -> str:

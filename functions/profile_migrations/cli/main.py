@@ -108,6 +108,8 @@ def _duration(text: str) -> timedelta:
     duration = timedelta(hours=parts["h"], minutes=parts["m"], seconds=parts["s"])
     if duration <= timedelta(0):
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive duration")
+    if duration > datetime.max - datetime.now():
+        raise argparse.ArgumentTypeError(f"{text!r} ends after the year 9999")
     return duration
 
 

@@ -139,6 +139,7 @@ def begin(
                     "outcome": "running",
                     "ended_at": None,
                     "parts": [*resumed.parts, _part(protection)],
+                    **_caps_fields(caps),
                 }
             ),
             backup=BackupResult(
@@ -150,7 +151,9 @@ def begin(
     else:
         backup = _protect(protection, store, run_id)
         begun = Begun(
-            entry=_new_entry(protection, table, target, new, checksums, backup),
+            entry=_new_entry(protection, table, target, new, checksums, backup).model_copy(
+                update=_caps_fields(caps)
+            ),
             backup=backup,
             resumed=False,
             note="Nothing to resume; started a new run." if protection.resume else None,
@@ -162,6 +165,24 @@ def begin(
         extra={"table": table, "run_id": run_id, "resumed": begun.resumed, "target": target},
     )
     return begun
+
+
+def _caps_fields(caps: Caps | None) -> dict[str, float | None]:
+    return {
+        "max_write_capacity": caps.write if caps else None,
+        "max_read_capacity": caps.read if caps else None,
+    }
+
+
+def kept_caps(control: ControlStore, table: str, asked: Caps | None, resume: bool) -> Caps | None:
+    """The caps a resumed run keeps: those its last part left in the history, when the
+    resume asks for none (None: no such run, or caps were asked)."""
+    if not resume or (asked is not None and (asked.write, asked.read) != (None, None)):
+        return None
+    previous = resumable_run(control, table)
+    if previous is None:
+        return None
+    return Caps(previous.max_write_capacity, previous.max_read_capacity)
 
 
 def _part(protection: Protection) -> RunPart:
@@ -211,11 +232,16 @@ def finish(protection: Protection, entry: RunHistoryEntry, response: MigrationRe
     parts = list(entry.parts)
     if parts:
         parts[-1] = parts[-1].model_copy(update={"ended_at": ended_at, "outcome": outcome})
-    protection.control.record_run(
-        entry.model_copy(
-            update={"outcome": outcome, "ended_at": ended_at, "counters": counters, "parts": parts}
-        )
-    )
+    update: dict[str, object] = {
+        "outcome": outcome,
+        "ended_at": ended_at,
+        "counters": counters,
+        "parts": parts,
+    }
+    if response.summary is not None:
+        update["max_write_capacity"] = response.summary.max_write_capacity
+        update["max_read_capacity"] = response.summary.max_read_capacity
+    protection.control.record_run(entry.model_copy(update=update))
     protection.control.release_lock(entry.table, protection.owner)
 
 

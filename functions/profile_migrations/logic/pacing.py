@@ -40,10 +40,11 @@ WAIT_SLICE_SECONDS = 0.5
 # How often a run reads its caps from the control table (seconds): ``throttle`` promises
 # the workers follow within 10 seconds.
 CAPS_POLL_SECONDS = 5.0
-# A page holds at most this many seconds of the cap's units, so pages (and a window's
-# stop, and Ctrl-C, which wait for the page in hand) stay short at any cap.
+# A page holds at most this many seconds of a worker's share of the cap, so pages (and a
+# window's stop, and Ctrl-C, which wait for the page in hand) stay short at any cap; and
+# a batch of writes at most one second of it, so no second bursts above the cap.
 PAGE_SECONDS = 5.0
-MIN_PAGE_ITEMS = 25
+BATCH_SECONDS = 1.0
 
 
 class PacingAbandonedError(Exception):
@@ -141,14 +142,24 @@ class CapacityPacer:
 
     def page_limit(self, limit: int | None, units_per_item: float, workers: int = 1) -> int | None:
         """The page size under ``limit`` whose items cost at most :data:`PAGE_SECONDS` of
-        one of ``workers`` equal shares of the cap (at ``units_per_item``), at least
-        :data:`MIN_PAGE_ITEMS`; ``limit`` unchanged with no cap."""
+        one of ``workers`` equal shares of the cap (at ``units_per_item``), at least one
+        item; ``limit`` unchanged with no cap."""
         rate = self.rate
         if rate is None or units_per_item <= 0:
             return limit
         share = rate / max(1, workers)
-        fitting = max(MIN_PAGE_ITEMS, math.floor(share * PAGE_SECONDS / units_per_item))
+        fitting = max(1, math.floor(share * PAGE_SECONDS / units_per_item))
         return fitting if limit is None else min(limit, fitting)
+
+    def batch_budget(self, workers: int = 1) -> float:
+        """The units one batch of writes may cost: :data:`BATCH_SECONDS` of one of
+        ``workers`` equal shares of the cap (infinite with no cap or while paused; a
+        single write costing more goes alone, and the debt it leaves makes the next
+        wait longer)."""
+        rate = self.rate
+        if not rate:
+            return math.inf
+        return rate / max(1, workers) * BATCH_SECONDS
 
     def _refill(self) -> None:
         now = self._clock()

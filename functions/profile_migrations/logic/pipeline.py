@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from profile_migrations.clock import iso_timestamp
-from profile_migrations.environment import RUN_ERROR_WINDOW_CLOSED, STOPPED_BY_WINDOW
 from profile_migrations.errors import (
     InvalidRequestError,
     MigrationInputError,
@@ -30,12 +29,14 @@ from profile_migrations.logic.lifecycle import (
     begin,
     caps_in_lock,
     finish,
+    kept_caps,
     resumable_run,
 )
 from profile_migrations.logic.pacing import Caps, caps_for
 from profile_migrations.logic.summary import (
     build_response,
     fit_within,
+    stopped_by_window,
     stopped_early,
     summarize,
     verification_of,
@@ -103,7 +104,11 @@ def plan_run(
             )
         table = store.describe()
         total = segments or default_pipeline_segments(table.size_bytes)
-        caps = caps_for(table, Caps(request.max_write_capacity, request.max_read_capacity))
+        asked = Caps(request.max_write_capacity, request.max_read_capacity)
+        # Every mode checkpoints its segments there; the tool, not the stack, owns it.
+        control.ensure_exists()
+        resume = request.resume or request.scheduled
+        caps = kept_caps(control, table.name, asked, resume) or caps_for(table, asked)
         plan = RunPlan(
             run_id=event.execution,
             execution=event.execution,
@@ -121,8 +126,6 @@ def plan_run(
             max_read_capacity=caps.read,
             stop_at=_window_end(request, event.started_at),
         )
-        # Every mode checkpoints its segments there; the tool, not the stack, owns it.
-        control.ensure_exists()
         done = _already_done(request, control, table.name, target)
         if done is not None:
             plan = plan.model_copy(update={"segments": [], "nothing_to_do": done})
@@ -131,7 +134,8 @@ def plan_run(
             plan = _begin(plan, request, registry.chain, protection, store, caps)
     except ValidationError as exc:
         raise RequestRefusedError(f"invalid input: {exc}") from exc
-    except (MigrationInputError, ValueError) as exc:
+    # OverflowError: a window ending after the year 9999.
+    except (MigrationInputError, ValueError, OverflowError) as exc:
         raise RequestRefusedError(f"{type(exc).__name__}: {exc}") from exc
     logger.info(
         "run planned",
@@ -301,14 +305,12 @@ def aggregate_run(
         response.summary.max_write_capacity = caps.write
         response.summary.max_read_capacity = caps.read
     if unfinished and not stops and _window_closed(plan):
-        stopped_early(
+        stopped_by_window(
             response,
-            RUN_ERROR_WINDOW_CLOSED,
             f"the run's window ended at {plan.stop_at}; {len(unfinished)} of "
             f"{plan.total_segments} segments stopped at the end of their page in hand; "
             'resume the run ("resume": true) to continue them',
         )
-        response.stopped_by = STOPPED_BY_WINDOW
     elif unfinished:
         error = SegmentsUnfinishedError(unfinished, plan.total_segments, stops)
         stopped_early(response, error.error_type, str(error))

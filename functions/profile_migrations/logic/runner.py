@@ -22,7 +22,14 @@ from profile_migrations import environment
 from profile_migrations.clock import iso_timestamp, now_timestamp
 from profile_migrations.codec import decode_key
 from profile_migrations.errors import RunLockedError, SegmentsUnfinishedError
-from profile_migrations.logic.lifecycle import NewRun, begin, caps_in_lock, finish, keep_lease
+from profile_migrations.logic.lifecycle import (
+    NewRun,
+    begin,
+    caps_in_lock,
+    finish,
+    keep_lease,
+    kept_caps,
+)
 from profile_migrations.logic.pacing import Caps, Pacing, caps_for, following
 from profile_migrations.logic.segment import (
     MigrationJob,
@@ -34,6 +41,7 @@ from profile_migrations.logic.segment import (
 from profile_migrations.logic.summary import (
     FINISHED_WITH_FAILURES,
     build_response,
+    stopped_by_window,
     stopped_early,
     summarize,
     verification_of,
@@ -216,6 +224,9 @@ def _guarded(run: LocalRun, protection: Protection, planned: _Execution) -> Migr
     comes from what :func:`begin` decided (a new run, or the one it resumed)."""
     new = NewRun(planned.layout.run_id, planned.layout.started_at, planned.layout.total_segments)
     table = planned.table
+    kept = kept_caps(protection.control, table.name, run.caps, protection.resume)
+    if kept is not None:
+        planned.pacing.apply(kept)
     begun = begin(
         protection, run.store, run.registry.chain, planned.target, new, planned.pacing.caps
     )
@@ -275,13 +286,11 @@ def _execute(execution: _Execution) -> MigrationResponse:
             "`--resume` continues the run from its checkpoints",
         )
     elif stops and execution.pacing.window_closed():
-        stopped_early(
+        stopped_by_window(
             response,
-            environment.RUN_ERROR_WINDOW_CLOSED,
             f"the run's window ended at {_moment(execution.pacing.stop_at)}; every segment "
             "stopped at the end of its page in hand; `--resume` continues the run",
         )
-        response.stopped_by = environment.STOPPED_BY_WINDOW
     elif stops:
         stopped_early(response, stops[0].error_type, stops[0].message)
     if real and response.error_type and response.error_type not in FINISHED_WITH_FAILURES:
@@ -398,4 +407,8 @@ def _verify_all(execution: _Execution) -> tuple[Verification, list[SegmentStop]]
         complete=all(verify_run.done for verify_run in runs),
         consumed_read_capacity_units=sum(run.consumed_read_capacity_units for run in runs),
     )
-    return verification, [verify_run.stop for verify_run in runs if verify_run.stop is not None]
+    stops = [verify_run.stop for verify_run in runs if verify_run.stop is not None]
+    unfinished = [r.segment for r in runs if not r.done and r.stop is None]
+    if unfinished:
+        stops.append(_unfinished(unfinished, layout.total_segments))
+    return verification, stops

@@ -19,6 +19,7 @@ process: the run reports it and ``--resume`` continues from the checkpoint.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -161,7 +162,8 @@ class PageMigrator:
     """Migrates the items of one page and reports every outcome to the sink. With a
     ``pacer``, each batch of writes waits for its expected WCU first (logic/pacing.py);
     ``abandon`` says when to give up such a wait (the page is then left unfinished:
-    :class:`PacingAbandonedError`)."""
+    :class:`PacingAbandonedError`); ``workers`` share the pacer, and a batch costs at
+    most a second of one share."""
 
     def __init__(
         self,
@@ -170,12 +172,14 @@ class PageMigrator:
         sink: OutcomeSink,
         pacer: CapacityPacer | None = None,
         abandon: Callable[[], bool] | None = None,
+        workers: int = 1,
     ) -> None:
         self._job = job
         self._store = store
         self._sink = sink
         self._pacer = pacer
         self._abandon = abandon
+        self._workers = workers
 
     @property
     def dry_run(self) -> bool:
@@ -222,10 +226,7 @@ class PageMigrator:
         batch paced; return what the store answered for those that met a concurrent change
         (to migrate again), each with the key it was written under. When a batch raises,
         the batches already sent finish first, then the error propagates."""
-        batches = [
-            writes[start : start + MAX_WRITES_PER_BATCH]
-            for start in range(0, len(writes), MAX_WRITES_PER_BATCH)
-        ]
+        batches = self._batches(writes)
         in_flight = min(self._job.batches_in_flight, len(batches))
         if in_flight <= 1:
             sent = [self._send(batch) for batch in batches]
@@ -252,6 +253,24 @@ class PageMigrator:
                         )
                     )
         return conflicted
+
+    def _batches(self, writes: list[_Pending]) -> list[list[_Pending]]:
+        """The writes in batches of at most :data:`MAX_WRITES_PER_BATCH`, each costing at
+        most a second of this worker's share of the cap (at least one write each)."""
+        budget = self._pacer.batch_budget(self._workers) if self._pacer else math.inf
+        batches: list[list[_Pending]] = []
+        batch: list[_Pending] = []
+        units = 0.0
+        for pending in writes:
+            full = len(batch) == MAX_WRITES_PER_BATCH or units + pending.units > budget
+            if batch and full:
+                batches.append(batch)
+                batch, units = [], 0.0
+            batch.append(pending)
+            units += pending.units
+        if batch:
+            batches.append(batch)
+        return batches
 
     def _send(self, batch: list[_Pending]) -> tuple[WriteBatchResult, float]:
         """One batch through the pacer; the store's answer and the WCU the batch consumed:
@@ -409,18 +428,32 @@ class PageReader:
     scan: SegmentScan
     consistent: bool = False
     projection: tuple[str, ...] | None = None
+    last_limit: int | None = None
     read_units_per_item: float = FIRST_READ_UNITS_PER_ITEM
     write_units_per_item: float = FIRST_WRITE_UNITS_PER_ITEM
     consumed: float = 0.0
 
     def read(self, cursor: RawItem | None) -> ScanPage:
+        """The page after ``cursor``, sized for the caps (its size is kept in
+        ``last_limit``), read as this reader's ``consistent`` says."""
         scan, pacing = self.scan, self.scan.pacing
         limit = scan.page_limit
-        expected = 0.0
         if pacing is not None:
             limit = pacing.read.page_limit(limit, self.read_units_per_item, pacing.workers)
             limit = pacing.write.page_limit(limit, self.write_units_per_item, pacing.workers)
-            expected = self.read_units_per_item * (limit or 0)
+        self.last_limit = limit
+        return self._scan(cursor, limit, self.consistent)
+
+    def read_again_consistent(self, cursor: RawItem | None) -> ScanPage:
+        """The page :meth:`read` last read from ``cursor``, read again strongly
+        consistent (twice an eventually consistent read's cost)."""
+        return self._scan(cursor, self.last_limit, consistent=True)
+
+    def _scan(self, cursor: RawItem | None, limit: int | None, consistent: bool) -> ScanPage:
+        scan, pacing = self.scan, self.scan.pacing
+        per_item = self.read_units_per_item * (2 if consistent and not self.consistent else 1)
+        expected = per_item * (limit or 0)
+        if pacing is not None:
             pacing.read.acquire(expected)
         page = scan.store.scan_page(
             scan.segment,
@@ -428,15 +461,15 @@ class PageReader:
             cursor,
             limit,
             self.projection,
-            consistent_read=self.consistent,
+            consistent_read=consistent,
         )
         consumed = page.consumed_read_units
         if consumed is None:
-            consumed = scan_read_units(page.items, self.consistent)
+            consumed = scan_read_units(page.items, consistent)
         if pacing is not None:
             pacing.read.settle(expected, consumed)
         self.consumed += consumed
-        if page.items:
+        if page.items and consistent == self.consistent:
             self.read_units_per_item = consumed / len(page.items)
         return page
 
@@ -493,6 +526,7 @@ def migrate_segment(
         sink,
         pacer=pacing.write if pacing is not None else None,
         abandon=abandon or _paused_and_stopping(pacing, should_continue),
+        workers=pacing.workers if pacing is not None else 1,
     )
     with run_clock(job.started_at):
         try:

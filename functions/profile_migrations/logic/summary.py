@@ -81,6 +81,7 @@ def verification_of(
         invalid_count=invalid_count,
         invalid_profiles_truncated=invalid_count > len(kept),
         consumed_read_capacity_units=round(consumed_read_capacity_units, 1),
+        complete=complete,
     )
 
 
@@ -105,9 +106,14 @@ def _verification_sentence(verification: Verification, target: int) -> str:
     if verification.valid:
         checked = _count(verification.checked_count, "profile")
         return f"Verification: all {checked} are at version {target}."
+    checked = _count(verification.checked_count, "profile")
     if verification.invalid_count == 0:
-        checked = _count(verification.checked_count, "profile")
         return f"Verification did not finish: the {checked} it checked are at version {target}."
+    if not verification.complete:
+        return (
+            f"Verification did not finish: of the {checked} it checked, "
+            f"{verification.invalid_count:,} are not at version {target}."
+        )
     return (
         f"Verification: {verification.invalid_count:,} of "
         f"{_count(verification.checked_count, 'profile')} are not at version {target}."
@@ -165,6 +171,13 @@ def stopped_early(response: MigrationResponse, error_type: str, message: str) ->
     response.success = False
     response.error_type = error_type
     response.error = f"{error_type}: {message}"
+
+
+def stopped_by_window(response: MigrationResponse, message: str) -> None:
+    """Mark a run its window's end stopped: an intended, resumable stop, said first."""
+    stopped_early(response, environment.RUN_ERROR_WINDOW_CLOSED, message)
+    response.stopped_by = environment.STOPPED_BY_WINDOW
+    response.message = f"Stopped at the end of the run's window. {response.message}"
 
 
 def error_response(exc: Exception, target_version: int | None = None) -> MigrationResponse:

@@ -104,6 +104,10 @@ class RunHistoryEntry(WireModel):
     step_checksums: dict[str, str]
     backup: str | None = None
     parts: list[RunPart] = Field(default_factory=list)
+    # The run's caps (WCU/s, RCU/s; None: no cap) as its last part left them: a resume
+    # that asks for none keeps them.
+    max_write_capacity: float | None = None
+    max_read_capacity: float | None = None
 
 
 class AppliedStep(WireModel):

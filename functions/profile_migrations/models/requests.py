@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, Field, StrictBool, StrictInt, model_validator
+from pydantic import (
+    AwareDatetime,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from profile_migrations.models.limits import MAX_PAGE_SIZE, MAX_SEGMENTS
 from profile_migrations.models.wire import WireModel
@@ -39,14 +47,24 @@ class PipelineRequest(RunRequest):
     resume: StrictBool = False
     allow_changed: StrictBool = False
     backup: StrictBool = True
-    max_write_capacity: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    max_read_capacity: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    max_write_capacity: StrictFloat | None = Field(default=None, gt=0, allow_inf_nan=False)
+    max_read_capacity: StrictFloat | None = Field(default=None, gt=0, allow_inf_nan=False)
     window_minutes: StrictInt | None = Field(default=None, ge=1)
     stop_at: AwareDatetime | None = None
     scheduled: StrictBool = False
+
+    @field_validator("stop_at", mode="before")
+    @classmethod
+    def _iso_text(cls, value: object) -> object:
+        # A number would be read as seconds since the epoch: only ISO-8601 text is taken.
+        if value is not None and not isinstance(value, str):
+            raise ValueError("stopAt must be an ISO-8601 time with an offset, as text")
+        return value
 
     @model_validator(mode="after")
     def _one_window(self) -> PipelineRequest:
         if self.window_minutes is not None and self.stop_at is not None:
             raise ValueError("give windowMinutes or stopAt, not both")
+        if self.scheduled and (self.dry_run or self.verify_only):
+            raise ValueError("a scheduled execution migrates: dryRun and verifyOnly do not apply")
         return self

@@ -90,6 +90,8 @@ class Verification(WireModel):
     checked_count: int
     invalid_count: int
     invalid_profiles_truncated: bool = False
+    # False when some segment was not checked to its end (the counts cover what was).
+    complete: bool = True
     # RCU the verification's scans and re-reads consumed (also in the summary's total).
     consumed_read_capacity_units: float = 0.0
 
