@@ -44,6 +44,7 @@ def test_run_prints_one_seed_format_document_and_exits_0(
         "checkedCount": 120,
         "invalidCount": 0,
         "invalidProfilesTruncated": False,
+        "complete": True,
     }
     report = Path(document["summary"]["reportUri"].removeprefix("file://"))
     lines = [json.loads(line) for line in report.read_text().splitlines()]

@@ -105,7 +105,10 @@ def plan_run(
         table = store.describe()
         total = segments or default_pipeline_segments(table.size_bytes)
         asked = Caps(request.max_write_capacity, request.max_read_capacity)
+        started_at = iso_timestamp(datetime.fromisoformat(event.started_at))
+        stop_at = _window_end(request, event.started_at)
         # Every mode checkpoints its segments there; the tool, not the stack, owns it.
+        # Created only once the input is known good: a refused input touches nothing.
         control.ensure_exists()
         resume = request.resume or request.scheduled
         caps = kept_caps(control, table.name, asked, resume) or caps_for(table, asked)
@@ -116,7 +119,7 @@ def plan_run(
             target_version=target,
             dry_run=request.dry_run,
             verify_only=request.verify_only,
-            started_at=iso_timestamp(datetime.fromisoformat(event.started_at)),
+            started_at=started_at,
             total_segments=total,
             segments=_shuffled(total, event.execution),
             max_concurrency=concurrency,
@@ -124,7 +127,7 @@ def plan_run(
             key_attributes=list(table.key_attributes),
             max_write_capacity=caps.write,
             max_read_capacity=caps.read,
-            stop_at=_window_end(request, event.started_at),
+            stop_at=stop_at,
         )
         done = _already_done(request, control, table.name, target)
         if done is not None:

@@ -224,6 +224,7 @@ def _guarded(run: LocalRun, protection: Protection, planned: _Execution) -> Migr
     comes from what :func:`begin` decided (a new run, or the one it resumed)."""
     new = NewRun(planned.layout.run_id, planned.layout.started_at, planned.layout.total_segments)
     table = planned.table
+    protection.control.ensure_exists()  # the history kept_caps reads is there
     kept = kept_caps(protection.control, table.name, run.caps, protection.resume)
     if kept is not None:
         planned.pacing.apply(kept)
