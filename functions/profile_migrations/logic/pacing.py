@@ -92,20 +92,12 @@ class CapacityPacer:
         self._rate = rate
         self._balance = 0.0
         self._refilled_at = clock()
-        self._consumed = 0.0
 
     @property
     def rate(self) -> float | None:
         """The cap in force, units per second."""
         with self._changed:
             return self._rate
-
-    @property
-    def consumed(self) -> float:
-        """Units settled so far (what DynamoDB billed, or the estimate where it said
-        nothing)."""
-        with self._changed:
-            return self._consumed
 
     def set_rate(self, rate: float | None) -> None:
         """Change the cap; waiting requests follow at once."""
@@ -136,7 +128,6 @@ class CapacityPacer:
     def settle(self, charged: float, consumed: float) -> None:
         """Correct a charge of ``charged`` units with the ``consumed`` units billed."""
         with self._changed:
-            self._consumed += consumed
             if self._rate is not None:
                 self._balance = min(0.0, self._balance + charged - consumed)
 
