@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import pytest
 
-from profile_migrations.codec import deserialize_item
+from profile_migrations.codec import deserialize_item, serialize_item
 from profile_migrations.dal.dynamodb import ProfileTable, StaticCredentials, make_dynamodb_client
 from profile_migrations.dal.seeding import create_table, put_items
 from profile_migrations.devtools.dynamodb_local import DynamoDBLocal
@@ -132,3 +132,24 @@ def make_table(dynamodb_client: DynamoDBClient) -> MakeTable:
         return new_table(dynamodb_client, key_schema, items)
 
     return make
+
+
+def empty_prefs_profile(number: int) -> RawItem:
+    """A version-1 profile with an empty map nested in profileData: DynamoDB Local
+    answers a conflict on it with that map malformed (``{}`` for ``{"M": {}}``)."""
+    return serialize_item(
+        {
+            "userId": f"user-{number:05d}",
+            "profileId": "main",
+            "version": 1,
+            "profileData": {
+                "characterName": f"hero-{number}",
+                "prefs": {},
+                "visits": 0,
+                "createdBy": "signup",
+                "tags": ["new"],
+            },
+            "appWrites": 0,
+            "updatedAt": "2026-11-01T00:00:00.000Z",
+        }
+    )

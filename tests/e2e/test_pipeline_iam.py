@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from profile_migrations.codec import serialize_item
 from profile_migrations.handlers.dependencies import segment_dependencies
 from tests.cdk_synth import TABLE_NAME, render
-from tests.conftest import dump_table
+from tests.conftest import dump_table, empty_prefs_profile
 from tests.e2e.conftest import HarnessError
 from tests.e2e.deployment import seed
 from tests.e2e.iam_fidelity import ACCESS_DENIED_ERROR
@@ -41,26 +40,6 @@ PROFILES = 20
 # What the application does to a profile: a nested counter and a top-level one.
 INCREMENT = "SET #pd.#visits = #pd.#visits + :one ADD #app :one"
 INCREMENT_NAMES = {"#pd": "profileData", "#visits": "visits", "#app": "appWrites"}
-
-
-def profile(number: int) -> dict[str, Any]:
-    """A version-1 profile with an empty map nested in profileData (the reported shape)."""
-    return serialize_item(
-        {
-            "userId": f"user-{number:05d}",
-            "profileId": "main",
-            "version": 1,
-            "profileData": {
-                "characterName": f"hero-{number}",
-                "prefs": {},
-                "visits": 0,
-                "createdBy": "signup",
-                "tags": ["new"],
-            },
-            "appWrites": 0,
-            "updatedAt": "2026-11-01T00:00:00.000Z",
-        }
-    )
 
 
 class ApplicationWritesFirst:
@@ -97,7 +76,7 @@ class ApplicationWritesFirst:
 
 def conflicts_answered_malformed(pipeline: Pipeline) -> list[ApplicationWritesFirst]:
     """Seed the profiles and make every Migrate turn race the application."""
-    seed(pipeline, [profile(number) for number in range(PROFILES)])
+    seed(pipeline, [empty_prefs_profile(number) for number in range(PROFILES)])
     name = pipeline.function_names["migrate"]
     handler: Callable[..., Any] = pipeline.harness.configured_handler(name)
     stores: list[ApplicationWritesFirst] = []

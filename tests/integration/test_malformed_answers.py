@@ -15,10 +15,9 @@ from collections import Counter
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from profile_migrations.codec import serialize_item
 from profile_migrations.dal.dynamodb import ProfileTable
 from profile_migrations.models.requests import RunRequest
-from tests.conftest import dump_profiles, new_client
+from tests.conftest import dump_profiles, empty_prefs_profile, new_client
 from tests.fakes import DelegatingStore
 from tests.integration.helpers import run
 
@@ -39,26 +38,6 @@ INCREMENT = (
     "SET #pd.#visits = #pd.#visits + :one ADD #app :one",
     {"#pd": "profileData", "#visits": "visits", "#app": "appWrites"},
 )
-
-
-def profile(number: int) -> RawItem:
-    """A version-1 profile with an empty map nested in profileData, the shape reported."""
-    return serialize_item(
-        {
-            "userId": f"user-{number:05d}",
-            "profileId": "main",
-            "version": 1,
-            "profileData": {
-                "characterName": f"hero-{number}",
-                "prefs": {},
-                "visits": 0,
-                "createdBy": "signup",
-                "tags": ["new"],
-            },
-            "appWrites": 0,
-            "updatedAt": "2026-11-01T00:00:00.000Z",
-        }
-    )
 
 
 def key(number: int) -> RawItem:
@@ -122,7 +101,7 @@ def test_a_run_with_a_nested_counter_incremented_throughout_never_dies_and_loses
     dynamodb_local: DynamoDBLocal,
 ) -> None:
     # Given: the reported input, with the application incrementing counters all along
-    table = make_table(items=[profile(n) for n in range(PROFILES)])
+    table = make_table(items=[empty_prefs_profile(n) for n in range(PROFILES)])
     application = new_client(dynamodb_local)
     writers = [
         Incrementer(application, table.table_name, list(range(w, PROFILES, WRITERS)))
@@ -182,7 +161,7 @@ def test_every_malformed_conflict_answer_is_re_read_once_and_migrated(
     make_table: MakeTable, dynamodb_client: DynamoDBClient
 ) -> None:
     # Given: every write of the run meets a conflict answered with `"prefs": {}`
-    table = make_table(items=[profile(n) for n in range(PROFILES)])
+    table = make_table(items=[empty_prefs_profile(n) for n in range(PROFILES)])
     store = IncrementBeforeEachWrite(table, dynamodb_client)
 
     # When
@@ -204,7 +183,7 @@ def test_an_unexpected_error_ends_the_run_with_one_document_and_resume_finishes_
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given: the third scan page of the run meets an error nothing in the tool expects
-    table = make_table(items=[profile(n) for n in range(PROFILES)])
+    table = make_table(items=[empty_prefs_profile(n) for n in range(PROFILES)])
     real_scan = ProfileTable.scan_page
     pages = Counter[str]()
 

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
     from profile_migrations.devtools.dynamodb_local import DynamoDBLocal
-    from profile_migrations.logic.ports import ProtectableStore
+    from profile_migrations.logic.ports import ControlStore, ProtectableStore
 
 STEP = "from profile_migrations import ProfileMigration as M\n"
 KEEP = "lambda p: p"
@@ -378,9 +378,21 @@ class Untouchable:
         raise ReachedTheGuardError(name)
 
 
-def plan(event: PlanEvent, store: ProtectableStore) -> RunPlan:
+class CreatesOnly(Untouchable):
+    """A control store past validation: every mode creates the control table (it
+    checkpoints there); anything more is the real run's guard."""
+
+    def ensure_exists(self) -> bool:
+        return False
+
+
+def plan(event: PlanEvent, store: ProtectableStore, control: ControlStore | None = None) -> RunPlan:
     return plan_run(
-        event, REGISTRY, store, control=Untouchable(), max_concurrency_limit=PIPELINE_LIMIT
+        event,
+        REGISTRY,
+        store,
+        control=control or Untouchable(),
+        max_concurrency_limit=PIPELINE_LIMIT,
     )
 
 
@@ -497,7 +509,7 @@ def test_any_execution_input_is_planned_if_valid_and_refused_otherwise(
     event = PlanEvent(request=request_input, execution="fuzz", started_at="2026-11-25T00:00:00Z")
     expected = acceptable(request_input)
     try:
-        planned = plan(event, DescribeOnly())
+        planned = plan(event, DescribeOnly(), CreatesOnly())
     except RequestRefusedError:
         assert expected is None, request_input
         return

@@ -22,6 +22,7 @@ segment's child execution.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from contextlib import contextmanager
@@ -68,6 +69,8 @@ PIPELINE_LEASE_SECONDS = 20 * 60
 # Added to a turn's deadline for its turn lease: the Lambda clock and the control table's
 # may differ by this much (seconds).
 TURN_LEASE_MARGIN_SECONDS = 5.0
+# How often a turn counts the run's live turns to take its share of the caps (seconds).
+TURN_COUNT_SECONDS = 60.0
 # A turn waiting for capacity gives its page up (done again by the next turn) when this
 # little of its invocation's time remains (seconds), rather than be killed by the timeout.
 ABANDON_MARGIN_SECONDS = 10.0
@@ -101,15 +104,23 @@ class PageSink:
         return taken
 
 
-@dataclass(frozen=True)
+@dataclass
 class _TurnPacing:
     """One turn's share of its run's caps: the caps in the run's lock while this
-    execution holds it (else the task's), split over the phase's live turns."""
+    execution holds it (else the task's), split over the phase's live turns.
+
+    The caps are read at every poll (one GetItem), the count of live turns at most every
+    :data:`TURN_COUNT_SECONDS`: counting is a Query of every lease of the run, and at
+    1,000 turns polling it every 5 s would read about 15,000 RCU/s from one partition of
+    the control table, past a partition's 3,000 RCU/s ("Partitions and data
+    distribution", DynamoDB developer guide)."""
 
     task: TurnTask
     control: ControlStore
     lease_run: str
     phase: str
+    _turns: int = 1
+    _counted_at: float = -math.inf
 
     def whole_run(self) -> Caps:
         task = self.task
@@ -117,7 +128,11 @@ class _TurnPacing:
         return held or Caps(task.max_write_capacity, task.max_read_capacity)
 
     def share(self) -> Caps:
-        return self.whole_run().shared(self.control.active_turns(self.lease_run, self.phase))
+        now = time.monotonic()
+        if now - self._counted_at >= TURN_COUNT_SECONDS:
+            self._turns = self.control.active_turns(self.lease_run, self.phase)
+            self._counted_at = now
+        return self.whole_run().shared(self._turns)
 
     def pacing(self) -> Pacing:
         stop_at = self.task.stop_at
