@@ -52,8 +52,18 @@ class RegistryLoadError(InvalidRegistryError):
     """A migrations module or file could not be imported or exposes no `migrations`."""
 
 
+class InvalidSchemaError(InvalidRegistryError):
+    """The registry's ``schemas`` is not a map from a version of its chain to a pydantic
+    model class."""
+
+
 class NoMigrationPathError(MigrationInputError):
     """No chain of registered steps leads from a version to the target version."""
+
+
+class RegistryEditError(MigrationInputError):
+    """``profile-migrate new`` cannot edit the registry file safely (not the structure it
+    expects, or its test file exists already); nothing was changed."""
 
 
 class UsageError(MigrationInputError):
@@ -121,6 +131,15 @@ class InvalidProfileError(ProfileMigrationError):
 
 class StepFailedError(ProfileMigrationError):
     """A migration step raised, or returned something other than a profile dict."""
+
+
+class StepNotWrittenError(StepFailedError):
+    """The step is still the stub ``profile-migrate new`` generated (marked
+    ``@ProfileMigration.not_written``): it refuses every profile until its author writes it."""
+
+
+class SchemaMismatchError(ProfileMigrationError):
+    """A step's result does not validate against the schema of the version it leads to."""
 
 
 class StepVersionError(ProfileMigrationError):

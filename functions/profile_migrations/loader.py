@@ -1,5 +1,5 @@
 """Loading a registry: the module or ``.py`` file that declares ``migrations`` (and,
-optionally, ``CURRENT_PROFILE_VERSION``), validated into a chain.
+optionally, ``CURRENT_PROFILE_VERSION`` and ``schemas``), validated into a chain.
 
 Importing user code can fail in any way, ``exit()`` included: every failure becomes
 :class:`RegistryLoadError` (bad input, nothing written), never a traceback.
@@ -36,7 +36,7 @@ def registry_from_module(module: ModuleType, source: str) -> Registry:
     steps = getattr(module, "migrations", None)
     if steps is None or isinstance(steps, (str, bytes)) or not isinstance(steps, Iterable):
         raise RegistryLoadError(f"{source} does not expose a `migrations` list")
-    chain = MigrationChain(steps)
+    chain = MigrationChain(steps, getattr(module, "schemas", None))
     current = getattr(module, "CURRENT_PROFILE_VERSION", chain.head)
     if isinstance(current, bool) or not isinstance(current, (int, Decimal)):
         raise RegistryLoadError(f"{source}: CURRENT_PROFILE_VERSION must be an integer")

@@ -17,13 +17,21 @@ or mangle:
 
 Every step is pure, never mutates its input, keeps every value it does not own, and
 raises :class:`InvalidProfileError` for a shape it cannot handle.
+
+``schemas`` holds the shape of each version: what the steps guarantee, nothing more (the
+application's other fields, of any type, are left alone). Every step's result is
+validated against its version's model, and ``run --verify-only --deep`` validates the
+profiles already there.
 """
 
 from __future__ import annotations
 
 import math
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, PlainValidator
+from pydantic.alias_generators import to_camel
 
 from profile_migrations.clock import run_started_at
 from profile_migrations.errors import InvalidProfileError
@@ -167,5 +175,72 @@ migrations: list[ProfileMigration] = [
         migrate=add_last_accessed_at,
     ),
 ]
+
+
+class _Shape(BaseModel):
+    """A part of a profile: fields by their attribute names; other fields are allowed (and
+    ignored, which validates fastest)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, frozen=True)
+
+
+class ProfileV1(_Shape):
+    """Version 1: a ``profileData`` map, whatever it holds (every step needs one)."""
+
+    profile_data: dict[str, Any]
+
+
+class CharacterDataV2(_Shape):
+    """``characterType`` is present (1->2 sets it to a JavaScript-truthy value, of any
+    type the application wrote)."""
+
+    character_type: Any
+
+
+class ProfileV2(_Shape):
+    profile_data: CharacterDataV2
+
+
+class ProfileV3(_Shape):
+    """As version 2 (2->3 renames ``characterName``, which may be absent)."""
+
+    profile_data: CharacterDataV2
+
+
+def _list_or_set(value: Any) -> Any:
+    if isinstance(value, list | set):
+        return value
+    raise ValueError(f"should be a list or a set, not a {type(value).__name__}")
+
+
+class MetadataV4(_Shape):
+    """``tags`` is a list or a set (3->4 moves a truthy one, else ``[]``); ``createdBy``
+    moves only when present."""
+
+    tags: Annotated[Any, PlainValidator(_list_or_set)]
+
+
+class CharacterDataV4(CharacterDataV2):
+    metadata: MetadataV4
+
+
+class ProfileV4(_Shape):
+    profile_data: CharacterDataV4
+
+
+class ProfileV5(ProfileV4):
+    """``lastAccessedAt`` is present (4->5 keeps a truthy one, else ``updatedAt``, else
+    the run's start time)."""
+
+    last_accessed_at: Any
+
+
+schemas: dict[int, type[BaseModel]] = {
+    1: ProfileV1,
+    2: ProfileV2,
+    3: ProfileV3,
+    4: ProfileV4,
+    5: ProfileV5,
+}
 
 CURRENT_PROFILE_VERSION = 5

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Context, DecimalException, localcontext
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from profile_migrations.codec import serialize_attribute
 from profile_migrations.errors import (
@@ -23,15 +23,22 @@ from profile_migrations.errors import (
     DuplicateStepError,
     InvalidStepError,
     NoMigrationPathError,
+    SchemaMismatchError,
     StepFailedError,
+    StepNotWrittenError,
     StepVersionError,
     UnsupportedValueError,
 )
 from profile_migrations.numbers import DYNAMODB_NUMBER_CONTEXT
+from profile_migrations.schemas import ProfileSchema, profile_schemas
 from profile_migrations.versions import VERSION_ATTRIBUTE, profile_version
 
 Profile = dict[str, Any]
 MigrateFunction = Callable[[Profile], Profile]
+MigrateFunctionT = TypeVar("MigrateFunctionT", bound=Callable[..., Any])
+
+# Set on a step function by ProfileMigration.not_written.
+_NOT_WRITTEN_MARK = "__profile_migration_not_written__"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +71,19 @@ class ProfileMigration:
         if not isinstance(self.description, str) or not self.description.strip():
             raise InvalidStepError(f"step {self.label}: description must be a non-empty string")
 
+    @staticmethod
+    def not_written(function: MigrateFunctionT) -> MigrateFunctionT:
+        """Mark a step function as the stub ``profile-migrate new`` generated: the step
+        fails every profile (:class:`StepNotWrittenError`, naming it) and ``plan`` shows it
+        as not written, until its author writes it and removes the decorator."""
+        setattr(function, _NOT_WRITTEN_MARK, True)
+        return function
+
+    @property
+    def written(self) -> bool:
+        """False while the step's function is marked :meth:`not_written`."""
+        return not getattr(self.migrate, _NOT_WRITTEN_MARK, False)
+
     @property
     def label(self) -> str:
         return f"{self.from_version}->{self.to_version}"
@@ -83,7 +103,14 @@ class ProfileMigration:
         """Run the step on a profile the caller owns; the result carries ``to_version``.
 
         Whatever the step raises fails this profile with :class:`StepFailedError` (a step
-        calling ``exit()`` included); only an interrupt (Ctrl-C) is let through."""
+        calling ``exit()`` included); only an interrupt (Ctrl-C) is let through. A step
+        not written yet fails every profile with :class:`StepNotWrittenError`."""
+        if not self.written:
+            name = getattr(self.migrate, "__name__", "its function")
+            raise StepNotWrittenError(
+                f"step {self.label} is not written yet: write {name} and remove its "
+                "@ProfileMigration.not_written"
+            )
         try:
             result = self.migrate(profile)
         except DecimalException as exc:
@@ -130,12 +157,17 @@ class ProfileMigration:
 
 @dataclass(frozen=True)
 class MigrationChain:
-    """A validated, linear chain of steps. Building one refuses any invalid registry."""
+    """A validated, linear chain of steps, and the schemas its versions must validate
+    against (``schemas``: version -> pydantic model class; a version without one is not
+    checked). Building one refuses any invalid registry."""
 
     steps: tuple[ProfileMigration, ...]
+    schemas: Mapping[int, ProfileSchema] = field(init=False, compare=False)
     _by_from_version: dict[int, ProfileMigration] = field(init=False, repr=False, compare=False)
 
-    def __init__(self, steps: Iterable[ProfileMigration]) -> None:
+    def __init__(
+        self, steps: Iterable[ProfileMigration], schemas: Mapping[int, type[Any]] | None = None
+    ) -> None:
         ordered = tuple(sorted(_as_steps(steps), key=lambda step: step.from_version))
         if not ordered:
             raise InvalidStepError("the registry holds no migrations")
@@ -155,6 +187,8 @@ class MigrationChain:
                 )
         object.__setattr__(self, "steps", ordered)
         object.__setattr__(self, "_by_from_version", by_from)
+        versions = frozenset({ordered[0].from_version} | {step.to_version for step in ordered})
+        object.__setattr__(self, "schemas", profile_schemas(schemas or {}, versions))
 
     @property
     def base(self) -> int:
@@ -205,12 +239,24 @@ class MigrationChain:
 
         Steps run in DynamoDB's number context (38 digits, DynamoDB's exponent range, every
         signal trapped) whatever the calling thread's context is, so arithmetic on a
-        ``Decimal`` is exact or fails the profile; it never rounds."""
+        ``Decimal`` is exact or fails the profile; it never rounds. Each step's result is
+        validated against the schema of the version it leads to, when there is one: a
+        result that does not validate fails the profile with :class:`SchemaMismatchError`
+        (pydantic's field paths and reasons)."""
         steps = self.path(profile_version(profile), target_version)
         migrated: Profile = _clone(profile)
+        schemas = self.schemas
         with localcontext(DYNAMODB_NUMBER_CONTEXT):
             for step in steps:
                 migrated = step.apply(migrated)
+                schema = schemas.get(step.to_version)
+                if schema is not None:
+                    problem = schema.problem(migrated)
+                    if problem is not None:
+                        raise SchemaMismatchError(
+                            f"step {step.label}: the result does not match version "
+                            f"{step.to_version}'s schema ({schema.name}): {problem}"
+                        )
         return migrated
 
 

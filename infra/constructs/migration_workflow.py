@@ -89,6 +89,7 @@ _VERIFY_ITEM_FIELDS = (
     "maxWriteCapacity",
     "maxReadCapacity",
     "stopAt",
+    "deepVerify",
 )
 
 

@@ -318,6 +318,8 @@ def test_segments_fan_out_on_a_distributed_map(
             "dryRun.$": "$.plan.dryRun",
             "startedAt.$": "$.plan.startedAt",
         }
+    else:
+        expected_selector |= {"deepVerify.$": "$.plan.deepVerify"}
 
     assert segment_map["Type"] == "Map"
     assert segment_map["Label"] == label

@@ -70,6 +70,8 @@ def test_the_default_segment_count_follows_the_table_size(size_bytes: int, segme
         ({"maxConcurrency": 101}, "above 100"),
         ({"totalSegments": 10_001}, "above the pipeline's limit"),
         ({"bogus": 1}, "Extra inputs are not permitted"),
+        ({"dryRun": True, "deepVerify": True}, "deepVerify does not apply"),
+        ({"deepVerify": "yes"}, "invalid input"),
     ],
 )
 def test_bad_input_is_refused_under_one_error_name(
@@ -77,6 +79,18 @@ def test_bad_input_is_refused_under_one_error_name(
 ) -> None:
     with pytest.raises(RequestRefusedError, match=reason):
         plan_run(plan_event(**request_fields), load_registry(), PagedStore(), MemoryControl(), 100)
+
+
+def test_deep_verify_is_planned_for_the_verification_turns() -> None:
+    plan = plan_run(
+        plan_event(verifyOnly=True, deepVerify=True),
+        load_registry(),
+        PagedStore(),
+        MemoryControl(),
+        100,
+    )
+
+    assert plan.to_wire()["deepVerify"] is True
 
 
 def test_a_real_run_takes_the_lock_backs_up_and_records_itself() -> None:

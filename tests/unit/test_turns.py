@@ -10,6 +10,7 @@ import pytest
 
 from profile_migrations.codec import serialize_item
 from profile_migrations.errors import (
+    InvalidRequestError,
     SegmentBusyError,
     SegmentStoppedError,
     StoreUnavailableError,
@@ -275,3 +276,40 @@ def test_a_verify_turn_records_each_page_and_resumes_from_its_checkpoint() -> No
     assert [entry.model_extra for entry in records.invalid(RUN)] == [
         {"userId": "b", "profileId": "p"}
     ]
+
+
+def test_a_deep_verify_turn_reports_profiles_at_the_target_that_do_not_validate() -> None:
+    # Given: at version 5, one profile of CICADA's version-5 shape and one without it
+    valid = {
+        "characterType": "MAGE",
+        "metadata": {"tags": []},
+    }
+    table = PagedStore(
+        pages=[
+            [
+                item("a", version=5, lastAccessedAt="t", profileData=valid),
+                item("b", version=5, lastAccessedAt="t"),
+            ]
+        ]
+    )
+    records = MemoryRecords()
+
+    final, _ = verify_turn(
+        verify_task(deep_verify=True), table, records, MemoryControl(), turn(), load_registry()
+    )
+
+    assert (final.done, final.checked, final.invalid_count) == (True, 2, 1)
+    (entry,) = records.invalid(RUN)
+    assert entry.model_extra == {"userId": "b", "profileId": "p"}
+    assert (
+        entry.reason
+        == "profileData.characterType: Field required; profileData.metadata: Field required"
+    )
+
+
+def test_a_deep_verify_turn_without_the_registry_is_refused_before_reading() -> None:
+    table = PagedStore(pages=[[item("a", version=5)]])
+
+    with pytest.raises(InvalidRequestError, match="schemas"):
+        verify_turn(verify_task(deep_verify=True), table, MemoryRecords(), MemoryControl(), turn())
+    assert table.reads == []

@@ -128,11 +128,16 @@ def print_report(console: Console, response: MigrationResponse, elapsed_seconds:
             console.print(failures)
     verification = response.verification
     if verification is not None and verification.invalid_profiles:
-        invalid = Table(title=f"Profiles not at the target (first {FAILURES_SHOWN})")
+        invalid = Table(title=f"Profiles not at the target, or not valid (first {FAILURES_SHOWN})")
         invalid.add_column("key")
         invalid.add_column("version")
+        invalid.add_column("reason")
         for entry in verification.invalid_profiles[:FAILURES_SHOWN]:
-            invalid.add_row(_key_text(entry.model_extra), escape(str(entry.version)))
+            invalid.add_row(
+                _key_text(entry.model_extra),
+                escape(str(entry.version)),
+                escape(entry.reason or "not at the target"),
+            )
         console.print(invalid)
     if response.backup is not None:
         backup = response.backup

@@ -176,6 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--verify-only", action="store_true", help="only check versions, write nothing"
     )
     run.add_argument(
+        "--deep",
+        action="store_true",
+        help="verification also validates every profile at the target against the "
+        "registry's schema for that version (reads whole items: the same bill); "
+        "not with --dry-run",
+    )
+    run.add_argument(
         "--segments",
         type=_positive_int,
         help="parallel scan segments (default: from the table size)",
@@ -404,6 +411,7 @@ def command_run(args: argparse.Namespace, output: _Output) -> int:
                 dry_run=args.dry_run,
                 verify_only=args.verify_only,
                 total_segments=args.segments,
+                deep_verify=args.deep,
             ),
             migrations=args.migrations,
             options=LocalRunOptions(workers=args.workers, page_limit=args.page_size),

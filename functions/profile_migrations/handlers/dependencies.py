@@ -36,7 +36,7 @@ class PlanDependencies:
 
 @dataclass(frozen=True)
 class SegmentDependencies:
-    """Migrate's and Verify's (Verify leaves the registry unused)."""
+    """Migrate's and Verify's (Verify reads the registry's schemas for a deep verification)."""
 
     settings: SegmentSettings
     registry: Registry

@@ -79,7 +79,9 @@ def verify(event: Event, context: LambdaContext, deps: SegmentDependencies | Non
     deps = deps or segment_dependencies()
     task = VerifyTask.model_validate(event)
     turn = _turn_of(task, context, deps)
-    next_task, consumed = verify_turn(task, deps.store, deps.records, deps.control, turn)
+    next_task, consumed = verify_turn(
+        task, deps.store, deps.records, deps.control, turn, deps.registry
+    )
     add_table_dimension(deps.settings.table_name)
     emit_capacity(0.0, consumed, next_task)
     return next_task.to_wire()

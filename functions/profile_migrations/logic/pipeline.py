@@ -42,6 +42,7 @@ from profile_migrations.logic.summary import (
     verification_of,
 )
 from profile_migrations.logic.turns import PIPELINE_LEASE_SECONDS, execution_owner
+from profile_migrations.logic.verify import deep_schema
 from profile_migrations.models.limits import MAX_PIPELINE_SEGMENTS
 from profile_migrations.models.pipeline import RunPlan
 from profile_migrations.models.records import Checkpoint, VerifyCheckpoint
@@ -91,6 +92,7 @@ def plan_run(
         request = PipelineRequest.model_validate(event.request)
         target = request.target_version or registry.current_version
         registry.chain.check_target(target)
+        deep_schema(registry.chain, target, request.deep_verify)
         segments = request.total_segments
         if segments is not None and segments > MAX_PIPELINE_SEGMENTS:
             raise InvalidRequestError(
@@ -128,6 +130,7 @@ def plan_run(
             max_write_capacity=caps.write,
             max_read_capacity=caps.read,
             stop_at=stop_at,
+            deep_verify=request.deep_verify,
         )
         done = _already_done(request, control, table.name, target)
         if done is not None:

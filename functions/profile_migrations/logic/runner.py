@@ -46,7 +46,7 @@ from profile_migrations.logic.summary import (
     summarize,
     verification_of,
 )
-from profile_migrations.logic.verify import VerifyRun, verify_segment
+from profile_migrations.logic.verify import VerifyRun, deep_schema, verify_segment
 from profile_migrations.models.records import Checkpoint
 from profile_migrations.models.results import SegmentCounters
 
@@ -185,6 +185,7 @@ def run_local(run: LocalRun) -> MigrationResponse:
     """
     target = run.request.target_version or run.registry.current_version
     run.registry.chain.check_target(target)
+    deep_schema(run.registry.chain, target, run.request.deep_verify)
     table = run.store.describe()
     new = NewRun(
         run_id=new_local_run_id(),
@@ -379,6 +380,7 @@ def _unfinished(segments: list[int], total: int) -> SegmentStop:
 
 def _verify_all(execution: _Execution) -> tuple[Verification, list[SegmentStop]]:
     run, layout = execution.run, execution.layout
+    schema = deep_schema(run.registry.chain, execution.target, run.request.deep_verify)
 
     def on_page(verify_run: VerifyRun, items: int) -> None:
         if run.listener is not None:
@@ -398,6 +400,7 @@ def _verify_all(execution: _Execution) -> tuple[Verification, list[SegmentStop]]
             execution.table.key_attributes,
             should_continue=execution.should_continue,
             on_page=on_page,
+            schema=schema,
         )
 
     runs = _each_segment(execution, VERIFY_PHASE, work)

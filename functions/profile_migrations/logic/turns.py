@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 from profile_migrations.codec import decode_key, encode_key
 from profile_migrations.environment import STOPPED_BY_WINDOW
 from profile_migrations.errors import (
+    InvalidRequestError,
     RunLockedError,
     SegmentBusyError,
     SegmentStoppedError,
@@ -48,7 +49,7 @@ from profile_migrations.logic.segment import (
     SegmentScan,
     migrate_segment,
 )
-from profile_migrations.logic.verify import verify_segment
+from profile_migrations.logic.verify import deep_schema, verify_segment
 from profile_migrations.models.pipeline import PageFailures, PageInvalid
 from profile_migrations.models.records import Checkpoint, TurnLease, VerifyCheckpoint
 from profile_migrations.models.results import SegmentCounters
@@ -338,11 +339,19 @@ def verify_turn(
     records: RunRecordStore,
     control: ControlStore,
     turn: Turn,
+    registry: Registry | None = None,
 ) -> tuple[VerifyTask, float]:
     """Verify a segment from its verification checkpoint; the same turn-taking as
     :func:`migrate_turn`; returns the next turn's task and the RCU this turn consumed
     (for metrics). Renews the run's lock when it holds one (a verify-only run holds
-    none)."""
+    none). A ``deep_verify`` task validates profiles at the target against the schema
+    ``registry`` declares for it (:class:`InvalidRequestError` when there is none, or
+    no registry)."""
+    schema = None
+    if task.deep_verify:
+        if registry is None:
+            raise InvalidRequestError("a deep verification needs the registry's schemas")
+        schema = deep_schema(registry.chain, task.target_version, deep=True)
     control.renew_lock(
         task.table_name, execution_owner(task.execution), time.time() + PIPELINE_LEASE_SECONDS
     )
@@ -390,6 +399,7 @@ def verify_turn(
                 tuple(task.key_attributes),
                 _within(turn, pacing),
                 on_page,
+                schema,
             )
         _settle(
             run.stop,

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from profile_migrations.codec import deserialize_item, key_value_json
-from profile_migrations.errors import InvalidVersionError, MalformedValueError
+from profile_migrations.errors import InvalidRequestError, InvalidVersionError, MalformedValueError
 from profile_migrations.logic.outcomes import with_key
 from profile_migrations.logic.reads import readable_key
 from profile_migrations.logic.segment import PageReader, SegmentScan, SegmentStop, stopped
@@ -51,6 +51,8 @@ from profile_migrations.versions import VERSION_ATTRIBUTE, profile_version
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from profile_migrations.registry import MigrationChain
+    from profile_migrations.schemas import ProfileSchema
     from profile_migrations.store import RawItem
 
 logger = logging.getLogger(__name__)
@@ -83,7 +85,10 @@ MAX_REREADS_PER_PAGE = 25
 
 
 def _invalid_entry(
-    raw: RawItem, profile: dict[str, Any] | None, key_attributes: tuple[str, ...]
+    raw: RawItem,
+    profile: dict[str, Any] | None,
+    key_attributes: tuple[str, ...],
+    reason: str | None = None,
 ) -> InvalidProfile:
     version: int | str | None
     if profile is None:
@@ -95,7 +100,26 @@ def _invalid_entry(
             raw_version = profile.get(VERSION_ATTRIBUTE)
             version = None if raw_version is None else str(raw_version)
     key = {name: key_value_json(raw.get(name)) for name in key_attributes}
-    return InvalidProfile.model_validate(with_key(key, {"version": version}))
+    fields: dict[str, Any] = {"version": version}
+    if reason is not None:
+        fields["reason"] = reason
+    return InvalidProfile.model_validate(with_key(key, fields))
+
+
+def deep_schema(chain: MigrationChain, target_version: int, deep: bool) -> ProfileSchema | None:
+    """The schema a deep verification checks profiles at ``target_version`` against (None
+    when not ``deep``). Raises :class:`InvalidRequestError` when the registry declares no
+    schema for that version: a deep verification would check nothing more."""
+    if not deep:
+        return None
+    schema = chain.schemas.get(target_version)
+    if schema is None:
+        declared = ", ".join(str(version) for version in sorted(chain.schemas)) or "none"
+        raise InvalidRequestError(
+            f"a deep verification validates profiles against version {target_version}'s "
+            f"schema, and the registry declares none for it (its `schemas`: {declared})"
+        )
+    return schema
 
 
 def verify_segment(
@@ -104,6 +128,7 @@ def verify_segment(
     key_attributes: tuple[str, ...],
     should_continue: Callable[[], bool] | None = None,
     on_page: Callable[[VerifyRun, int], None] | None = None,
+    schema: ProfileSchema | None = None,
 ) -> VerifyRun:
     """Count profiles not at ``target_version``; writes nothing.
 
@@ -114,26 +139,32 @@ def verify_segment(
     this reports what a strongly consistent scan reports). A healthy table costs no
     GetItem; a table far from the target costs one per such profile.
 
+    With ``schema`` (a deep verification) the pages hold whole items (the same bill: the
+    projection saved nothing), and a profile at the target that does not validate against
+    ``schema`` counts as away from it: re-read the same way, and reported with the
+    ``reason`` pydantic gives (field paths and reasons, never values).
+
     Stops as :func:`migrate_segment` does: between pages when ``should_continue`` says so,
     and with ``stop`` set (never raising) when the store stays unavailable, in the scan or
     in a re-read, or anything unexpected happens; the page in hand then counts nothing."""
     run = VerifyRun(segment=scan.segment, cursor=scan.start_key)
     # A table keyed by `version` would name it twice; DynamoDB refuses overlapping paths.
-    projection = tuple(dict.fromkeys((*key_attributes, VERSION_ATTRIBUTE)))
+    projection = None if schema else tuple(dict.fromkeys((*key_attributes, VERSION_ATTRIBUTE)))
+    check = _Check(target_version, key_attributes, schema)
     reader = PageReader(scan, consistent=False, projection=projection)
     try:
         while True:
             before = reader.consumed
             page = reader.read(run.cursor)
-            candidates = sum(
-                1 for item in page.items if not _at_target(_decoded(item), target_version)
-            )
+            verdicts = [check.verdict(_decoded(item)) for item in page.items]
+            candidates = sum(1 for verdict in verdicts if verdict is not None)
             # Each re-read is a round trip billing at least 1 RCU: past a few, reading the
             # page again strongly consistent (twice its cost) is cheaper and faster.
             consistent = candidates > max(MAX_REREADS_PER_PAGE, 2 * (reader.consumed - before))
             if consistent:
                 page = reader.read_again_consistent(run.cursor)
-            _check_page(reader, page.items, target_version, key_attributes, run, consistent)
+                verdicts = [check.verdict(_decoded(item)) for item in page.items]
+            _check_page(reader, page.items, verdicts, check, run, consistent)
             run.consumed_read_capacity_units += reader.consumed - before
             run.cursor = page.last_evaluated_key
             run.done = run.cursor is None
@@ -150,11 +181,43 @@ def verify_segment(
         return run
 
 
+@dataclass(frozen=True)
+class _Verdict:
+    """Why a profile is reported: away from the target (``reason`` None), or at it but
+    not valid against its schema (``reason`` says why)."""
+
+    reason: str | None = None
+
+
+_AWAY = _Verdict()
+
+
+@dataclass(frozen=True)
+class _Check:
+    target_version: int
+    key_attributes: tuple[str, ...]
+    schema: ProfileSchema | None
+
+    def verdict(self, profile: dict[str, Any] | None) -> _Verdict | None:
+        """None when the profile is at the target (and valid, in a deep verification)."""
+        if profile is None or not _at_target(profile, self.target_version):
+            return _AWAY
+        if self.schema is None:
+            return None
+        reason = self.schema.problem(profile)
+        return None if reason is None else _Verdict(reason)
+
+    def entry(
+        self, raw: RawItem, profile: dict[str, Any] | None, verdict: _Verdict
+    ) -> InvalidProfile:
+        return _invalid_entry(raw, profile, self.key_attributes, verdict.reason)
+
+
 def _check_page(
     store: PageReader,
     items: list[RawItem],
-    target_version: int,
-    key_attributes: tuple[str, ...],
+    verdicts: list[_Verdict | None],
+    check: _Check,
     run: VerifyRun,
     consistent: bool = False,
 ) -> None:
@@ -163,13 +226,13 @@ def _check_page(
     is its own confirmation: what it shows away from the target is reported as it is."""
     found: list[InvalidProfile] = []
     reread = 0
-    for scanned in items:
-        if _at_target(_decoded(scanned), target_version):
+    for scanned, verdict in zip(items, verdicts, strict=True):
+        if verdict is None:
             continue
-        key = readable_key(scanned, key_attributes)
+        key = readable_key(scanned, check.key_attributes)
         if key is None or consistent:
             # No key to read it again by (reported unreadable), or no need to.
-            found.append(_invalid_entry(scanned, _decoded(scanned), key_attributes))
+            found.append(check.entry(scanned, _decoded(scanned), verdict))
             continue
         reread += 1
         current = store.get_item(key)
@@ -177,8 +240,9 @@ def _check_page(
             # Deleted since the scan read it: not a profile left behind.
             continue
         profile = _decoded(current)
-        if not _at_target(profile, target_version):
-            found.append(_invalid_entry(current, profile, key_attributes))
+        confirmed = check.verdict(profile)
+        if confirmed is not None:
+            found.append(check.entry(current, profile, confirmed))
     if reread:
         logger.info(
             "verification page re-read",
@@ -199,9 +263,7 @@ def _decoded(raw: RawItem) -> dict[str, Any] | None:
         return None
 
 
-def _at_target(profile: dict[str, Any] | None, target_version: int) -> bool:
-    if profile is None:
-        return False
+def _at_target(profile: dict[str, Any], target_version: int) -> bool:
     try:
         return profile_version(profile) == target_version
     except InvalidVersionError:

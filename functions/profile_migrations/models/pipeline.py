@@ -53,6 +53,8 @@ class RunPlan(WireModel):
     # Why a scheduled execution has nothing to do (its run already completed); its plan
     # then has no segments and its document says so.
     nothing_to_do: str | None = None
+    # Verification also validates profiles at the target against its schema.
+    deep_verify: bool = False
 
 
 class TurnTask(WireModel):
@@ -91,10 +93,12 @@ class SegmentTask(TurnTask):
 
 
 class VerifyTask(TurnTask):
-    """A verification turn: also what the segment's verification counted so far."""
+    """A verification turn: also what the segment's verification counted so far, and
+    whether it validates profiles at the target against the target's schema."""
 
     checked: int = 0
     invalid_count: int = 0
+    deep_verify: bool = False
 
 
 class PageFailures(WireModel):

@@ -17,17 +17,22 @@ from profile_migrations.models.wire import WireModel
 
 
 class RunRequest(WireModel):
-    """The TypeScript design's Lambda event: what to migrate to and how."""
+    """The TypeScript design's Lambda event: what to migrate to and how. ``deep_verify``
+    also validates every profile at the target against the target version's schema in
+    the verification (which then reads whole items); a dry run verifies nothing."""
 
     target_version: StrictInt | None = Field(default=None, ge=1)
     dry_run: StrictBool = False
     verify_only: StrictBool = False
     total_segments: StrictInt | None = Field(default=None, ge=1, le=MAX_SEGMENTS)
+    deep_verify: StrictBool = False
 
     @model_validator(mode="after")
     def _one_mode(self) -> RunRequest:
         if self.dry_run and self.verify_only:
             raise ValueError("dryRun and verifyOnly cannot both be true")
+        if self.dry_run and self.deep_verify:
+            raise ValueError("a dry run verifies nothing: deepVerify does not apply")
         return self
 
 

@@ -24,11 +24,14 @@ class ProfileResult(WireModel):
 
 
 class InvalidProfile(WireModel):
-    """A profile verification found away from the target; key attributes sit beside it."""
+    """A profile verification found away from the target; key attributes sit beside it.
+    ``reason``, from a deep verification only, says why a profile at the target does not
+    validate against the target's schema (pydantic's field paths and reasons)."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
 
     version: int | str | None
+    reason: str | None = None
 
 
 class SegmentCounters(WireModel):
