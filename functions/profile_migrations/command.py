@@ -31,11 +31,19 @@ from profile_migrations.logic.lifecycle import (
 )
 from profile_migrations.logic.pacing import Caps
 from profile_migrations.logic.report import JsonLinesReport
-from profile_migrations.logic.runner import LocalRun, LocalRunOptions, run_local
+from profile_migrations.logic.runner import (
+    DEFAULT_LOCAL_WORKERS,
+    LocalRun,
+    LocalRunOptions,
+    default_local_segments,
+    run_local,
+)
+from profile_migrations.logic.status import RunState, count_versions, run_state
 from profile_migrations.models.commands import (
     HistoryResult,
     PlannedStep,
     PlanResult,
+    StatusResult,
     ThrottleResult,
     UnlockResult,
 )
@@ -198,7 +206,8 @@ class PlanConfig:
 
 
 def plan(config: PlanConfig) -> PlanResult:
-    """The migration path a run would apply, without touching any table."""
+    """The migration path a run would apply, without touching any table; a step not
+    written yet is marked ``written: false``."""
     registry = load_registry(config.migrations)
     target = config.target_version or registry.current_version
     start = config.from_version or registry.chain.base
@@ -211,9 +220,54 @@ def plan(config: PlanConfig) -> PlanResult:
                 from_version=step.from_version,
                 to_version=step.to_version,
                 description=step.description,
+                written=step.written,
             )
             for step in steps
         ],
+    )
+
+
+@dataclass(frozen=True)
+class StatusConfig:
+    """``profile-migrate status``: the table, the registry that gives the target (default
+    CICADA's chain; ``target_version`` overrides its ``CURRENT_PROFILE_VERSION``), and the
+    scan's parallel segments (None: from the table's size, as ``run`` chooses them) read
+    ``workers`` at a time."""
+
+    target: TableTarget
+    migrations: str | None = None
+    target_version: int | None = None
+    total_segments: int | None = None
+    workers: int = DEFAULT_LOCAL_WORKERS
+
+
+def status(config: StatusConfig) -> StatusResult:
+    """Profiles per version and the table's runs. Read-only: scans the table (what a
+    scan of the whole table costs, eventually consistent: 0.5 RCU per 4 KB of items),
+    reads the control table if there is one and creates nothing. Raises
+    :class:`RegistryLoadError` or :class:`NoMigrationPathError` for a registry or target
+    that cannot be used, and :class:`TableNotFoundError` for a missing table, before
+    scanning."""
+    registry = load_registry(config.migrations)
+    target_version = config.target_version or registry.current_version
+    registry.chain.check_target(target_version)
+    client = config.target.client(max_connections=config.workers * 2)
+    store = ProfileTable(client, config.target.table)
+    table = store.describe()
+    segments = config.total_segments or default_local_segments(table.item_count, config.workers)
+    counts = count_versions(store, segments, table.key_attributes, config.workers)
+    control = config.target.control(client)
+    runs = run_state(control, table.name) if control.exists() else RunState()
+    return StatusResult(
+        table=table.name,
+        target_version=target_version,
+        versions=counts.to_rows(),
+        below_target=counts.below(target_version),
+        profiles=counts.total,
+        running=runs.running,
+        unfinished=runs.unfinished,
+        last_run=runs.last_run,
+        consumed_read_capacity_units=round(counts.consumed_read_capacity_units, 1),
     )
 
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from profile_migrations.devtools.dynamodb_local import DynamoDBLocal
 
-TABLE_COMMANDS = frozenset({"run", "history", "unlock"})
+TABLE_COMMANDS = frozenset({"run", "history", "unlock", "status"})
 
 
 class Cli(Protocol):

@@ -19,7 +19,13 @@ from rich.table import Table
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from profile_migrations.models.commands import HistoryResult, PlanResult, ThrottleResult
+    from profile_migrations.models.commands import (
+        HistoryResult,
+        PlanResult,
+        RunProgress,
+        StatusResult,
+        ThrottleResult,
+    )
     from profile_migrations.models.results import MigrationResponse
 
 MAX_SEGMENT_BARS = 16
@@ -219,6 +225,58 @@ def print_plan(console: Console, result: PlanResult) -> None:
     table = Table(title=f"Migration plan: version {result.from_version} -> {result.target_version}")
     table.add_column("step")
     table.add_column("description")
+    table.add_column("written")
     for step in result.steps:
-        table.add_row(f"{step.from_version}->{step.to_version}", escape(step.description))
+        table.add_row(
+            f"{step.from_version}->{step.to_version}",
+            escape(step.description),
+            "yes" if step.written else "[bold red]not written[/]",
+        )
     console.print(table)
+
+
+def print_status(console: Console, result: StatusResult) -> None:
+    versions = Table(title=f"Profiles of {escape(result.table)} by version")
+    versions.add_column("version")
+    versions.add_column("profiles", justify="right")
+    for version, count in result.versions.items():
+        versions.add_row(version, f"{count:,}")
+    versions.add_row("[bold]all[/]", f"[bold]{result.profiles:,}[/]")
+    console.print(versions)
+    console.print(
+        f"target version {result.target_version}: {result.below_target:,} profile(s) below it"
+        f" (scan: {result.consumed_read_capacity_units:,.1f} RCU)"
+    )
+    running = result.running
+    if running is not None:
+        console.print(
+            f"running: run {escape(running.run_id)} by {escape(running.holder)} since "
+            f"{escape(running.since)}, {_progress_text(running.progress)}"
+        )
+    else:
+        console.print("running: none")
+    unfinished = result.unfinished
+    if unfinished is not None:
+        console.print(
+            f"unfinished: run {escape(unfinished.run_id)} to version "
+            f"{unfinished.target_version} ({unfinished.outcome}, last by "
+            f"{escape(unfinished.last_owner)}), {_progress_text(unfinished.progress)}; "
+            "`profile-migrate run --resume` continues it"
+        )
+    last = result.last_run
+    if last is not None:
+        console.print(
+            f"last finished run: {escape(last.run_id)} to version {last.target_version}, "
+            f"{last.outcome} at {escape(last.ended_at or '-')} "
+            f"({last.counters.migrated:,} migrated, {last.counters.failed:,} failed)"
+        )
+    else:
+        console.print("last finished run: none")
+
+
+def _progress_text(progress: RunProgress) -> str:
+    total = "?" if progress.total_segments is None else str(progress.total_segments)
+    return (
+        f"{progress.segments_done}/{total} segments done, {progress.scanned:,} scanned, "
+        f"{progress.migrated:,} migrated, {progress.failed:,} failed"
+    )

@@ -34,6 +34,7 @@ from profile_migrations.cli.console import (
     print_history,
     print_plan,
     print_report,
+    print_status,
     print_throttle,
 )
 from profile_migrations.cli.demo import run_demo
@@ -281,6 +282,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_output_options(unlock)
 
+    status = commands.add_parser(
+        "status",
+        help="count the table's profiles per version and show its runs (read-only; reads "
+        "what a scan of the whole table costs)",
+    )
+    _add_table_options(status)
+    _add_registry_options(status)
+    status.add_argument(
+        "--segments",
+        type=_positive_int,
+        help="parallel scan segments (default: from the table size)",
+    )
+    _add_output_options(status)
+
     history = commands.add_parser("history", help="list a table's recorded runs, newest first")
     _add_table_options(history)
     _add_output_options(history)
@@ -490,6 +505,22 @@ def command_unlock(args: argparse.Namespace, output: _Output) -> int:
     return EXIT_SUCCESS
 
 
+def command_status(args: argparse.Namespace, output: _Output) -> int:
+    result = command.status(
+        command.StatusConfig(
+            _target(args),
+            migrations=args.migrations,
+            target_version=args.target_version,
+            total_segments=args.segments,
+        )
+    )
+    if args.json:
+        output.document(result.to_wire())
+    else:
+        print_status(Console(), result)
+    return EXIT_SUCCESS
+
+
 def command_history(args: argparse.Namespace, output: _Output) -> int:
     result = command.history(_target(args))
     if args.json:
@@ -505,6 +536,7 @@ COMMANDS = {
     "demo": command_demo,
     "unlock": command_unlock,
     "history": command_history,
+    "status": command_status,
     "throttle": command_throttle,
 }
 
