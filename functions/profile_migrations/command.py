@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from profile_migrations.authoring import add_step
 from profile_migrations.clock import iso_timestamp
 from profile_migrations.dal.control import ControlTable, control_table_name
 from profile_migrations.dal.dynamodb import ProfileTable, make_dynamodb_client
@@ -41,6 +42,7 @@ from profile_migrations.logic.runner import (
 from profile_migrations.logic.status import RunState, count_versions, run_state
 from profile_migrations.models.commands import (
     HistoryResult,
+    NewResult,
     PlannedStep,
     PlanResult,
     StatusResult,
@@ -224,6 +226,40 @@ def plan(config: PlanConfig) -> PlanResult:
             )
             for step in steps
         ],
+    )
+
+
+@dataclass(frozen=True)
+class NewConfig:
+    """``profile-migrate new``: the new step's description, and the registry to append it
+    to (a ``.py`` file or a dotted module; default CICADA's
+    ``profile_migrations/migrations.py``)."""
+
+    description: str
+    migrations: str | None = None
+
+
+def new(config: NewConfig) -> NewResult:
+    """Append the next step (from the registry's highest version to the next) as a stub
+    that refuses every profile until written, bump ``CURRENT_PROFILE_VERSION``, and create
+    a failing test for the step (authoring.py says where). Touches no table. Raises,
+    with nothing changed, :class:`InvalidRequestError` for an empty description,
+    :class:`RegistryLoadError` when the registry does not load, and
+    :class:`RegistryEditError` when its file cannot be edited safely or the test file
+    exists."""
+    added = add_step(config.description, config.migrations)
+    return NewResult(
+        registry=str(added.registry),
+        test_file=str(added.test_file),
+        step=PlannedStep(
+            from_version=added.from_version,
+            to_version=added.to_version,
+            description=added.description,
+            written=False,
+        ),
+        function=added.function,
+        current_profile_version=added.to_version,
+        changed=[str(added.registry), str(added.test_file)],
     )
 
 

@@ -22,6 +22,9 @@ from profile_migrations.registry import MigrationChain
 if TYPE_CHECKING:
     from types import ModuleType
 
+# CICADA's chain: what every command loads when given no registry.
+DEFAULT_REGISTRY = "profile_migrations.migrations"
+
 
 @dataclass(frozen=True)
 class Registry:
@@ -51,7 +54,7 @@ def registry_from_module(module: ModuleType, source: str) -> Registry:
 def load_registry(reference: str | None = None) -> Registry:
     """Load a registry from a dotted module path or a ``.py`` file (default: CICADA's)."""
     if reference is None:
-        reference = "profile_migrations.migrations"
+        reference = DEFAULT_REGISTRY
     try:
         if reference.endswith(".py") or Path(reference).is_file():
             module = _import_file(Path(reference))

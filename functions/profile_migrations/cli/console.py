@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from profile_migrations.models.commands import (
         HistoryResult,
+        NewResult,
         PlanResult,
         RunProgress,
         StatusResult,
@@ -280,3 +281,15 @@ def _progress_text(progress: RunProgress) -> str:
         f"{progress.segments_done}/{total} segments done, {progress.scanned:,} scanned, "
         f"{progress.migrated:,} migrated, {progress.failed:,} failed"
     )
+
+
+def print_new(console: Console, result: NewResult) -> None:
+    step = result.step
+    console.print(
+        f"Added step {step.from_version}->{step.to_version} ({escape(step.description)}) as "
+        f"{escape(result.function)}, not written yet; CURRENT_PROFILE_VERSION is now "
+        f"{result.current_profile_version}. Write the step, remove its "
+        "@ProfileMigration.not_written, and complete its test. Changed:"
+    )
+    for path in result.changed:
+        console.print(f"  {escape(path)}", soft_wrap=True)

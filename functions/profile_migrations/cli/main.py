@@ -32,6 +32,7 @@ from profile_migrations import command
 from profile_migrations.cli.console import (
     ProgressBars,
     print_history,
+    print_new,
     print_plan,
     print_report,
     print_status,
@@ -158,6 +159,47 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_status(commands: argparse._SubParsersAction[RefusingParser]) -> None:
+    status = commands.add_parser(
+        "status",
+        help="count the table's profiles per version and show its runs (read-only; reads "
+        "what a scan of the whole table costs)",
+    )
+    _add_table_options(status)
+    _add_registry_options(status)
+    status.add_argument(
+        "--segments",
+        type=_positive_int,
+        help="parallel scan segments (default: from the table size)",
+    )
+    _add_output_options(status)
+
+
+def _add_new(commands: argparse._SubParsersAction[RefusingParser]) -> None:
+    new = commands.add_parser(
+        "new",
+        help="append the next step to the registry as a stub, bump CURRENT_PROFILE_VERSION "
+        "and create a failing test for it",
+        description="Append the next step (from the registry's highest version to the next) "
+        "to the registry file as a stub marked @ProfileMigration.not_written (it refuses "
+        "every profile, and `plan` shows it not written, until you write it), bump its "
+        "CURRENT_PROFILE_VERSION, and create a failing test for the step: in the tests/unit/ "
+        "(else tests/) directory of the project holding the registry (the nearest directory "
+        "up to the one with pyproject.toml, setup.cfg, setup.py or .git), else next to the "
+        "registry file, named test_<registry>_<from>_to_<to>.py. Prints the paths changed. "
+        "Refuses, changing nothing, a registry that does not load or whose file is not one "
+        "`migrations = [ProfileMigration(...), ...]` list it can edit safely.",
+    )
+    new.add_argument("description", help="what the step does, e.g. 'Add a nickname field'")
+    new.add_argument(
+        "--migrations",
+        metavar="FILE_OR_MODULE",
+        help="the registry's .py file or dotted module (default: CICADA's "
+        "profile_migrations/migrations.py)",
+    )
+    _add_output_options(new)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line's parser: a malformed command line raises :class:`UsageError`, so it
     is refused like any other bad input; ``--help`` prints help and exits 0."""
@@ -282,19 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_output_options(unlock)
 
-    status = commands.add_parser(
-        "status",
-        help="count the table's profiles per version and show its runs (read-only; reads "
-        "what a scan of the whole table costs)",
-    )
-    _add_table_options(status)
-    _add_registry_options(status)
-    status.add_argument(
-        "--segments",
-        type=_positive_int,
-        help="parallel scan segments (default: from the table size)",
-    )
-    _add_output_options(status)
+    _add_status(commands)
 
     history = commands.add_parser("history", help="list a table's recorded runs, newest first")
     _add_table_options(history)
@@ -306,6 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--from-version", type=_positive_int, help="default: the chain's first version"
     )
     plan.add_argument("--json", action="store_true")
+
+    _add_new(commands)
 
     demo = commands.add_parser("demo", help="the whole job on an embedded DynamoDB Local")
     demo.add_argument("--profiles", type=_positive_int, default=3_000)
@@ -505,6 +537,15 @@ def command_unlock(args: argparse.Namespace, output: _Output) -> int:
     return EXIT_SUCCESS
 
 
+def command_new(args: argparse.Namespace, output: _Output) -> int:
+    result = command.new(command.NewConfig(args.description, args.migrations))
+    if args.json:
+        output.document(result.to_wire())
+    else:
+        print_new(Console(), result)
+    return EXIT_SUCCESS
+
+
 def command_status(args: argparse.Namespace, output: _Output) -> int:
     result = command.status(
         command.StatusConfig(
@@ -537,6 +578,7 @@ COMMANDS = {
     "unlock": command_unlock,
     "history": command_history,
     "status": command_status,
+    "new": command_new,
     "throttle": command_throttle,
 }
 

@@ -105,3 +105,17 @@ class StatusResult(WireModel):
     unfinished: UnfinishedRun | None
     last_run: RunHistoryEntry | None
     consumed_read_capacity_units: float = Field(ge=0)
+
+
+class NewResult(WireModel):
+    """What ``profile-migrate new`` changed: ``registry`` (the file it appended ``step`` to,
+    as ``function``, and whose ``CURRENT_PROFILE_VERSION`` is now
+    ``current_profile_version``) and ``test_file`` (created); ``changed`` lists both
+    paths."""
+
+    registry: str
+    test_file: str
+    step: PlannedStep
+    function: str
+    current_profile_version: int
+    changed: list[str]
