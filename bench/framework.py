@@ -5,12 +5,15 @@ microseconds per profile (``time.process_time``, one thread):
 
 - ``deserialize``: wire format to Python values (``codec.deserialize_item``);
 - ``chain``: CICADA's chain 1->5 with the framework's validation (plan, copy, each step's
-  result checked, version stamped: ``MigrationChain.apply``);
+  result checked, version stamped, and each result validated against its version's
+  schema: ``MigrationChain.apply``); ``chain, no schemas`` the same chain without its
+  schemas;
 - ``serialize``: the new profile back to wire format (``codec.serialize_item``);
 - ``framework``: the segment worker's whole per-profile path in a dry run
   (``PageMigrator.migrate_page``: deserialize, version, chain, diff, serialize what
   changed, outcome, counters) with a sink that keeps nothing: the figure the target is
-  about;
+  about; ``framework, no schemas`` the same path with the chain's schemas left out, so
+  the difference is what validating against them costs;
 - ``framework+report``: the same with each page's outcomes rendered as JSON Lines, as the
   local runner's report does (the bytes are discarded, not written).
 
@@ -32,6 +35,7 @@ import gc
 import json
 import sys
 import time
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -48,12 +52,14 @@ from profile_migrations.codec import deserialize_item, serialize_item
 from profile_migrations.devtools.sample_profiles import sample_profiles
 from profile_migrations.logic.report import render_lines
 from profile_migrations.logic.segment import PageMigrator
+from profile_migrations.registry import MigrationChain
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from profile_migrations.logic.outcomes import ProfileOutcome
     from profile_migrations.logic.ports import OutcomeSink
+    from profile_migrations.logic.segment import MigrationJob
     from profile_migrations.store import RawItem
 
 DEFAULT_PROFILES = 100_000
@@ -103,8 +109,10 @@ def _pages(items: list[RawItem]) -> list[list[RawItem]]:
     return [items[start : start + PAGE_ITEMS] for start in range(0, len(items), PAGE_ITEMS)]
 
 
-def _migrate_pages(pages: list[list[RawItem]], sink: OutcomeSink) -> None:
-    migrator = PageMigrator(migration_job(dry_run=True), store=_NoStore(), sink=sink)
+def _migrate_pages(
+    pages: list[list[RawItem]], sink: OutcomeSink, job: MigrationJob | None = None
+) -> None:
+    migrator = PageMigrator(job or migration_job(dry_run=True), store=_NoStore(), sink=sink)
     with run_clock(BENCH_STARTED_AT):
         for page in pages:
             migrator.migrate_page(page)
@@ -122,14 +130,16 @@ def measure(profiles: int, repetitions: int, sized_profiles: int) -> dict[str, A
     items = list(sample_profiles(profiles))
     pages = _pages(items)
     job = migration_job(dry_run=True)
+    # The same chain without its schemas: what validating against them adds.
+    unchecked = replace(job, chain=MigrationChain(job.chain.steps))
     deserialized = [deserialize_item(raw) for raw in items]
     with run_clock(BENCH_STARTED_AT):
         migrated = [job.chain.apply(profile, job.target_version) for profile in deserialized]
 
-    def chain_all() -> None:
+    def chain_all(chain: MigrationChain = job.chain) -> None:
         with run_clock(BENCH_STARTED_AT):
             for profile in deserialized:
-                job.chain.apply(profile, job.target_version)
+                chain.apply(profile, job.target_version)
 
     def deserialize_all() -> None:
         for raw in items:
@@ -143,8 +153,10 @@ def measure(profiles: int, repetitions: int, sized_profiles: int) -> dict[str, A
     components: dict[str, Callable[[], object]] = {
         "deserialize": deserialize_all,
         "chain": chain_all,
+        "chain, no schemas": partial(chain_all, unchecked.chain),
         "serialize": serialize_all,
         "framework": lambda: _migrate_pages(pages, NullSink()),
+        "framework, no schemas": lambda: _migrate_pages(pages, NullSink(), unchecked),
         "framework+report": lambda: _migrate_pages(pages, RenderingSink()),
     }
     samples: dict[str, list[float]] = {name: [] for name in components}

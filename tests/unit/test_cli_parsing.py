@@ -67,6 +67,11 @@ MALFORMED = [
         id="throttle-without-cap",
     ),
     pytest.param(["explode"], "invalid choice: 'explode'", id="unknown-command"),
+    pytest.param(["status"], "the following arguments are required: --table", id="status"),
+    pytest.param(
+        ["status", "--table", "t", "--segments", "0"], "0 is not a positive", id="status-0"
+    ),
+    pytest.param(["new"], "the following arguments are required: description", id="new"),
 ]
 
 
@@ -133,6 +138,7 @@ def test_help_still_prints_help_and_exits_0(
 
 FLAGS = [
     *("run", "plan", "history", "unlock", "demo", "--table", "--segments", "--workers"),
+    *("status", "new", "--deep", "--migrations"),
     *("--target-version", "--dry-run", "--verify-only", "--json", "--log-level", "--force"),
     *("--page-size", "--lease-seconds", "--from-version", "--profiles", "--", "-", "-x"),
     *("-h", "--help", "INFO", "0", "-1", "3", "1e3", ""),
