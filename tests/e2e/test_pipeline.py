@@ -148,6 +148,38 @@ def test_verify_only_reports_and_writes_nothing(pipeline: Pipeline) -> None:
     assert pipeline.invocations("migrate") == 0
 
 
+def test_deep_verify_reports_profiles_at_the_target_that_do_not_validate(
+    pipeline: Pipeline,
+) -> None:
+    # Given: at version 5, one profile of CICADA's version-5 shape and one without
+    # characterType
+    data = {"characterType": "MAGE", "metadata": {"tags": []}}
+    seed(
+        pipeline,
+        [
+            serialize_item(
+                {"userId": user, "profileId": "p", "version": 5, "lastAccessedAt": "t", **extra}
+            )
+            for user, extra in (
+                ("valid", {"profileData": data}),
+                ("typeless", {"profileData": {"metadata": {"tags": []}}}),
+            )
+        ],
+    )
+
+    result = pipeline.run({"verifyOnly": True, "deepVerify": True})
+
+    output = pipeline.failed_run(result, RUN_ERROR_VERIFICATION_FAILED)
+    assert output["verification"]["invalidProfiles"] == [
+        {
+            "userId": "typeless",
+            "profileId": "p",
+            "version": 5,
+            "reason": "profileData.characterType: Field required",
+        }
+    ]
+
+
 @pytest.mark.parametrize(
     ("execution_input", "reason"),
     [
