@@ -84,7 +84,20 @@ SHAPES = [
     Shape("version-number-set", versioned({"NS": ["1"]}), FAILED, "set is not an integer"),
     Shape("version-binary", versioned({"B": b"\x01"}), FAILED, "bytes is not an integer"),
     Shape("version-fraction", versioned({"N": "1.5"}), FAILED, "Decimal('1.5') is not an integer"),
-    Shape("version-integral-decimal", versioned({"N": "2.0"}), SUCCESS),
+    # Read as version 2, though it lacks version 2's characterType: the schemas refuse it.
+    Shape(
+        "version-integral-decimal",
+        versioned({"N": "2.0"}),
+        FAILED,
+        "version 3's schema (ProfileV3): profileData.characterType: Field required",
+    ),
+    Shape(
+        "version-integral-decimal-typed",
+        versioned(
+            {"N": "2.0"}, {"M": {"characterName": {"S": "Ada"}, "characterType": {"S": "MAGE"}}}
+        ),
+        SUCCESS,
+    ),
     Shape("version-zero", versioned({"N": "0"}), FAILED, "version 0 is below 1"),
     Shape("version-negative", versioned({"N": "-3"}), FAILED, "version -3 is below 1"),
     Shape("version-above-head", versioned({"N": "9"}), FAILED, "above the target version 5"),
@@ -129,6 +142,23 @@ SHAPES = [
                     "characterName": {"N": "42"},
                     "characterType": {"BOOL": False},
                     "tags": {"N": "5"},
+                    "createdBy": {"L": []},
+                }
+            },
+        ),
+        # 3->4 moves the truthy number 5 to metadata.tags, which version 4's schema refuses.
+        FAILED,
+        "profileData.metadata.tags: Value error, should be a list or a set, not a Decimal",
+    ),
+    Shape(
+        "odd-field-types-listed-tags",
+        versioned(
+            {"N": "1"},
+            {
+                "M": {
+                    "characterName": {"N": "42"},
+                    "characterType": {"BOOL": False},
+                    "tags": {"NS": ["5"]},
                     "createdBy": {"L": []},
                 }
             },
