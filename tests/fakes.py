@@ -57,6 +57,9 @@ class MemoryControl:
     runs: dict[tuple[str, str], RunHistoryEntry] = field(default_factory=dict)
     steps: dict[str, dict[str, AppliedStep]] = field(default_factory=dict)
 
+    def exists(self) -> bool:
+        return True
+
     def ensure_exists(self) -> bool:
         return False
 
