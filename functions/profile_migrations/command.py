@@ -37,7 +37,7 @@ from profile_migrations.logic.rollback_run import (
     rollback_local,
 )
 from profile_migrations.logic.runner import LocalRun, LocalRunOptions, run_local
-from profile_migrations.logic.summary import FINISHED_WITH_FAILURES
+from profile_migrations.logic.summary import should_roll_back, with_rollback
 from profile_migrations.models.commands import (
     HistoryResult,
     PlannedStep,
@@ -162,7 +162,11 @@ def run(config: RunConfig) -> MigrationResponse:
                 journal_uri=journal.uri if journal else None,
             )
         )
-    if config.rollback_on_failure and response.run_id and _should_roll_back(config, response):
+    if (
+        config.rollback_on_failure
+        and response.run_id
+        and should_roll_back(response, config.max_failure_percent)
+    ):
         _roll_back_run(config, response, report_path)
     return response
 
@@ -178,21 +182,6 @@ def _check_rollback_options(config: RunConfig) -> None:
             "--rollback-on-failure applies to a real run: a dry run or a verification "
             "writes nothing to roll back"
         )
-
-
-def _should_roll_back(config: RunConfig, response: MigrationResponse) -> bool:
-    """Whether a run that went to its end failed past what it allows: more than the
-    allowed share of the profiles it tried failed, or verification found profiles below
-    the target that are not among its failures (it should have migrated them)."""
-    summary = response.summary
-    if response.error_type not in FINISHED_WITH_FAILURES or summary is None:
-        return False
-    tried = summary.success_count + summary.failure_count
-    allowed = config.max_failure_percent or 0.0
-    if tried and summary.failure_count * 100 / tried > allowed:
-        return True
-    verification = response.verification
-    return verification is not None and verification.invalid_count > summary.failure_count
 
 
 def _roll_back_run(config: RunConfig, response: MigrationResponse, report_path: Path) -> None:
@@ -211,15 +200,9 @@ def _roll_back_run(config: RunConfig, response: MigrationResponse, report_path: 
             stop=config.stop,
         )
     )
-    response.rollback = undo
-    response.rolled_back = undo.resumable is not True
-    if response.rolled_back:
-        response.message = f"{response.message} Rolled back on failure: {undo.message}"
-    else:
-        response.message = (
-            f"{response.message} The rollback on failure stopped before its end: "
-            f"{undo.error}; `profile-migrate rollback --run {run_id} --resume` continues it."
-        )
+    table = config.target.table
+    resume = f"`profile-migrate rollback --table {table} --run {run_id} --resume` continues it"
+    with_rollback(response, undo, resume)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,53 +21,14 @@ from profile_migrations.logic.journal import (
     undos_backwards,
 )
 from profile_migrations.logic.rollback import Undoer, UndoOutcome, undo_journal
-from profile_migrations.store import ProfileWrite, WriteBatchResult, WriteOutcome, WriteStatus
-from tests.fakes import key_text
+from profile_migrations.store import ProfileWrite
+from tests.fakes import ConditionalStore
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from profile_migrations.models.results import RollbackCounters
     from profile_migrations.store import AttributeValue, RawItem
 
 KEYS = ("userId", "profileId")
-
-
-@dataclass
-class ConditionalStore:
-    """A table with DynamoDB's conditional-update semantics: a write applies only if the
-    item exists and every expected attribute holds its value (None: absent)."""
-
-    items: dict[str, RawItem] = field(default_factory=dict)
-    batches: list[list[str]] = field(default_factory=list)
-    table_name: str = "UserProfiles"
-
-    def put(self, item: RawItem) -> None:
-        self.items[key_text({name: item[name] for name in KEYS})] = dict(item)
-
-    def get_item(self, key: RawItem) -> RawItem | None:
-        item = self.items.get(key_text(key))
-        return None if item is None else dict(item)
-
-    def conditional_update(self, writes: Sequence[ProfileWrite]) -> WriteBatchResult:
-        self.batches.append([key_text(write.key) for write in writes])
-        outcomes = []
-        for write in writes:
-            item = self.items.get(key_text(write.key))
-            holds = item is not None and all(
-                item.get(name) == value for name, value in write.expected.items()
-            )
-            if item is None or not holds:
-                outcomes.append(WriteOutcome(WriteStatus.CONFLICT, current=item))
-                continue
-            for name in write.removed:
-                item.pop(name, None)
-            item.update(write.set_values)
-            outcomes.append(WriteOutcome(WriteStatus.WRITTEN))
-        return WriteBatchResult(outcomes=outcomes, throttle_retries=0)
-
-    def scan_page(self, *args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("a rollback never scans")
 
 
 def user(number: int, **attributes: AttributeValue) -> RawItem:
@@ -131,15 +91,11 @@ def test_a_journal_is_read_newest_first_with_each_entry_paired_with_its_outcome(
     read = list(undos_backwards(lines_backwards(path, block=16)))
 
     undos = [
-        (undo.entry.key["userId"]["S"], undo.written)
-        for _, undo, _ in read
-        if isinstance(undo, Undo)
+        (undo.entry.key["userId"]["S"], undo.written) for _, undo in read if isinstance(undo, Undo)
     ]
     # Entry 3 has no outcome: the process died before recording it (it may have applied);
     # the torn last line was never complete, so its write was never sent.
     assert undos == [("u3", None), ("u2", False), ("u1", True)]
-    # While an outcome read waits for its entry, no line is a safe place to resume from.
-    assert [safe for _, _, safe in read] == [True, False, True]
 
 
 @given(
@@ -278,7 +234,7 @@ def test_a_rollback_resumed_from_its_checkpoint_ends_where_an_uninterrupted_one_
     assert not finished
     assert stopped.items != whole.items
     (offset,) = saved
-    # The checkpoint is the start of an entry line (never between an entry and its outcome).
+    # The checkpoint is the start of the last entry line undone.
     assert json.loads(path.read_bytes()[offset:].split(b"\n", 1)[0])["before"]
     undo_all(stopped, path, offset)
 
@@ -288,3 +244,35 @@ def test_a_rollback_resumed_from_its_checkpoint_ends_where_an_uninterrupted_one_
     _, again, _ = undo_all(whole, path, offset)
     assert again.restored == 0
     assert all(item["version"] == V1 for item in whole.items.values())
+
+
+def test_a_journal_of_overlapping_workers_is_checkpointed_as_it_is_undone(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    # Two workers journal their rounds and settle their batches in turn, so reading
+    # backwards, some outcome always waits for its entry: checkpoints must not wait for a
+    # moment when none does.
+    monkeypatch.setattr("profile_migrations.logic.rollback.CHECKPOINT_SECONDS", 0.0)
+    rounds = [
+        [(worker * 1000 + turn * 30 + n) for n in range(30)]
+        for turn in range(6)
+        for worker in (1, 2)
+    ]
+    lines: list[JournalEntry | JournalOutcome] = []
+    for index, round_ in enumerate(rounds):
+        lines.extend(entry(number, {"version": V1}, {"version": V5}) for number in round_)
+        if index:
+            lines.extend(outcome(number, True) for number in rounds[index - 1])
+    lines.extend(outcome(number, True) for number in rounds[-1])
+    path = journal(tmp_path, *lines)
+    store = ConditionalStore()
+    for round_ in rounds:
+        for number in round_:
+            store.put(user(number, version=V5))
+
+    _, counters, saved = undo_all(store, path)
+
+    assert counters.restored == 360
+    assert len(saved) >= 10
+    for offset in saved:
+        assert json.loads(path.read_bytes()[offset:].split(b"\n", 1)[0])["before"]

@@ -31,7 +31,7 @@ from profile_migrations.models.wire import WireModel
 from profile_migrations.store import ProfileWrite
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
     from pathlib import Path
     from types import TracebackType
 
@@ -159,6 +159,24 @@ class FileJournal:
                 os.fsync(self._file.fileno())
 
 
+@dataclass(frozen=True)
+class PageJournal:
+    """A pipeline turn's journal: each round of a page's writes is one object in the
+    report bucket (``put`` stores it, durably once it returns), stored before the first of
+    them is sent. Outcomes are not stored: an object per batch's answers would cost as
+    many S3 requests as the writes themselves; an undo treats every entry as possibly
+    applied, and its condition decides."""
+
+    put: Callable[[bytes], None]
+
+    def intend(self, entries: Sequence[JournalEntry]) -> None:
+        if entries:
+            self.put(render_journal(entries))
+
+    def settle(self, outcomes: Sequence[JournalOutcome]) -> None:
+        """Nothing to do: see the class's docstring."""
+
+
 @dataclass(frozen=True, slots=True)
 class Undo:
     """A journal entry to undo, newest first, and whether DynamoDB applied its write
@@ -218,11 +236,14 @@ def _after_last_newline(file: IO[bytes], block: int) -> int:
 
 def undos_backwards(
     lines: Iterable[tuple[int, bytes]],
-) -> Iterator[tuple[int, Undo | UnreadableLine, bool]]:
+) -> Iterator[tuple[int, Undo | UnreadableLine]]:
     """The entries of a journal's lines read newest first (:func:`lines_backwards`),
-    each with its outcome, the offset of its line and whether every outcome read so far
-    has met its entry (only then is the offset a safe place to resume from: an outcome
-    not yet paired would be lost)."""
+    each with the offset of its line and its outcome (read before it, being newer).
+
+    Reading resumed from an offset misses the outcomes of entries older than it that
+    were recorded after it: those entries come back with ``written`` None, as if the
+    process had died before recording them, and the undo's condition decides (a write
+    that was not applied left the item without the values it would have written)."""
     outcomes: dict[str, bool] = {}
     for number, (offset, line) in enumerate(lines, start=1):
         try:
@@ -233,10 +254,10 @@ def undos_backwards(
                 continue
             entry = JournalEntry.model_validate(record)
         except (ValueError, ValidationError) as exc:
-            yield offset, UnreadableLine(number, _reason(exc)), not outcomes
+            yield offset, UnreadableLine(number, _reason(exc))
             continue
         written = outcomes.pop(_key_text(entry.key), None)
-        yield offset, Undo(entry, written), not outcomes
+        yield offset, Undo(entry, written)
 
 
 def _key_text(key: dict[str, Any]) -> str:

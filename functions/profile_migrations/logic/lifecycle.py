@@ -231,7 +231,14 @@ def finish(protection: Protection, entry: RunHistoryEntry, response: MigrationRe
     counters = response.summary.counters() if response.summary else SegmentCounters()
     parts = list(entry.parts)
     if parts:
-        parts[-1] = parts[-1].model_copy(update={"ended_at": ended_at, "outcome": outcome})
+        last = parts[-1]
+        parts[-1] = last.model_copy(
+            update={
+                "ended_at": ended_at,
+                "outcome": outcome,
+                "journal_uri": last.journal_uri or protection.journal_uri,
+            }
+        )
     update: dict[str, object] = {
         "outcome": outcome,
         "ended_at": ended_at,

@@ -15,9 +15,9 @@ every one of those attributes still holds exactly what the run wrote. So:
 
 A journal is undone newest write first, and two writes to one item are never in flight at
 once, so an item written twice (a page done again after a crash) is put back through each
-write in turn. Where a rollback stopped is checkpointed only at lines where every outcome
-read has met its entry, so a resumed rollback ends in the table an uninterrupted one
-would have left.
+write in turn. Where a rollback got is checkpointed after its groups of writes; a resumed
+rollback continues from there, and what was undone after the checkpoint is found already
+restored, so it ends in the table an uninterrupted one would have left.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from profile_migrations.logic.capacity import get_read_units, item_size, write_u
 from profile_migrations.logic.journal import Undo, UnreadableLine
 from profile_migrations.logic.outcomes import with_key
 from profile_migrations.logic.reads import read_item
-from profile_migrations.models.results import RollbackCounters
+from profile_migrations.models.results import ProfileResult, RollbackCounters
 from profile_migrations.store import MAX_WRITES_PER_BATCH, WriteStatus
 
 if TYPE_CHECKING:
@@ -74,6 +74,18 @@ class UndoOutcome:
         if self.error is not None:
             line["error"] = self.error
         return with_key(self.key, line)
+
+    def to_result(self, target_version: int) -> ProfileResult:
+        """A failed undo as the document lists failures: from the undone run's target back
+        to the version the run read."""
+        return ProfileResult.model_validate(
+            {
+                **self.to_wire(),
+                "fromVersion": target_version,
+                "toVersion": self.version or target_version,
+                "status": "failed",
+            }
+        )
 
 
 @dataclass
@@ -211,7 +223,7 @@ class Undoer:
 
 
 def undo_journal(
-    undos: Iterable[tuple[int, Undo | UnreadableLine, bool]],
+    undos: Iterable[tuple[int, Undo | UnreadableLine]],
     undoer: Undoer,
     checkpoint: Callable[[int, RollbackCounters], None],
     should_continue: Callable[[], bool] | None = None,
@@ -219,16 +231,16 @@ def undo_journal(
     """Undo a journal read newest first (:func:`logic.journal.undos_backwards`), a group
     at a time: each group holds writes to distinct items, so two undos of one item never
     overlap and an item's writes are undone newest first. ``checkpoint(offset,
-    counters)`` is called, at most every :data:`CHECKPOINT_SECONDS`, with the offset of a
-    line from which a resumed rollback may continue (everything from it on is undone and
-    every outcome read has met its entry) and the counts since this call began. Returns
+    counters)`` is called after a group, at most every :data:`CHECKPOINT_SECONDS`, with
+    the offset of the last line taken (everything from it on is undone: a resumed
+    rollback continues below it) and the counts since this call began. Returns
     those counts and whether the journal was undone to its start (False when
     ``should_continue`` said stop first)."""
     totals = RollbackCounters()
     group: list[Undo | UnreadableLine] = []
     items: set[str] = set()
-    # The last line taken, and whether a resumed rollback could start below it.
-    last: tuple[int, bool] | None = None
+    # The offset of the last line taken.
+    last: int | None = None
     saved_at = time.monotonic()
 
     def flush() -> bool:
@@ -237,14 +249,14 @@ def undo_journal(
             totals.add(undoer.undo(group))
             group.clear()
             items.clear()
-        if last is not None and last[1] and time.monotonic() - saved_at >= CHECKPOINT_SECONDS:
-            checkpoint(last[0], totals.model_copy())
+        if last is not None and time.monotonic() - saved_at >= CHECKPOINT_SECONDS:
+            checkpoint(last, totals.model_copy())
             saved_at = time.monotonic()
         return should_continue is None or should_continue()
 
-    for offset, undo, resumable_here in undos:
+    for offset, undo in undos:
         if isinstance(undo, Undo) and undo.written is False:
-            last = (offset, resumable_here)
+            last = offset
             continue
         if isinstance(undo, Undo):
             item = _item_text(undo.entry)
@@ -252,7 +264,7 @@ def undo_journal(
                 return totals, False
             items.add(item)
         group.append(undo)
-        last = (offset, resumable_here)
+        last = offset
         if len(group) >= undoer.group_size and not flush():
             return totals, False
     flush()

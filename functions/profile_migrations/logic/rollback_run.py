@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlparse
 
 from profile_migrations import environment
 from profile_migrations.clock import now_timestamp
+from profile_migrations.environment import PIPELINE_WHERE
 from profile_migrations.errors import InvalidRequestError, RunLockedError, StoreUnavailableError
 from profile_migrations.logic.journal import lines_backwards, undos_backwards
 from profile_migrations.logic.lifecycle import (
@@ -53,7 +54,6 @@ if TYPE_CHECKING:
 
     from profile_migrations.logic.lifecycle import Protection
     from profile_migrations.logic.ports import ControlStore, DescribableStore
-    from profile_migrations.store import TableInfo
 
 logger = logging.getLogger(__name__)
 
@@ -100,20 +100,24 @@ def journal_files(entry: RunHistoryEntry) -> list[Path]:
     local file (a pipeline run: roll it back with a rollback execution), or its file is
     gone; the message names the run's backup, the fallback."""
     files: list[Path] = []
-    fallback = f"restore the table from the run's backup ({entry.backup})" if entry.backup else ""
+    fallback = (
+        f"restore the table from the run's backup ({entry.backup})"
+        if entry.backup
+        else "restore the table from a backup taken before it"
+    )
     for number, part in enumerate(entry.parts, start=1):
         uri = part.journal_uri
         where = f"part {number} of run {entry.run_id} ({part.owner}, {part.started_at})"
+        if part.where == PIPELINE_WHERE or (uri is not None and not uri.startswith("file:")):
+            raise InvalidRequestError(
+                f"{where} ran in the pipeline and journaled its writes in the report bucket: "
+                f'roll it back with a rollback execution (input {{"rollback": "{entry.run_id}"}})'
+            )
         if uri is None:
             raise InvalidRequestError(
                 f"{where} kept no journal, so it cannot be undone item by item; {fallback}"
             )
         parsed = urlparse(uri)
-        if parsed.scheme != "file":
-            raise InvalidRequestError(
-                f"{where} kept its journal at {uri}: roll it back with the pipeline's "
-                f'rollback execution (input {{"rollback": "{entry.run_id}"}})'
-            )
         path = Path(unquote(parsed.path))
         if not path.is_file():
             raise InvalidRequestError(
@@ -134,6 +138,9 @@ class _Progress:
     failures: list[ProfileResult] = field(default_factory=list)
     complete: bool = False
     stop: tuple[str, str] | None = None
+
+    def end(self, interrupted: bool) -> RollbackEnd:
+        return RollbackEnd(self.counters, self.failures, self.complete, self.stop, interrupted)
 
 
 def rollback_local(rollback: LocalRollback) -> MigrationResponse:
@@ -161,8 +168,17 @@ def rollback_local(rollback: LocalRollback) -> MigrationResponse:
     )
     if rollback.dry_run:
         _undo_parts(journals, undoer, progress, {}, None, lambda: not _stopping(rollback))
-        return _response(rollback, entry, None, progress, pacing.caps)
-    own = _begin(rollback, table, entry, len(journals), pacing)
+        return rollback_document(
+            entry.run_id,
+            None,
+            progress.end(_stopping(rollback)),
+            rollback.report_uri,
+            pacing.caps,
+            dry_run=True,
+        )
+    own = begin_rollback(
+        rollback.protection, table.name, entry, len(journals), pacing.caps, new_rollback_id()
+    )
     checkpoints = control.checkpoints(RollbackCheckpoint, own.run_id) if own.resumed else {}
     lock_caps = partial(caps_in_lock, control, table.name, rollback.protection.owner)
     with keep_lease(rollback.protection, table.name) as lock_lost, following(lock_caps, pacing):
@@ -179,8 +195,14 @@ def rollback_local(rollback: LocalRollback) -> MigrationResponse:
                 RunLockedError.__name__,
                 "the rollback lost its lock (released by `unlock`?) and stopped",
             )
-    response = _response(rollback, entry, own.run_id, progress, pacing.caps)
-    _finish(rollback.protection, own.entry, response, progress.counters)
+    response = rollback_document(
+        entry.run_id,
+        own.run_id,
+        progress.end(_stopping(rollback)),
+        rollback.report_uri,
+        pacing.caps,
+    )
+    finish_rollback(rollback.protection, own.entry, response, progress.counters)
     if own.resumed:
         response.message = f"Resumed rollback {own.run_id}. {response.message}"
     return response
@@ -201,16 +223,7 @@ def _record(
     for outcome in outcomes:
         if outcome.status == FAILED and room > 0:
             room -= 1
-            progress.failures.append(
-                ProfileResult.model_validate(
-                    {
-                        **outcome.to_wire(),
-                        "fromVersion": entry.target_version,
-                        "toVersion": outcome.version or entry.target_version,
-                        "status": "failed",
-                    }
-                )
-            )
+            progress.failures.append(outcome.to_result(entry.target_version))
 
 
 def _undo_parts(
@@ -266,7 +279,7 @@ def _save_progress(
 
 
 @dataclass(frozen=True)
-class _Own:
+class RollbackBegun:
     """The rollback's own run: its history entry, and whether it resumed an earlier one."""
 
     entry: RunHistoryEntry
@@ -277,21 +290,28 @@ class _Own:
         return self.entry.run_id
 
 
-def _begin(
-    rollback: LocalRollback, table: TableInfo, undone: RunHistoryEntry, parts: int, pacing: Pacing
-) -> _Own:
-    protection = rollback.protection
+def begin_rollback(
+    protection: Protection,
+    table: str,
+    undone: RunHistoryEntry,
+    parts: int,
+    caps: Caps,
+    new_id: str,
+) -> RollbackBegun:
+    """Take the table's lock for a rollback of ``undone`` and record it in the history
+    (``kind`` ``"rollback"``, ``parts`` journals: its segments' count): a new rollback
+    ``new_id``, or with ``protection.resume`` the newest unfinished rollback of that run,
+    with a new part. Raises :class:`RunLockedError` when another owner holds the lock.
+    The control table exists: ``undone`` was read from it."""
     control = protection.control
-    control.ensure_exists()
-    previous = (
-        _unfinished_rollback(control, table.name, undone.run_id) if protection.resume else None
-    )
-    run_id = previous.run_id if previous is not None else new_rollback_id()
-    release_if_dead_here(control, table.name)
-    caps = pacing.caps
+    previous = None
+    if protection.resume:
+        previous = _unfinished_rollback(control, table, undone.run_id)
+    run_id = previous.run_id if previous is not None else new_id
+    release_if_dead_here(control, table)
     control.acquire_lock(
         LockInfo(
-            table=table.name,
+            table=table,
             run_id=run_id,
             owner=protection.owner,
             acquired_at=now_timestamp(),
@@ -308,7 +328,7 @@ def _begin(
     else:
         entry = RunHistoryEntry(
             run_id=run_id,
-            table=table.name,
+            table=table,
             owner=protection.owner,
             where=protection.where,
             target_version=undone.target_version,
@@ -324,9 +344,9 @@ def _begin(
     control.record_run(entry)
     logger.info(
         "rollback begun",
-        extra={"table": table.name, "run_id": run_id, "rolls_back": undone.run_id},
+        extra={"table": table, "run_id": run_id, "rolls_back": undone.run_id},
     )
-    return _Own(entry, previous is not None)
+    return RollbackBegun(entry, previous is not None)
 
 
 def _expiry(lease_seconds: float) -> float:
@@ -340,12 +360,14 @@ def _unfinished_rollback(control: ControlStore, table: str, undone: str) -> RunH
     return None
 
 
-def _finish(
+def finish_rollback(
     protection: Protection,
     entry: RunHistoryEntry,
     response: MigrationResponse,
     counters: RollbackCounters,
 ) -> None:
+    """Record how this part of the rollback ended (outcome, counts, end time), then
+    release the table's lock if this part's owner holds it."""
     ended_at = now_timestamp()
     if response.success:
         outcome = "succeeded"
@@ -368,15 +390,32 @@ def _finish(
     protection.control.release_lock(entry.table, protection.owner)
 
 
-def _response(
-    rollback: LocalRollback,
-    undone: RunHistoryEntry,
+@dataclass(frozen=True)
+class RollbackEnd:
+    """How a rollback (or one execution's part of it) ended, for its document: its
+    counts, its first failures, whether every journal was undone to its start, and what
+    stopped it early (an error type and message; ``interrupted``: Ctrl-C)."""
+
+    counters: RollbackCounters
+    failures: list[ProfileResult]
+    complete: bool
+    stop: tuple[str, str] | None = None
+    interrupted: bool = False
+
+
+def rollback_document(
+    undone: str,
     own_id: str | None,
-    progress: _Progress,
+    end: RollbackEnd,
+    report_uri: str | None,
     caps: Caps,
+    dry_run: bool = False,
 ) -> MigrationResponse:
-    counters = progress.counters
-    failures = first_by_key(progress.failures)
+    """A rollback's document (a run's shape; ``summary`` a :class:`RollbackSummary`):
+    ``success`` when every journal was undone and no write failed; a rollback stopped
+    early is ``resumable`` (not a dry run)."""
+    counters = end.counters
+    failures = first_by_key(end.failures)
     summary = RollbackSummary(
         total_profiles=counters.total,
         success_count=counters.restored,
@@ -384,8 +423,8 @@ def _response(
         skipped_count=counters.kept + counters.missing + counters.already_restored,
         results=failures,
         results_truncated=counters.failed > len(failures),
-        report_uri=rollback.report_uri,
-        dry_run=rollback.dry_run,
+        report_uri=report_uri,
+        dry_run=dry_run,
         consumed_write_capacity_units=round(counters.consumed_write_capacity_units, 1),
         consumed_read_capacity_units=round(counters.consumed_read_capacity_units, 1),
         max_write_capacity=caps.write,
@@ -395,27 +434,33 @@ def _response(
         missing_count=counters.missing,
         already_restored_count=counters.already_restored,
     )
-    message = _sentence(undone.run_id, counters, rollback.dry_run)
+    message = _sentence(undone, counters, dry_run)
     error_type = environment.RUN_ERROR_PROFILES_FAILED if counters.failed else None
     response = MigrationResponse(
         success=error_type is None,
         message=message,
         run_id=own_id,
-        rolls_back=undone.run_id,
+        rolls_back=undone,
         summary=summary,
         error=None if error_type is None else f"{error_type}: {message}",
         error_type=error_type,
     )
-    if progress.stop is not None:
-        stopped_early(response, *progress.stop)
-    elif _stopping(rollback) and not progress.complete:
+    if end.stop is not None:
+        stopped_early(response, *end.stop)
+    elif end.interrupted and not end.complete:
         stopped_early(
             response,
             environment.RUN_ERROR_INTERRUPTED,
             "stopped on request (Ctrl-C) after the writes in hand; `rollback --resume` "
             "continues it",
         )
-    if not progress.complete and not rollback.dry_run:
+    elif not end.complete:
+        stopped_early(
+            response,
+            environment.RUN_ERROR_SEGMENTS_UNFINISHED,
+            "the rollback did not reach the start of every journal; resume it to continue",
+        )
+    if not end.complete and not dry_run:
         response.resumable = True
     return response
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
 from profile_migrations.models.results import (
     BackupResult,
     InvalidProfile,
+    MigrationResponse,
     ProfileResult,
     SegmentCounters,
 )
@@ -53,6 +54,12 @@ class RunPlan(WireModel):
     # Why a scheduled execution has nothing to do (its run already completed); its plan
     # then has no segments and its document says so.
     nothing_to_do: str | None = None
+    # "rollback": the plan undoes run ``rolls_back`` (``run_id`` is the rollback's own id);
+    # its segments are the undone run's.
+    mode: Literal["migrate", "rollback"] = "migrate"
+    rolls_back: str | None = None
+    rollback_on_failure: bool = False
+    max_failure_percent: float | None = None
 
 
 class TurnTask(WireModel):
@@ -97,6 +104,13 @@ class VerifyTask(TurnTask):
     invalid_count: int = 0
 
 
+class RollbackTask(TurnTask):
+    """A rollback turn: undoes the journal of segment ``segment`` of run ``rolls_back``,
+    newest page first, from the segment's rollback checkpoint."""
+
+    rolls_back: str = Field(min_length=1)
+
+
 class PageFailures(WireModel):
     """The failed profiles of one page of a segment, stored for the aggregate step. Keyed
     by the page's number in its segment, so the page processed again after a killed turn
@@ -117,3 +131,19 @@ class PageInvalid(WireModel):
 
 class AggregateEvent(WireModel):
     plan: RunPlan
+
+
+class AggregateResult(MigrationResponse):
+    """The Aggregate state's output: the run's document, and, when a run with
+    ``rollbackOnFailure`` must be rolled back, the rollback's ``plan`` (the state machine
+    then runs the rollback's segments and the Aggregate state again)."""
+
+    plan: RunPlan | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        """The document as a run's (absent sections left out) and the plan with its nulls,
+        which the state machine's paths must find."""
+        document = super().to_wire()
+        if self.plan is not None:
+            document["plan"] = self.plan.to_wire()
+        return document

@@ -57,14 +57,17 @@ class RollbackCheckpoint(WireModel):
     journal pages): written after every group of undone writes.
 
     ``position`` is where the part of the journal still to undo ends (the journal is
-    undone newest write first): a byte offset into a file, or the key of the newest page
-    object not yet undone; None: from the journal's end. ``counters`` are the totals so
-    far."""
+    undone newest write first): a byte offset into a file, or the key of the oldest
+    journal object undone (the objects before it remain); None: from the journal's end.
+    ``counters`` are the totals so far; ``pages`` how many journal objects a pipeline
+    rollback finished (its report pages' numbers); ``error`` why its last turn stopped."""
 
     segment: int
     position: str | None
     done: bool
     counters: RollbackCounters
+    pages: int = 0
+    error: str | None = None
 
 
 # A checkpoint of any phase: what the control table stores per segment.
@@ -78,7 +81,7 @@ class TurnLease(WireModel):
     ``expires_at`` (seconds since the epoch) is the holder's own deadline."""
 
     run_id: str
-    phase: Literal["migrate", "verify"]
+    phase: Literal["migrate", "verify", "rollback"]
     segment: int
     holder: str
     expires_at: float
