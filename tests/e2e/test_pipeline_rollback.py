@@ -38,6 +38,9 @@ def test_a_rollback_execution_puts_the_run_back_and_keeps_application_writes(
     run = pipeline.run({"totalSegments": 3, "pageSize": 25}, name="run-1")
     assert run.status == "SUCCEEDED", run.cause
     assert run.output["summary"]["successCount"] == PROFILES
+    assert run.output["summary"]["journalUri"] == f"s3://{BUCKET}/runs/run-1/journal/"
+    (entry,) = pipeline.control.history(TABLE_NAME)
+    assert [part.journal_uri for part in entry.parts] == [f"s3://{BUCKET}/runs/run-1/journal/"]
     # One object per page with writes: 120 profiles over 3 segments of 25-item pages.
     assert len(journal_objects(pipeline, "run-1")) >= 6
     migrated = dump_table(pipeline.dynamodb, TABLE_NAME)

@@ -414,6 +414,8 @@ def aggregate_run(plan: RunPlan, records: RunRecordStore, control: ControlStore)
         )
         response.summary.max_write_capacity = caps.write
         response.summary.max_read_capacity = caps.read
+        if real:
+            response.summary.journal_uri = records.journal_uri(plan.run_id)
     if unfinished and not stops and _window_closed(plan):
         stopped_by_window(
             response,
