@@ -38,6 +38,7 @@ from bench.report import (
     targets,
     throughput_summary,
 )
+from bench.rollback import measure_rollback, render_rollback
 from bench.runs import REPO_ROOT
 from bench.throughput import measure_throughput, warm_up_profiles
 from bench.workload import plan_writes, save_plan
@@ -50,7 +51,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("bench")
 
-PARTS = ("throughput", "framework", "memory", "pacing")
+PARTS = ("throughput", "framework", "memory", "pacing", "rollback")
+ENGINE_PARTS = {"throughput", "memory", "pacing", "rollback"}
 DEFAULT_PROFILES = 20_000
 QUICK_PROFILES = 5_000
 DEFAULT_REPETITIONS = 3
@@ -179,7 +181,7 @@ class Measured:
 
 
 def _measure_on_engine(settings: Settings, measured: Measured) -> None:
-    """Throughput, memory and pacing: all need DynamoDB Local (and scratch space)."""
+    """Throughput, memory, pacing and rollback: all need DynamoDB Local (and scratch space)."""
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch, running_engine() as engine:
         workdir = Path(scratch)
         if "throughput" in settings.parts:
@@ -214,6 +216,14 @@ def _measure_on_engine(settings: Settings, measured: Measured) -> None:
             pacing = measure_pacing(engine, settings.quick)
             measured.document["pacing"] = pacing.to_json()
             measured.sections.append("## Pacing accuracy\n\n" + render_pacing(pacing))
+        if "rollback" in settings.parts:
+            rollback = measure_rollback(
+                engine, settings.profiles, settings.repetitions, settings.quick, workdir
+            )
+            measured.document["rollback"] = rollback.to_json()
+            measured.sections.append(
+                "## Rollback\n\n" + render_rollback(rollback, settings.repetitions)
+            )
 
 
 def _model_costs(measured: Measured) -> None:
@@ -273,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if "framework" in settings.parts:
         measured.framework = _framework(settings.quick)
-    if {"throughput", "memory", "pacing"} & set(settings.parts):
+    if ENGINE_PARTS & set(settings.parts):
         _measure_on_engine(settings, measured)
     if measured.framework is not None:
         measured.document["framework"] = measured.framework

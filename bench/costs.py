@@ -2,10 +2,11 @@
 
 Counts come from what the end-to-end test of the synthesized state machine measures
 (``tests/e2e/test_pipeline.py``, moto's interpreter running the ASL): on the way of a
-successful run the parent enters 8 states (Plan, ChooseMode, MigrateSegments,
-ChooseVerify, VerifySegments, Aggregate, ChooseOutcome, RunSucceeded); each segment's
-child execution enters 2 states per Lambda turn (the task and its Choice) plus 1 (the Pass
-that ends it), so 4 segments = 32 states and 10 Lambda invocations, as the test counts.
+successful run the parent enters 9 states (Plan, ChooseMode, MigrateSegments,
+ChooseVerify, VerifySegments, Aggregate, ChooseRollback, ChooseOutcome, RunSucceeded);
+each segment's child execution enters 2 states per Lambda turn (the task and its Choice)
+plus 1 (the Pass that ends it), so 4 segments = 33 states and 10 Lambda invocations, as
+the test counts.
 Lambda invocations are Plan + Aggregate + one per turn.
 
 Per profile: one conditional PartiQL UPDATE (1 WRU per KB of the new item, rounded up; the
@@ -70,7 +71,7 @@ AGGREGATE_MEMORY_MB = 1024
 READ_THREADS = 16  # Aggregate reads records 16 at a time (dal/s3.py)
 # Lambda gives a function one full vCPU at 1,769 MB, in proportion below.
 MB_PER_VCPU = 1_769
-PARENT_STATES = 8
+PARENT_STATES = 9
 STATES_PER_TURN = 2
 STATES_PER_CHILD = 1
 SCAN_PAGE_BYTES = 1024 * 1024

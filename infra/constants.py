@@ -15,7 +15,7 @@ STACK_NAME = "ProfileMigrationStack"
 TABLE_NAME_CONTEXT_KEY = "tableName"  # `cdk deploy -c tableName=...`
 DEFAULT_TABLE_NAME = "UserProfiles"
 # `cdk deploy -c reservedConcurrency=100`: reserve that many concurrent executions for each
-# of Migrate and Verify. Absent by default: Lambda lets an account reserve only up to its
+# of Migrate, Verify and Rollback. Absent by default: Lambda lets an account reserve only up to its
 # unreserved concurrency minus 100 ("Configuring reserved concurrency for a function",
 # https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html), so a
 # default reservation fails to deploy in accounts with a low concurrency limit.

@@ -26,7 +26,7 @@ def control_table_name(table_name: str) -> str:
 
 
 class ProfileMigrationStack(Stack):
-    """Report bucket, four Lambda functions, the state machine, monitoring and alarms;
+    """Report bucket, five Lambda functions, the state machine, monitoring and alarms;
     with ``schedule``, an EventBridge Scheduler schedule that starts an execution in each
     window.
 
@@ -64,14 +64,7 @@ class ProfileMigrationStack(Stack):
             control_table=self.control_table,
             reserved_concurrency=reserved_concurrency,
         )
-        self.workflow = MigrationWorkflow(
-            self,
-            "Workflow",
-            plan=self.functions.plan,
-            migrate=self.functions.migrate,
-            verify=self.functions.verify,
-            aggregate=self.functions.aggregate,
-        )
+        self.workflow = MigrationWorkflow(self, "Workflow", functions=self.functions)
         self.monitoring = MigrationMonitoring(
             self,
             "Monitoring",

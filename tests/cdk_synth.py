@@ -34,6 +34,7 @@ HANDLERS = {
     "migrate": "profile_migrations.handlers.lambdas.migrate",
     "verify": "profile_migrations.handlers.lambdas.verify",
     "aggregate": "profile_migrations.handlers.lambdas.aggregate",
+    "rollback": "profile_migrations.handlers.lambdas.rollback",
 }
 
 

@@ -57,6 +57,9 @@ class MemoryControl:
     runs: dict[tuple[str, str], RunHistoryEntry] = field(default_factory=dict)
     steps: dict[str, dict[str, AppliedStep]] = field(default_factory=dict)
 
+    def exists(self) -> bool:
+        return True
+
     def ensure_exists(self) -> bool:
         return False
 
@@ -229,9 +232,27 @@ class MemoryRecords:
     page_failures: dict[tuple[str, int, int], PageFailures] = field(default_factory=dict)
     page_invalid: dict[tuple[str, int, int], PageInvalid] = field(default_factory=dict)
     outputs: dict[str, MigrationResponse] = field(default_factory=dict)
+    journals: list[tuple[str, int, int, bytes]] = field(default_factory=list)
 
     def report_uri(self, run_id: str) -> str:
         return f"s3://bucket/runs/{run_id}/report/"
+
+    def journal_uri(self, run_id: str) -> str:
+        return f"s3://bucket/runs/{run_id}/journal/"
+
+    def put_journal(self, run_id: str, segment: int, page: int, body: bytes) -> None:
+        self.journals.append((run_id, segment, page, body))
+
+    def journal_keys(self, run_id: str, segment: int) -> list[str]:
+        """``run/segment/page/n``: sorted as dal/s3.py's keys sort, by page then round."""
+        return sorted(
+            f"{run}/{seg:06d}/{page:08d}/{index:06d}"
+            for index, (run, seg, page, _) in enumerate(self.journals)
+            if (run, seg) == (run_id, segment)
+        )
+
+    def read_journal(self, key: str) -> bytes:
+        return self.journals[int(key.rsplit("/", 1)[1])][3]
 
     def put_page_report(self, run_id: str, segment: int, page: int, body: bytes) -> None:
         self.reports[(run_id, segment, page)] = body
@@ -245,6 +266,9 @@ class MemoryRecords:
     def put_output(self, run_id: str, response: MigrationResponse) -> str:
         self.outputs[run_id] = response.model_copy(deep=True)
         return f"s3://bucket/runs/{run_id}/output.json"
+
+    def output(self, run_id: str) -> MigrationResponse | None:
+        return self.outputs.get(run_id)
 
     def failures(self, run_id: str) -> Iterator[ProfileResult]:
         for (run, _, _), record in sorted(self.page_failures.items()):
@@ -359,3 +383,41 @@ def on_event(client: DynamoDBClient, event_name: str, hook: Callable[..., object
     ``before-send`` answer replaces the call, ``provide-client-params`` replaces the
     parameters); botocore-stubs types every hook as returning None, hence the cast."""
     client.meta.events.register(event_name, cast("Callable[..., None]", hook))
+
+
+@dataclass
+class ConditionalStore:
+    """A table with DynamoDB's conditional-update semantics: a write applies only if the
+    item exists and every expected attribute holds its value (None: absent)."""
+
+    items: dict[str, RawItem] = field(default_factory=dict)
+    batches: list[list[str]] = field(default_factory=list)
+    table_name: str = "UserProfiles"
+    key_attributes: tuple[str, ...] = ("userId", "profileId")
+
+    def put(self, item: RawItem) -> None:
+        self.items[key_text({name: item[name] for name in self.key_attributes})] = dict(item)
+
+    def get_item(self, key: RawItem) -> RawItem | None:
+        item = self.items.get(key_text(key))
+        return None if item is None else dict(item)
+
+    def conditional_update(self, writes: Sequence[ProfileWrite]) -> WriteBatchResult:
+        self.batches.append([key_text(write.key) for write in writes])
+        outcomes = []
+        for write in writes:
+            item = self.items.get(key_text(write.key))
+            holds = item is not None and all(
+                item.get(name) == value for name, value in write.expected.items()
+            )
+            if item is None or not holds:
+                outcomes.append(WriteOutcome(WriteStatus.CONFLICT, current=item))
+                continue
+            for name in write.removed:
+                item.pop(name, None)
+            item.update(write.set_values)
+            outcomes.append(WriteOutcome(WriteStatus.WRITTEN))
+        return WriteBatchResult(outcomes=outcomes, throttle_retries=0)
+
+    def scan_page(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a rollback never scans")

@@ -32,6 +32,11 @@ from profile_migrations.logic.lifecycle import (
 )
 from profile_migrations.logic.pacing import Caps
 from profile_migrations.logic.report import JsonLinesReport
+from profile_migrations.logic.rollback_run import (
+    DEFAULT_ROLLBACK_WORKERS,
+    LocalRollback,
+    rollback_local,
+)
 from profile_migrations.logic.runner import (
     DEFAULT_LOCAL_WORKERS,
     LocalRun,
@@ -40,6 +45,7 @@ from profile_migrations.logic.runner import (
     run_local,
 )
 from profile_migrations.logic.status import RunState, count_versions, run_state
+from profile_migrations.logic.summary import should_roll_back, with_rollback
 from profile_migrations.models.commands import (
     HistoryResult,
     NewResult,
@@ -113,6 +119,8 @@ class RunConfig:
     max_write_capacity: float | None = None
     max_read_capacity: float | None = None
     stop_at: datetime | None = None
+    rollback_on_failure: bool = False
+    max_failure_percent: float | None = None
 
 
 def run(config: RunConfig) -> MigrationResponse:
@@ -129,6 +137,7 @@ def run(config: RunConfig) -> MigrationResponse:
         if cap is not None and not (math.isfinite(cap) and cap > 0):
             raise InvalidRequestError(f"{name} must be a number above 0, not {cap}")
     request = config.request
+    _check_rollback_options(config)
     registry = load_registry(config.migrations)
     client = config.target.client(max_connections=config.options.workers * 2)
     report_path = config.report or _default_report_path(config.target.table, request)
@@ -146,7 +155,7 @@ def run(config: RunConfig) -> MigrationResponse:
         journal_uri=journal.uri if journal else None,
     )
     with report, journal or nullcontext():
-        return run_local(
+        response = run_local(
             LocalRun(
                 request=request,
                 registry=registry,
@@ -161,6 +170,107 @@ def run(config: RunConfig) -> MigrationResponse:
                 stop_at=stop_at,
                 journal=journal,
                 journal_uri=journal.uri if journal else None,
+            )
+        )
+    if (
+        config.rollback_on_failure
+        and response.run_id
+        and should_roll_back(response, config.max_failure_percent)
+    ):
+        _roll_back_run(config, response, report_path)
+    return response
+
+
+def _check_rollback_options(config: RunConfig) -> None:
+    percent = config.max_failure_percent
+    if percent is not None and not config.rollback_on_failure:
+        raise InvalidRequestError("--max-failure-percent applies only with --rollback-on-failure")
+    if percent is not None and not (math.isfinite(percent) and 0 <= percent <= 100):
+        raise InvalidRequestError(f"--max-failure-percent must be from 0 to 100, not {percent}")
+    if config.rollback_on_failure and (config.request.dry_run or config.request.verify_only):
+        raise InvalidRequestError(
+            "--rollback-on-failure applies to a real run: a dry run or a verification "
+            "writes nothing to roll back"
+        )
+
+
+def _roll_back_run(config: RunConfig, response: MigrationResponse, report_path: Path) -> None:
+    """Roll back the run ``response`` reports, and say so in it."""
+    run_id = response.run_id or ""
+    undo = rollback(
+        RollbackConfig(
+            target=config.target,
+            run_id=run_id,
+            report=report_path.with_name(
+                f"{report_path.name.removesuffix('.jsonl')}.rollback.jsonl"
+            ),
+            workers=config.options.workers,
+            max_write_capacity=config.max_write_capacity,
+            lease_seconds=config.lease_seconds,
+            stop=config.stop,
+        )
+    )
+    table = config.target.table
+    resume = f"`profile-migrate rollback --table {table} --run {run_id} --resume` continues it"
+    with_rollback(response, undo, resume)
+
+
+@dataclass(frozen=True)
+class RollbackConfig:
+    """``profile-migrate rollback``: undo run ``run_id`` of the table item by item from
+    its journal (``dry_run``: only report what it would do); ``resume`` continues the
+    run's unfinished rollback; the JSON Lines report goes to ``report`` (default
+    ``profile-migrate-reports/<table>-rollback-<time>.jsonl``); ``workers`` write batches
+    in flight; ``max_write_capacity`` caps its writes (WCU/s, > 0; None: half the
+    provisioned write capacity of a provisioned table, no cap on an on-demand one);
+    setting ``stop`` stops it between groups of writes, resumable."""
+
+    target: TableTarget
+    run_id: str
+    dry_run: bool = False
+    resume: bool = False
+    report: Path | None = None
+    workers: int = DEFAULT_ROLLBACK_WORKERS
+    max_write_capacity: float | None = None
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    stop: threading.Event | None = None
+
+
+def rollback(config: RollbackConfig) -> MigrationResponse:
+    """Undo a run item by item (logic/rollback.py): its document. Raises
+    :class:`InvalidRequestError` before writing anything for a bad cap, an unknown run,
+    a run whose journal is gone or elsewhere, an unusable report path, and
+    :class:`RunLockedError` when another run holds the table's lock."""
+    cap = config.max_write_capacity
+    if cap is not None and not (math.isfinite(cap) and cap > 0):
+        raise InvalidRequestError(f"--max-write-capacity must be a number above 0, not {cap}")
+    if config.dry_run and config.resume:
+        raise InvalidRequestError("--dry-run writes nothing, so it has nothing to --resume")
+    client = config.target.client(max_connections=config.workers * 2)
+    mode = "rollback-dry-run" if config.dry_run else "rollback"
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    report = JsonLinesReport(
+        config.report or REPORT_DIR / f"{config.target.table}-{mode}-{stamp}.jsonl"
+    )
+    protection = Protection(
+        control=config.target.control(client),
+        owner=local_owner(),
+        where=config.target.endpoint_url or f"aws:{client.meta.region_name}",
+        resume=config.resume,
+        lease_seconds=config.lease_seconds,
+    )
+    with report:
+        return rollback_local(
+            LocalRollback(
+                run_id=config.run_id,
+                store=ProfileTable(client, config.target.table),
+                protection=protection,
+                record=report.record,
+                report_uri=report.uri,
+                workers=config.workers,
+                caps=Caps(cap, None),
+                dry_run=config.dry_run,
+                stop=config.stop,
             )
         )
 

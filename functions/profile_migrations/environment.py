@@ -55,6 +55,8 @@ RUN_ERROR_WINDOW_CLOSED = "WindowClosed"  # the run's window ended; resumable
 # The document's `stoppedBy`, and a turn task's once the window has closed: the segment's
 # child execution then ends (resumable), and an execution whose document says so SUCCEEDS.
 STOPPED_BY_WINDOW = "window"
+# Where a pipeline execution's part of a run runs, as the history records it.
+PIPELINE_WHERE = "aws:step-functions"
 
 # --- Limits of one segment's child execution ------------------------------------------------
 # Step Functions keeps at most 25,000 events in an execution's history; a turn adds 7

@@ -1,4 +1,4 @@
-"""The pipeline's four Lambda functions, each with its own least-privilege role."""
+"""The pipeline's five Lambda functions, each with its own least-privilege role."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ CONTROL_TABLE_CREATE_ACTIONS = ("dynamodb:CreateTable", "dynamodb:DescribeTable"
 
 @dataclass(frozen=True)
 class FunctionSpec:
-    """What differs between the four functions; everything else is shared."""
+    """What differs between the five functions; everything else is shared."""
 
     name: str
     handler: str
@@ -50,14 +50,14 @@ class FunctionSpec:
 
 
 class MigrationFunctions(Construct):
-    """Plan, Migrate, Verify and Aggregate, built from one code asset.
+    """Plan, Migrate, Verify, Aggregate and Rollback, built from one code asset.
 
     Each function gets its own role holding exactly the API actions its code calls, on
     the one table, the control table (by name: the tool creates it, not CloudFormation)
     and the report bucket's ``runs/`` prefix, plus write access to its own log group. The
-    migrated table is only ever read, scanned and conditionally updated: no role can
-    delete one of its items or the table. Items are deleted only in the control table
-    (released locks and turn leases).
+    migrated table is only ever read, scanned and conditionally updated (Rollback reads
+    and updates single items, it never scans): no role can delete one of its items or the
+    table. Items are deleted only in the control table (released locks and turn leases).
 
     No concurrency is reserved unless ``reserved_concurrency`` is given: Lambda lets an
     account reserve only up to its unreserved concurrency minus 100 ("Configuring reserved
@@ -93,10 +93,11 @@ class MigrationFunctions(Construct):
         self.migrate = self._build_function(self._migrate_spec())
         self.verify = self._build_function(self._verify_spec())
         self.aggregate = self._build_function(self._aggregate_spec())
+        self.rollback = self._build_function(self._rollback_spec())
 
     @property
     def all(self) -> list[lambda_.Function]:
-        return [self.plan, self.migrate, self.verify, self.aggregate]
+        return [self.plan, self.migrate, self.verify, self.aggregate, self.rollback]
 
     @property
     def max_concurrency_limit(self) -> int:
@@ -106,7 +107,7 @@ class MigrationFunctions(Construct):
             return self._reserved_concurrency
         return constants.DEFAULT_MAX_CONCURRENCY_LIMIT
 
-    # --- the four functions ---------------------------------------------------------------
+    # --- the five functions ---------------------------------------------------------------
 
     def _plan_spec(self) -> FunctionSpec:
         return FunctionSpec(
@@ -179,11 +180,7 @@ class MigrationFunctions(Construct):
             timeout=Duration.minutes(constants.AGGREGATE_TIMEOUT_MINUTES),
             memory_size=constants.AGGREGATE_MEMORY_MB,
             statements=[
-                iam.PolicyStatement(
-                    actions=["s3:ListBucket"],
-                    resources=[self._bucket.bucket_arn],
-                    conditions={"StringLike": {"s3:prefix": [f"{constants.RUNS_PREFIX}*"]}},
-                ),
+                self._list_runs_statement(),
                 # every run record and report of the run; then the run's document,
                 # written to runs/<run id>/output.json
                 self._run_objects_statement("s3:GetObject", "s3:PutObject"),
@@ -194,6 +191,35 @@ class MigrationFunctions(Construct):
                 environment.REPORT_BUCKET: self._bucket.bucket_name,
                 environment.CONTROL_TABLE: self._control.table_name,
             },
+        )
+
+    def _rollback_spec(self) -> FunctionSpec:
+        """Sized and paced like Migrate: a rollback turn is a migration turn run backwards,
+        from the run's write-ahead journal (``runs/<run id>/journal/...``)."""
+        return FunctionSpec(
+            name="Rollback",
+            handler=f"{HANDLERS_MODULE}.rollback",
+            timeout=Duration.minutes(constants.SEGMENT_TIMEOUT_MINUTES),
+            memory_size=constants.SEGMENT_MEMORY_MB,
+            reserved_concurrency=self._reserved_concurrency,
+            statements=[
+                # GetItem: the item as it is now, before restoring it; PartiQLUpdate and
+                # UpdateItem: the conditional restore of a journaled write. No Scan: the
+                # journal names every item to undo.
+                self._table_statement(
+                    "dynamodb:GetItem",
+                    "dynamodb:PartiQLUpdate",
+                    "dynamodb:UpdateItem",
+                ),
+                # the journal's pages of a segment, listed under runs/<run id>/journal/
+                self._list_runs_statement(),
+                # the journal's pages read, the rollback's own run records written
+                self._run_objects_statement("s3:GetObject", "s3:PutObject"),
+                # rollback checkpoints, the segment's turn lease, the run lock's lease and
+                # the caps on the lock item, and the run's turns running now
+                self._control_statement(*CONTROL_ITEM_ACTIONS),
+            ],
+            environment=self._segment_environment(),
         )
 
     def _segment_environment(self) -> dict[str, str]:
@@ -210,6 +236,14 @@ class MigrationFunctions(Construct):
 
     def _control_statement(self, *actions: str) -> iam.PolicyStatement:
         return iam.PolicyStatement(actions=list(actions), resources=[self._control.table_arn])
+
+    def _list_runs_statement(self) -> iam.PolicyStatement:
+        """``s3:ListBucket`` of the report bucket, for keys under ``runs/`` only."""
+        return iam.PolicyStatement(
+            actions=["s3:ListBucket"],
+            resources=[self._bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{constants.RUNS_PREFIX}*"]}},
+        )
 
     def _run_objects_statement(self, *actions: str) -> iam.PolicyStatement:
         return iam.PolicyStatement(

@@ -1,19 +1,33 @@
-"""The Standard state machine: plan, fan segments out, verify, aggregate, tell the truth.
+"""The Standard state machine: plan, fan segments out, verify, aggregate, roll back,
+tell the truth.
 
 Shape (state names are part of the interface; tests, docs and the e2e harness refer to
 them)::
 
     Plan -(refused)-> RequestRefused (Fail)
-      -> ChooseMode -(verifyOnly)-> VerifySegments
+      -> ChooseMode -($.plan.mode == "rollback")-> RollbackSegments
+                    -($.plan.verifyOnly)-> VerifySegments
                     -(otherwise)-> MigrateSegments -> ChooseVerify -(dryRun)-> Aggregate
                                                                   -(otherwise)-> VerifySegments
-      VerifySegments -> Aggregate -> ChooseOutcome -($.success == true
-                                                    or $.stoppedBy == "window")-> RunSucceeded
-                                                   -(otherwise)-> RunFailed (Fail)
+      VerifySegments -> Aggregate
+      RollbackSegments -> Aggregate
+      Aggregate -> ChooseRollback -($.plan is present)-> RollbackSegments
+                                  -(otherwise)-> ChooseOutcome
+      ChooseOutcome -($.success == true or $.stoppedBy == "window")-> RunSucceeded
+                    -(otherwise)-> RunFailed (Fail)
+
+A rollback runs either on request (the plan's ``mode`` is ``"rollback"``) or after a run
+started with ``rollbackOnFailure`` failed: that run's document then carries the rollback's
+plan as its ``plan`` field (the document has no ``plan`` otherwise), RollbackSegments
+undoes the run from its write-ahead journal (its result discarded, so its output is the
+document it got) and Aggregate, sent ``$.plan``, aggregates the rollback. The rollback's
+own document has no ``plan``, so the loop through ChooseRollback runs at most once per
+document that asks for it.
 
 Each Distributed Map runs one child execution per segment (state names of the Migrate
 loop; the Verify loop's are VerifyPages, VerifyDone, VerifyComplete, VerifyWindowClosed,
-VerifyPaused and VerifyStopped)::
+VerifyPaused and VerifyStopped; the Rollback loop's RollbackPages, RollbackDone,
+RollbackComplete, RollbackWindowClosed, RollbackPaused and RollbackStopped)::
 
     MigratePages -(error after its retries)-> SegmentStopped
       -> SegmentDone -($.done == true)-> SegmentComplete
@@ -48,7 +62,7 @@ workflow state", https://docs.aws.amazon.com/step-functions/latest/dg/state-fail
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_cdk import ArnFormat, Duration, Fn, Stack
 from aws_cdk import aws_logs as logs
@@ -63,22 +77,8 @@ from profile_migrations import environment
 if TYPE_CHECKING:
     from aws_cdk.aws_lambda import IFunction
 
-# Fields of the plan every segment task starts from (the wire names of SegmentTask).
-_MIGRATE_ITEM_FIELDS = (
-    "runId",
-    "execution",
-    "tableName",
-    "totalSegments",
-    "targetVersion",
-    "dryRun",
-    "startedAt",
-    "keyAttributes",
-    "pageSize",
-    "maxWriteCapacity",
-    "maxReadCapacity",
-    "stopAt",
-)
-_VERIFY_ITEM_FIELDS = (
+# Fields of the plan every turn task carries (the wire names of TurnTask).
+_TURN_ITEM_FIELDS = (
     "runId",
     "execution",
     "tableName",
@@ -89,8 +89,13 @@ _VERIFY_ITEM_FIELDS = (
     "maxWriteCapacity",
     "maxReadCapacity",
     "stopAt",
-    "deepVerify",
 )
+# A migrate turn's task (SegmentTask) also carries the run's mode and clock.
+_MIGRATE_ITEM_FIELDS = (*_TURN_ITEM_FIELDS, "dryRun", "startedAt")
+_VERIFY_ITEM_FIELDS = (*_TURN_ITEM_FIELDS, "deepVerify")
+# A rollback turn's task (the wire names of RollbackTask): a turn's fields and the run it
+# undoes.
+_ROLLBACK_ITEM_FIELDS = (*_TURN_ITEM_FIELDS, "rollsBack")
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,7 @@ class SegmentLoopStates:
 
 MIGRATE_MAP_LABEL = "Segments"
 VERIFY_MAP_LABEL = "Verify"
+ROLLBACK_MAP_LABEL = "Rollback"
 MIGRATE_LOOP = SegmentLoopStates(
     task="MigratePages",
     done="SegmentDone",
@@ -124,6 +130,21 @@ VERIFY_LOOP = SegmentLoopStates(
     paused="VerifyPaused",
     stopped="VerifyStopped",
 )
+ROLLBACK_LOOP = SegmentLoopStates(
+    task="RollbackPages",
+    done="RollbackDone",
+    complete="RollbackComplete",
+    window_closed="RollbackWindowClosed",
+    paused="RollbackPaused",
+    stopped="RollbackStopped",
+)
+ROLLBACK_MAP = "RollbackSegments"
+ROLLBACK_CHOICE = "ChooseRollback"
+# The plan's `mode` (RunPlan.mode) that asks for a rollback instead of a migration.
+PLAN_MODE_PATH = "$.plan.mode"
+PLAN_MODE_ROLLBACK = "rollback"
+# Present in the run's document only when the run must be rolled back: the rollback's plan.
+DOCUMENT_PLAN_PATH = "$.plan"
 # The output of every child execution, whatever happened in it.
 CHILD_OUTPUT: dict[str, Any] = {}
 OUTCOME_CHOICE = "ChooseOutcome"
@@ -137,11 +158,10 @@ DOCUMENT_ERROR_TYPE_PATH = "$.errorType"
 DOCUMENT_ERROR_PATH = "$.error"
 
 
-def stopped_by_window() -> sfn.Condition:
-    """True when ``$.stoppedBy`` is ``"window"``; false, never an error, when the field is
-    null or absent.
+def string_field_equals(path: str, value: str) -> sfn.Condition:
+    """True when the field at ``path`` is the string ``value``; false, never an error,
+    when the field is null or absent.
 
-    The run's document leaves a null ``stoppedBy`` out; a turn task carries it as null.
     On AWS a comparison whose ``Variable`` path is absent fails the Choice state with
     ``States.Runtime`` ("The choice state's condition path references an invalid
     value"), so ``IsPresent`` and ``IsString`` ("Choice workflow state",
@@ -149,53 +169,94 @@ def stopped_by_window() -> sfn.Condition:
     and ``And`` stops at the first rule that is false.
     """
     return sfn.Condition.and_(
-        sfn.Condition.is_present(STOPPED_BY_PATH),
-        sfn.Condition.is_string(STOPPED_BY_PATH),
-        sfn.Condition.string_equals(STOPPED_BY_PATH, environment.STOPPED_BY_WINDOW),
+        sfn.Condition.is_present(path),
+        sfn.Condition.is_string(path),
+        sfn.Condition.string_equals(path, value),
     )
+
+
+def stopped_by_window() -> sfn.Condition:
+    """True when ``$.stoppedBy`` is ``"window"``; false, never an error, when the field is
+    null or absent (the run's document leaves a null ``stoppedBy`` out; a turn task
+    carries it as null)."""
+    return string_field_equals(STOPPED_BY_PATH, environment.STOPPED_BY_WINDOW)
+
+
+def rollback_requested() -> sfn.Condition:
+    """True when the plan's ``mode`` is ``"rollback"``; false, never an error, for a plan
+    without a ``mode``."""
+    return string_field_equals(PLAN_MODE_PATH, PLAN_MODE_ROLLBACK)
+
+
+class PipelineFunctions(Protocol):
+    """The functions the state machine invokes (``MigrationFunctions`` is one)."""
+
+    @property
+    def plan(self) -> IFunction: ...
+
+    @property
+    def migrate(self) -> IFunction: ...
+
+    @property
+    def verify(self) -> IFunction: ...
+
+    @property
+    def aggregate(self) -> IFunction: ...
+
+    @property
+    def rollback(self) -> IFunction: ...
 
 
 class MigrationWorkflow(Construct):
     """The ProfileMigration state machine and its log group."""
 
     def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        plan: IFunction,
-        migrate: IFunction,
-        verify: IFunction,
-        aggregate: IFunction,
+        self, scope: Construct, construct_id: str, *, functions: PipelineFunctions
     ) -> None:
         super().__init__(scope, construct_id)
-        aggregate_state = self._build_aggregate(aggregate)
-        aggregate_state.next(self._build_outcome())
+        aggregate_state = self._build_aggregate(functions.aggregate)
+        rollback_map = self._build_segment_map(
+            ROLLBACK_MAP,
+            label=ROLLBACK_MAP_LABEL,
+            fields=_ROLLBACK_ITEM_FIELDS,
+            processor=self._build_segment_loop(functions.rollback, ROLLBACK_LOOP),
+        )
+        rollback_map.next(aggregate_state)
+        aggregate_state.next(self._build_rollback_choice(rollback_map))
         verify_map = self._build_segment_map(
             "VerifySegments",
             label=VERIFY_MAP_LABEL,
             fields=_VERIFY_ITEM_FIELDS,
-            processor=self._build_segment_loop(verify, VERIFY_LOOP),
+            processor=self._build_segment_loop(functions.verify, VERIFY_LOOP),
         ).next(aggregate_state)
         migrate_map = self._build_segment_map(
             "MigrateSegments",
             label=MIGRATE_MAP_LABEL,
             fields=_MIGRATE_ITEM_FIELDS,
-            processor=self._build_segment_loop(migrate, MIGRATE_LOOP),
+            processor=self._build_segment_loop(functions.migrate, MIGRATE_LOOP),
         )
         migrate_map.next(
             sfn.Choice(self, "ChooseVerify")
             .when(sfn.Condition.boolean_equals("$.plan.dryRun", True), aggregate_state)
             .otherwise(verify_map)
         )
-        definition = self._build_plan(plan).next(
+        definition = self._build_plan(functions.plan).next(
             sfn.Choice(self, "ChooseMode")
+            .when(rollback_requested(), rollback_map)
             .when(sfn.Condition.boolean_equals("$.plan.verifyOnly", True), verify_map)
             .otherwise(migrate_map)
         )
         self.log_group = logs.LogGroup(self, "Logs", retention=constants.LOG_RETENTION)
         self.state_machine = self._build_state_machine(definition)
-        self._acknowledge_findings([plan, migrate, verify, aggregate])
+        self._acknowledge_findings(
+            [
+                functions.plan,
+                functions.migrate,
+                functions.verify,
+                functions.aggregate,
+                functions.rollback,
+            ]
+        )
 
     def _build_plan(self, function: IFunction) -> tasks.LambdaInvoke:
         """Validates the input; a refusal ends the execution before anything is read."""
@@ -331,6 +392,20 @@ class MigrationWorkflow(Construct):
         self._add_retry(task)
         return task
 
+    def _build_rollback_choice(self, rollback_map: sfn.DistributedMap) -> sfn.Choice:
+        """Back to ``rollback_map`` when the run's document carries a ``plan`` (a run with
+        ``rollbackOnFailure`` that must be undone: the rollback's plan); otherwise on to
+        the outcome. The document leaves absent sections out, so ``IsPresent`` is the test.
+
+        This closes a cycle (RollbackSegments -> Aggregate -> ChooseRollback), which a
+        Choice may do; it ends because a rollback's own document carries no ``plan``.
+        """
+        return (
+            sfn.Choice(self, ROLLBACK_CHOICE)
+            .when(sfn.Condition.is_present(DOCUMENT_PLAN_PATH), rollback_map)
+            .otherwise(self._build_outcome())
+        )
+
     def _build_outcome(self) -> sfn.Choice:
         """SUCCEEDED, with the document as the execution's output, only when the document
         says ``success: true`` or ``stoppedBy: "window"`` (the run stopped at its window's
@@ -404,7 +479,7 @@ class MigrationWorkflow(Construct):
         acknowledge_wildcard_resources(
             role,
             [f"{function.function_arn}:*" for function in functions],
-            "lambda:InvokeFunction on the versions and aliases of the pipeline's own four "
+            "lambda:InvokeFunction on the versions and aliases of the pipeline's own five "
             "functions, as LambdaInvoke grants it.",
         )
         executions = Stack.of(self).format_arn(
@@ -419,6 +494,7 @@ class MigrationWorkflow(Construct):
                 f"{executions}:*",
                 f"{executions}/{MIGRATE_MAP_LABEL}:*",
                 f"{executions}/{VERIFY_MAP_LABEL}:*",
+                f"{executions}/{ROLLBACK_MAP_LABEL}:*",
             ],
             "Distributed Map child executions of this state machine only (describe, stop, "
             "redrive); their names are generated at run time. CDK generates this policy.",

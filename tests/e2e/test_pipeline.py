@@ -65,12 +65,14 @@ def local_run(
 
 
 def comparable(document: dict[str, Any]) -> dict[str, Any]:
-    """The document without what names where and which run (report location, run id) and
-    without what depends on how the table was paged (the scans' read capacity)."""
+    """The document without what names where and which run (report and journal location,
+    run id) and without what depends on how the table was paged (the scans' read
+    capacity)."""
     copy: dict[str, Any] = json.loads(json.dumps(document))
     copy.pop("runId", None)
     if "summary" in copy:
         copy["summary"].pop("reportUri")
+        copy["summary"].pop("journalUri", None)
         # A scan bills per page, and the two runners cut the table into different pages.
         copy["summary"].pop("consumedReadCapacityUnits")
     if "verification" in copy:

@@ -1,4 +1,4 @@
-"""The four Lambda functions: runtime, sizing, concurrency, environment, logging."""
+"""The five Lambda functions: runtime, sizing, concurrency, environment, logging."""
 
 from __future__ import annotations
 
@@ -42,11 +42,12 @@ def expected_environment(name: str, bucket_ref: object, limit: int) -> dict[str,
             environment.REPORT_BUCKET: bucket_ref,
             environment.CONTROL_TABLE: CONTROL_TABLE_NAME,
         },
+        "rollback": segment,
     }
     return {**COMMON_ENVIRONMENT, **specific[name]}
 
 
-def test_the_stack_has_exactly_the_four_functions(synthesized: Synthesized) -> None:
+def test_the_stack_has_exactly_the_five_functions(synthesized: Synthesized) -> None:
     handlers = {
         resource["Properties"]["Handler"]
         for resource in synthesized.resources("AWS::Lambda::Function").values()
@@ -74,6 +75,7 @@ def test_every_function_runs_python_3_13_on_arm64_with_json_logs(
         ("migrate", 900, 1024),
         ("verify", 900, 1024),
         ("aggregate", 900, constants.AGGREGATE_MEMORY_MB),
+        ("rollback", 900, 1024),
     ],
 )
 def test_timeouts_and_memory(
@@ -111,6 +113,7 @@ def test_without_a_reservation_plan_accepts_up_to_the_default_account_concurrenc
         ("migrate", OPT_IN_RESERVATION),
         ("verify", OPT_IN_RESERVATION),
         ("aggregate", None),
+        ("rollback", OPT_IN_RESERVATION),
     ],
 )
 def test_the_reserved_concurrency_context_value_reserves_for_the_segment_functions(
@@ -128,7 +131,7 @@ def test_with_a_reservation_plan_accepts_up_to_the_reservation(
     limit = int(properties["Environment"]["Variables"][environment.MAX_CONCURRENCY_LIMIT])
     reserved = {
         synthesized_opt_in.function(name)[1]["ReservedConcurrentExecutions"]
-        for name in ("migrate", "verify")
+        for name in ("migrate", "verify", "rollback")
     }
 
     assert reserved == {limit} == {OPT_IN_RESERVATION}

@@ -58,6 +58,13 @@ EXPECTED_GRANTS: dict[str, dict[tuple[str, ...], str]] = {
         ("s3:GetObject", "s3:PutObject"): RUN_OBJECTS,
         CONTROL_ITEM_ACTIONS: CONTROL_ARN,
     },
+    # Reads and restores single items from the run's journal: no Scan.
+    "rollback": {
+        ("dynamodb:GetItem", "dynamodb:PartiQLUpdate", "dynamodb:UpdateItem"): TABLE_ARN,
+        ("s3:ListBucket",): "<bucket.Arn>",
+        ("s3:GetObject", "s3:PutObject"): RUN_OBJECTS,
+        CONTROL_ITEM_ACTIONS: CONTROL_ARN,
+    },
 }
 
 
@@ -133,8 +140,9 @@ def test_roles_are_assumed_by_lambda_and_carry_no_managed_policy(
     assert "ManagedPolicyArns" not in role
 
 
-def test_aggregate_lists_only_the_runs_prefix(synthesized: Synthesized) -> None:
-    statements = synthesized.role_statements(role_of(synthesized, "aggregate"))
+@pytest.mark.parametrize("name", ["aggregate", "rollback"])
+def test_listing_is_limited_to_the_runs_prefix(synthesized: Synthesized, name: str) -> None:
+    statements = synthesized.role_statements(role_of(synthesized, name))
     (list_bucket,) = [s for s in statements if actions_of(s) == ["s3:ListBucket"]]
 
     assert list_bucket["Condition"] == {"StringLike": {"s3:prefix": ["runs/*"]}}
@@ -168,7 +176,7 @@ def test_only_plan_may_create_the_control_table(synthesized: Synthesized) -> Non
     ]
 
 
-def test_state_machine_role_invokes_only_the_four_functions(synthesized: Synthesized) -> None:
+def test_state_machine_role_invokes_only_the_five_functions(synthesized: Synthesized) -> None:
     (state_machine,) = synthesized.resources("AWS::StepFunctions::StateMachine").values()
     role_id = state_machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
     function_ids = {synthesized.function(name)[0] for name in HANDLERS}
@@ -222,7 +230,7 @@ def test_with_a_schedule_only_the_map_and_the_schedule_may_start_this_state_mach
     assert [resources_of(s) for s in starts] == [[{"Ref": state_machine_id}]] * 2
 
 
-@pytest.mark.parametrize("name", ["migrate", "verify"])
+@pytest.mark.parametrize("name", ["migrate", "verify", "rollback"])
 def test_segment_turns_may_read_the_caps_and_count_the_runs_turns(
     synthesized: Synthesized, name: str
 ) -> None:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 @pytest.fixture(scope="module")
 def asset(synthesized: Synthesized) -> Path:
     directories = {synthesized.asset_dir(name) for name in HANDLERS}
-    assert len(directories) == 1, "the four functions should share one code asset"
+    assert len(directories) == 1, "the five functions should share one code asset"
     (directory,) = directories
     assert directory.is_dir(), f"asset not staged at {directory}"
     return directory

@@ -15,9 +15,18 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from profile_migrations import environment
+from profile_migrations.models.pipeline import (
+    RollbackTask,
+    RunPlan,
+    SegmentTask,
+    TurnTask,
+    VerifyTask,
+)
 from tests.cdk_synth import HANDLERS
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from tests.cdk_synth import Synthesized
 
 PAYLOAD_QUOTA_BYTES = 262_144
@@ -71,6 +80,18 @@ SEGMENT_FIELDS = {
     "stopAt.$": "$.plan.stopAt",
     "invocation": 0,
 }
+# Per worker function: what its turn task holds on top of SEGMENT_FIELDS.
+EXTRA_SEGMENT_FIELDS = {
+    "migrate": {"dryRun.$": "$.plan.dryRun", "startedAt.$": "$.plan.startedAt"},
+    "verify": {"deepVerify.$": "$.plan.deepVerify"},
+    "rollback": {"rollsBack.$": "$.plan.rollsBack"},
+}
+# Per worker function: the model its Lambda parses the turn task into (extra="forbid").
+TURN_TASK_MODELS: dict[str, type[TurnTask]] = {
+    "migrate": SegmentTask,
+    "verify": VerifyTask,
+    "rollback": RollbackTask,
+}
 # (map state, label, worker function,
 #  child states: task, done, complete, window closed, paused, stopped)
 MAPS = [
@@ -100,9 +121,24 @@ MAPS = [
             "VerifyStopped",
         ),
     ),
+    (
+        "RollbackSegments",
+        "Rollback",
+        "rollback",
+        (
+            "RollbackPages",
+            "RollbackDone",
+            "RollbackComplete",
+            "RollbackWindowClosed",
+            "RollbackPaused",
+            "RollbackStopped",
+        ),
+    ),
 ]
 MAP_STATES = [state_name for state_name, *_ in MAPS]
 MAP_CHILDREN = [(state_name, children) for state_name, _, _, children in MAPS]
+MAP_FUNCTIONS = [(state_name, function) for state_name, _, function, _ in MAPS]
+SEGMENT_TASKS = [(children[0], function) for _, _, function, children in MAPS]
 
 # The largest inputs a child's end states see, measured on today's functions: a Migrate
 # turn's payload is about 427 bytes, and a caught error carries the Lambda's error JSON
@@ -132,6 +168,14 @@ STOPPED_BY_WINDOW_RULE = {
         {"Variable": "$.stoppedBy", "IsPresent": True},
         {"Variable": "$.stoppedBy", "IsString": True},
         {"Variable": "$.stoppedBy", "StringEquals": environment.STOPPED_BY_WINDOW},
+    ]
+}
+# The null-safe test of the plan's `mode == "rollback"`, ChooseMode's first rule.
+ROLLBACK_MODE_RULE = {
+    "And": [
+        {"Variable": "$.plan.mode", "IsPresent": True},
+        {"Variable": "$.plan.mode", "IsString": True},
+        {"Variable": "$.plan.mode", "StringEquals": "rollback"},
     ]
 }
 CAUGHT_ERROR = {
@@ -209,13 +253,11 @@ def evaluate(rule: dict[str, Any], state_input: dict[str, Any]) -> bool:
     if "Not" in rule:
         return not evaluate(rule["Not"], state_input)
     path: str = rule["Variable"]
-    assert path.startswith("$.") and path.count(".") == 1, path
-    field = path.removeprefix("$.")
+    present, value = resolve(path, state_input)
     if "IsPresent" in rule:
-        return (field in state_input) is rule["IsPresent"]
-    if field not in state_input:
+        return present is rule["IsPresent"]
+    if not present:
         raise StatesRuntimeError(f"Invalid path '{path}': no such field")
-    value = state_input[field]
     if "IsString" in rule:
         return isinstance(value, str) is rule["IsString"]
     comparisons: dict[str, tuple[type | tuple[type, ...], Any]] = {
@@ -230,6 +272,17 @@ def evaluate(rule: dict[str, Any], state_input: dict[str, Any]) -> bool:
     ):
         raise StatesRuntimeError(f"'{path}' is {value!r}, which {operator} cannot compare")
     return bool(compare(value, rule[operator]))
+
+
+def resolve(path: str, state_input: dict[str, Any]) -> tuple[bool, Any]:
+    """(whether the JSONPath ``$.a.b`` names a field of the input, its value)."""
+    assert path.startswith("$."), path
+    value: Any = state_input
+    for field in path.removeprefix("$.").split("."):
+        if not isinstance(value, dict) or field not in value:
+            return False, None
+        value = value[field]
+    return True, value
 
 
 def test_the_choice_evaluator_fails_an_unguarded_comparison_of_a_null_or_absent_field() -> None:
@@ -254,7 +307,9 @@ def test_top_level_states(definition: dict[str, Any]) -> None:
         "MigrateSegments",
         "ChooseVerify",
         "VerifySegments",
+        "RollbackSegments",
         "Aggregate",
+        "ChooseRollback",
         "ChooseOutcome",
         "RunSucceeded",
         "RunFailed",
@@ -292,12 +347,71 @@ def test_a_refused_request_ends_in_a_fail_state(definition: dict[str, Any]) -> N
 def test_mode_choices(definition: dict[str, Any]) -> None:
     states = definition["States"]
 
-    assert states["ChooseMode"]["Choices"] == choice("$.plan.verifyOnly", "VerifySegments")
+    assert states["ChooseMode"]["Choices"] == [
+        {**ROLLBACK_MODE_RULE, "Next": "RollbackSegments"},
+        *choice("$.plan.verifyOnly", "VerifySegments"),
+    ]
     assert states["ChooseMode"]["Default"] == "MigrateSegments"
     assert states["MigrateSegments"]["Next"] == "ChooseVerify"
     assert states["ChooseVerify"]["Choices"] == choice("$.plan.dryRun", "Aggregate")
     assert states["ChooseVerify"]["Default"] == "VerifySegments"
     assert states["VerifySegments"]["Next"] == "Aggregate"
+    assert states["RollbackSegments"]["Next"] == "Aggregate"
+
+
+PLAN = {"dryRun": False, "verifyOnly": False, "mode": "migrate", "rollsBack": None}
+
+
+@pytest.mark.parametrize(
+    ("plan", "expected"),
+    [
+        pytest.param(PLAN, "MigrateSegments", id="migrate"),
+        pytest.param(PLAN | {"dryRun": True}, "MigrateSegments", id="dry-run"),
+        pytest.param(PLAN | {"verifyOnly": True}, "VerifySegments", id="verify-only"),
+        pytest.param(PLAN | {"mode": "rollback", "rollsBack": "r1"}, "RollbackSegments", id="rb"),
+        pytest.param(
+            {k: v for k, v in PLAN.items() if k != "mode"}, "MigrateSegments", id="mode-absent"
+        ),
+        pytest.param(PLAN | {"mode": None}, "MigrateSegments", id="mode-null"),
+    ],
+)
+def test_the_mode_choice_routes_a_rollback_plan_and_never_fails_without_a_mode(
+    definition: dict[str, Any], plan: dict[str, Any], expected: str
+) -> None:
+    assert choose(definition["States"]["ChooseMode"], {"plan": plan}) == expected
+
+
+def test_after_the_aggregate_a_document_carrying_a_plan_is_rolled_back(
+    definition: dict[str, Any],
+) -> None:
+    """RollbackSegments -> Aggregate -> ChooseRollback closes a loop; it ends because
+    only a document that asks for a rollback carries a plan."""
+    states = definition["States"]
+
+    assert states["ChooseRollback"] == {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.plan", "IsPresent": True, "Next": "RollbackSegments"}],
+        "Default": "ChooseOutcome",
+    }
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        pytest.param(
+            {"success": False, "plan": PLAN | {"mode": "rollback", "rollsBack": "r1"}},
+            "RollbackSegments",
+            id="rollback-on-failure",
+        ),
+        pytest.param({"success": False, "rollsBack": "r1"}, "ChooseOutcome", id="rollback-doc"),
+        pytest.param({"success": True}, "ChooseOutcome", id="success"),
+        pytest.param({"success": False}, "ChooseOutcome", id="failed"),
+    ],
+)
+def test_the_rollback_choice_goes_on_to_the_outcome_without_a_plan(
+    definition: dict[str, Any], document: dict[str, Any], expected: str
+) -> None:
+    assert choose(definition["States"]["ChooseRollback"], document) == expected
 
 
 @pytest.mark.parametrize(("state_name", "label", "function", "children"), MAPS)
@@ -312,14 +426,7 @@ def test_segments_fan_out_on_a_distributed_map(
     segment_map = definition["States"][state_name]
     processor = segment_map["ItemProcessor"]
     task_name, done, *_ = children
-    expected_selector = dict(SEGMENT_FIELDS)
-    if function == "migrate":
-        expected_selector |= {
-            "dryRun.$": "$.plan.dryRun",
-            "startedAt.$": "$.plan.startedAt",
-        }
-    else:
-        expected_selector |= {"deepVerify.$": "$.plan.deepVerify"}
+    expected_selector = SEGMENT_FIELDS | EXTRA_SEGMENT_FIELDS[function]
 
     assert segment_map["Type"] == "Map"
     assert segment_map["Label"] == label
@@ -337,6 +444,27 @@ def test_segments_fan_out_on_a_distributed_map(
     assert task["Parameters"]["Payload.$"] == "$"
     assert task["OutputPath"] == "$.Payload"
     assert task["Next"] == done
+
+
+def wire_names(model: type[BaseModel]) -> set[str]:
+    return {field.alias or name for name, field in model.model_fields.items()}
+
+
+@pytest.mark.parametrize(("state_name", "function"), MAP_FUNCTIONS)
+def test_the_item_selector_builds_the_turn_task_from_the_plan(
+    definition: dict[str, Any], state_name: str, function: str
+) -> None:
+    """Every field the selector sets is one the function's turn task accepts (its model
+    forbids others), every required one is set, and every plan path names a plan field."""
+    selector = definition["States"][state_name]["ItemSelector"]
+    fields = {key.removesuffix(".$") for key in selector}
+    model = TURN_TASK_MODELS[function]
+    required = {f.alias or n for n, f in model.model_fields.items() if f.is_required()}
+    plan_paths = [v for v in selector.values() if isinstance(v, str) and v.startswith("$.plan.")]
+
+    assert fields <= wire_names(model)
+    assert required <= fields
+    assert {path.removeprefix("$.plan.") for path in plan_paths} <= wire_names(RunPlan)
 
 
 @pytest.mark.parametrize(("state_name", "children"), MAP_CHILDREN)
@@ -467,18 +595,17 @@ def test_a_paused_child_stays_inside_the_history_quota_with_room_for_retries(
     assert events <= HISTORY_QUOTA_EVENTS
 
 
-def test_the_migrate_loop_never_runs_the_verify_function(
-    definition: dict[str, Any], synthesized: Synthesized
+@pytest.mark.parametrize(("state_name", "function"), MAP_FUNCTIONS)
+def test_each_loop_runs_only_its_own_function(
+    definition: dict[str, Any], synthesized: Synthesized, state_name: str, function: str
 ) -> None:
-    migrate_states = child_states(definition, "MigrateSegments")
-    functions = {
-        invoked_function(state) for state in migrate_states.values() if state["Type"] == "Task"
-    }
+    states = child_states(definition, state_name)
+    functions = {invoked_function(state) for state in states.values() if state["Type"] == "Task"}
 
-    assert functions == {f"<{synthesized.function('migrate')[0]}.Arn>"}
+    assert functions == {f"<{synthesized.function(function)[0]}.Arn>"}
 
 
-def test_aggregate_receives_the_plan_and_hands_its_document_to_the_outcome_choice(
+def test_aggregate_receives_the_plan_and_hands_its_document_to_the_rollback_choice(
     definition: dict[str, Any], synthesized: Synthesized
 ) -> None:
     aggregate = definition["States"]["Aggregate"]
@@ -486,7 +613,7 @@ def test_aggregate_receives_the_plan_and_hands_its_document_to_the_outcome_choic
     assert invoked_function(aggregate) == f"<{synthesized.function('aggregate')[0]}.Arn>"
     assert aggregate["Parameters"]["Payload"] == {"plan.$": "$.plan"}
     assert aggregate["OutputPath"] == "$.Payload"
-    assert aggregate["Next"] == "ChooseOutcome"
+    assert aggregate["Next"] == "ChooseRollback"
     assert "End" not in aggregate
 
 
@@ -570,12 +697,12 @@ def test_plan_and_aggregate_retry_service_errors_with_full_jitter(
 ) -> None:
     tasks = all_tasks(definition)
 
-    assert set(tasks) == {"Plan", "MigratePages", "VerifyPages", "Aggregate"}
+    assert set(tasks) == {"Plan", "MigratePages", "VerifyPages", "RollbackPages", "Aggregate"}
     for name in ("Plan", "Aggregate"):
         assert tasks[name]["Retry"] == [LAMBDA_RETRY], name
 
 
-@pytest.mark.parametrize("task_name", ["MigratePages", "VerifyPages"])
+@pytest.mark.parametrize("task_name", [task_name for task_name, _ in SEGMENT_TASKS])
 def test_a_segment_turn_retries_service_errors_killed_turns_and_busy_segments(
     definition: dict[str, Any], task_name: str
 ) -> None:
@@ -586,9 +713,7 @@ def test_a_segment_turn_retries_service_errors_killed_turns_and_busy_segments(
     assert task["Retry"] == [LAMBDA_RETRY, KILLED_TURN_RETRY, BUSY_SEGMENT_RETRY]
 
 
-@pytest.mark.parametrize(
-    ("task_name", "function"), [("MigratePages", "migrate"), ("VerifyPages", "verify")]
-)
+@pytest.mark.parametrize(("task_name", "function"), SEGMENT_TASKS)
 def test_a_busy_segment_is_retried_for_longer_than_a_whole_turn(
     definition: dict[str, Any], synthesized: Synthesized, task_name: str, function: str
 ) -> None:

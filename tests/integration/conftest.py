@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from profile_migrations.devtools.dynamodb_local import DynamoDBLocal
 
-TABLE_COMMANDS = frozenset({"run", "history", "unlock", "status"})
+TABLE_COMMANDS = frozenset({"run", "history", "unlock", "status", "rollback"})
 
 
 class Cli(Protocol):
@@ -40,7 +40,7 @@ def cli(
         argv = list(args)
         if argv[0] in TABLE_COMMANDS:
             argv += ["--endpoint-url", dynamodb_local.endpoint_url]
-        if argv[0] == "run" and "--report" not in argv:
+        if argv[0] in ("run", "rollback") and "--report" not in argv:
             argv += ["--report", str(tmp_path / f"report-{next(reports)}.jsonl")]
         status = main([*argv, "--json"])
         return status, json.loads(capsys.readouterr().out)

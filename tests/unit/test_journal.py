@@ -72,14 +72,14 @@ RAW: dict[str, Any] = {
 }
 
 
-def test_each_batch_is_journaled_before_it_is_sent_and_settled_after() -> None:
+def test_a_pages_writes_are_journaled_at_once_before_any_is_sent_and_settled_by_batch() -> None:
     events: list[str] = []
     journal = ListJournal(events)
     items = [dict(RAW, userId={"S": f"u{number}"}) for number in range(30)]
 
     PageMigrator(job(journal), OrderedStore(events), ListSink()).migrate_page(items)
 
-    assert events == ["intend 25", "send 25", "settle 25", "intend 5", "send 5", "settle 5"]
+    assert events == ["intend 30", "send 25", "settle 25", "send 5", "settle 5"]
 
 
 def test_an_entry_holds_the_exact_wire_values_the_write_replaces() -> None:

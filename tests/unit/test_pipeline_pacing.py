@@ -131,7 +131,7 @@ def test_a_scheduled_execution_ends_at_once_when_the_run_at_the_target_completed
     assert response.message.startswith("Nothing to do: the last run to version 5, old-run")
     assert response.summary is None
     assert store.writes == []
-    assert records.outputs["exec-1"] == response
+    assert records.outputs["exec-1"].to_wire() == response.to_wire()
 
 
 def test_a_turn_after_the_window_closed_does_nothing_and_says_why() -> None:

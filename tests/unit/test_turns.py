@@ -16,6 +16,7 @@ from profile_migrations.errors import (
     StoreUnavailableError,
 )
 from profile_migrations.loader import load_registry
+from profile_migrations.logic.journal import JournalEntry
 from profile_migrations.logic.turns import Turn, migrate_turn, verify_turn
 from profile_migrations.models.pipeline import PageFailures, SegmentTask, VerifyTask
 from profile_migrations.models.records import Checkpoint, TurnLease
@@ -313,3 +314,40 @@ def test_a_deep_verify_turn_without_the_registry_is_refused_before_reading() -> 
     with pytest.raises(InvalidRequestError, match="schemas"):
         verify_turn(verify_task(deep_verify=True), table, MemoryRecords(), MemoryControl(), turn())
     assert table.reads == []
+
+
+def test_a_turn_journals_each_page_once_before_its_writes_and_a_dry_run_journals_none() -> None:
+    events: list[str] = []
+
+    class Recorded(MemoryRecords):
+        def put_journal(self, run_id: str, segment: int, page: int, body: bytes) -> None:
+            events.append(f"journal page {page}")
+            super().put_journal(run_id, segment, page, body)
+
+    class Watched(PagedStore):
+        def conditional_update(self, writes: Sequence[ProfileWrite]) -> WriteBatchResult:
+            events.append(f"write {len(writes)}")
+            return super().conditional_update(writes)
+
+    table = Watched(pages=[[item("a"), item("b")], [item("c")]])
+    records = Recorded()
+
+    migrate_turn(segment_task(), load_registry(), table, records, locked_control(), turn())
+
+    assert events == ["journal page 0", "write 2", "journal page 1", "write 1"]
+    (first, second) = records.journals
+    assert (first[:3], second[:3]) == ((RUN, 3, 0), (RUN, 3, 1))
+    lines = [JournalEntry.model_validate_json(line) for line in first[3].splitlines()]
+    assert [entry.key["userId"] for entry in lines] == [{"S": "a"}, {"S": "b"}]
+    assert lines[0].before["version"] is None
+
+    dry = MemoryRecords()
+    migrate_turn(
+        segment_task(dry_run=True),
+        load_registry(),
+        PagedStore(pages=[[item("a")]]),
+        dry,
+        MemoryControl(),
+        turn(),
+    )
+    assert dry.journals == []

@@ -16,6 +16,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from profile_migrations.models.results import RollbackSummary
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -156,6 +158,41 @@ def print_report(console: Console, response: MigrationResponse, elapsed_seconds:
         console.print(f"[red]error:[/] {escape(response.error)}")
     if response.resumable:
         console.print("resumable: `profile-migrate run --resume` continues this run")
+    if response.rollback is not None:
+        console.print("[bold]Rollback on failure[/]")
+        print_rollback(console, response.rollback)
+
+
+def print_rollback(console: Console, response: MigrationResponse) -> None:
+    """The readable counterpart of a rollback's ``--json``."""
+    style, title = _title(response)
+    console.print(f"[bold {style}]{title}[/] {escape(response.message)}")
+    summary = response.summary
+    if isinstance(summary, RollbackSummary):
+        table = Table(title="Rollback", show_header=False)
+        verb = "would restore" if summary.dry_run else "restored"
+        table.add_row(verb, f"{summary.restored_count:,}")
+        table.add_row("kept (changed since by the application)", f"{summary.kept_count:,}")
+        table.add_row("missing (deleted since)", f"{summary.missing_count:,}")
+        table.add_row("already restored", f"{summary.already_restored_count:,}")
+        table.add_row("failed", f"{summary.failure_count:,}")
+        table.add_row(
+            "write capacity consumed",
+            f"{summary.consumed_write_capacity_units:,.1f} WCU"
+            f" (cap {_cap_text(summary.max_write_capacity, 'WCU/s')})",
+        )
+        if summary.report_uri:
+            table.add_row("report", escape(summary.report_uri))
+        console.print(table)
+        for result in summary.results[:FAILURES_SHOWN]:
+            console.print(f"failed: {_key_text(result.model_extra)}: {escape(result.error or '')}")
+    if response.error:
+        console.print(f"[red]error:[/] {escape(response.error)}")
+    if response.resumable and response.rolls_back:
+        console.print(
+            f"resumable: `profile-migrate rollback --run {escape(response.rolls_back)} "
+            "--resume` continues this rollback"
+        )
 
 
 def _title(response: MigrationResponse) -> tuple[str, str]:
@@ -205,13 +242,18 @@ def print_history(console: Console, result: HistoryResult) -> None:
     ):
         table.add_column(column)
     for entry in result.runs:
+        rollback = entry.rollback_counters
+        migrated = f"{entry.counters.migrated:,}"
+        if entry.kind == "rollback":
+            restored = rollback.restored if rollback else 0
+            migrated = f"undid {escape(entry.rolls_back or '?')}: {restored:,} restored"
         table.add_row(
             escape(entry.run_id),
             entry.outcome,
             str(entry.target_version),
             ",".join(str(v) for v in entry.counters.from_versions) or "-",
-            f"{entry.counters.migrated:,}",
-            f"{entry.counters.failed:,}",
+            migrated,
+            f"{rollback.failed if rollback else entry.counters.failed:,}",
             escape(entry.started_at),
             escape(entry.ended_at or "-"),
             escape(", ".join(part.owner for part in entry.parts) or entry.owner),

@@ -35,6 +35,7 @@ from profile_migrations.cli.console import (
     print_new,
     print_plan,
     print_report,
+    print_rollback,
     print_status,
     print_throttle,
 )
@@ -43,6 +44,7 @@ from profile_migrations.cli.logs import configure_logging
 from profile_migrations.environment import RUN_ERROR_INTERRUPTED, STOPPED_BY_WINDOW
 from profile_migrations.errors import MigrationInputError, UsageError
 from profile_migrations.logic.lifecycle import DEFAULT_LEASE_SECONDS
+from profile_migrations.logic.rollback_run import DEFAULT_ROLLBACK_WORKERS
 from profile_migrations.logic.runner import LocalRunOptions
 from profile_migrations.logic.summary import error_response
 from profile_migrations.models.requests import RunRequest
@@ -96,6 +98,16 @@ def _capacity(minimum: float, inclusive: bool) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and 0 <= value <= 100):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage from 0 to 100")
+    return value
 
 
 DURATION = re.compile(r"(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?")
@@ -200,6 +212,48 @@ def _add_new(commands: argparse._SubParsersAction[RefusingParser]) -> None:
     _add_output_options(new)
 
 
+def _add_rollback_parser(commands: argparse._SubParsersAction[RefusingParser]) -> None:
+    rollback = commands.add_parser(
+        "rollback",
+        help="undo a run item by item from its journal, keeping every later application write",
+    )
+    _add_table_options(rollback)
+    rollback.add_argument(
+        "--run", required=True, metavar="RUN_ID", help="the run to undo (see `history`)"
+    )
+    rollback.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="read each item and report what the rollback would do; write nothing",
+    )
+    rollback.add_argument(
+        "--resume", action="store_true", help="continue this run's unfinished rollback, if any"
+    )
+    rollback.add_argument(
+        "--max-write-capacity",
+        type=_capacity(0, inclusive=False),
+        metavar="WCU_PER_SECOND",
+        help="at most this many write capacity units per second (default: half the "
+        "provisioned write capacity of a provisioned table; no cap on an on-demand table)",
+    )
+    rollback.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=DEFAULT_ROLLBACK_WORKERS,
+        help="write batches in flight at once",
+    )
+    rollback.add_argument(
+        "--report", type=Path, help="JSON Lines report path (default: profile-migrate-reports/...)"
+    )
+    rollback.add_argument(
+        "--lease-seconds",
+        type=_positive_int,
+        default=int(DEFAULT_LEASE_SECONDS),
+        help="the table lock's lease, renewed while the rollback lives (default 60)",
+    )
+    _add_output_options(rollback)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line's parser: a malformed command line raises :class:`UsageError`, so it
     is refused like any other bad input; ``--help`` prints help and exits 0."""
@@ -291,7 +345,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TIME",
         help="stop, resumable, at this ISO-8601 time with offset; exit status 3",
     )
+    run.add_argument(
+        "--rollback-on-failure",
+        action="store_true",
+        help="undo the run's own writes before exiting when more than --max-failure-percent "
+        "of the profiles it tried failed, or verification finds profiles it should have "
+        "migrated below the target",
+    )
+    run.add_argument(
+        "--max-failure-percent",
+        type=_percent,
+        metavar="P",
+        help="with --rollback-on-failure: the share of failed profiles (0 to 100) a run may "
+        "end with and keep its writes (default 0)",
+    )
     _add_output_options(run)
+
+    _add_rollback_parser(commands)
 
     throttle = commands.add_parser(
         "throttle", help="change the caps of the table's running run (it follows within 10 s)"
@@ -472,6 +542,8 @@ def command_run(args: argparse.Namespace, output: _Output) -> int:
             max_write_capacity=args.max_write_capacity,
             max_read_capacity=args.max_read_capacity,
             stop_at=_window_end(args.stop_after, args.stop_at),
+            rollback_on_failure=args.rollback_on_failure,
+            max_failure_percent=args.max_failure_percent,
         )
         started = time.perf_counter()
         response = command.run(config)
@@ -490,6 +562,30 @@ def _window_end(stop_after: timedelta | None, stop_at: datetime | None) -> datet
     if stop_after is not None:
         return datetime.now().astimezone() + stop_after
     return stop_at
+
+
+def command_rollback(args: argparse.Namespace, output: _Output) -> int:
+    with _CtrlC(output) as ctrl_c:
+        response = command.rollback(
+            command.RollbackConfig(
+                target=_target(args),
+                run_id=args.run,
+                dry_run=args.dry_run,
+                resume=args.resume,
+                report=args.report,
+                workers=args.workers,
+                max_write_capacity=args.max_write_capacity,
+                lease_seconds=float(args.lease_seconds),
+                stop=ctrl_c.stop,
+            )
+        )
+        if args.json:
+            output.document(response.to_wire())
+        else:
+            print_rollback(Console(), response)
+    if response.error_type == RUN_ERROR_INTERRUPTED:
+        return EXIT_INTERRUPTED
+    return EXIT_SUCCESS if response.success else EXIT_FAILURES
 
 
 def command_throttle(args: argparse.Namespace, output: _Output) -> int:
@@ -580,6 +676,7 @@ COMMANDS = {
     "status": command_status,
     "new": command_new,
     "throttle": command_throttle,
+    "rollback": command_rollback,
 }
 
 

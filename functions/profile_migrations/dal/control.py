@@ -20,6 +20,7 @@ from profile_migrations.models.records import (
     AppliedStep,
     Checkpoint,
     LockInfo,
+    RollbackCheckpoint,
     RunHistoryEntry,
     SegmentRecord,
     SegmentRecordT,
@@ -39,6 +40,7 @@ LOCK_SK = "LOCK"
 SEGMENT_SK_PREFIX: dict[type[SegmentRecord], str] = {
     Checkpoint: "SEGMENT#",
     VerifyCheckpoint: "VERIFY#",
+    RollbackCheckpoint: "ROLLBACK#",
 }
 
 

@@ -8,6 +8,11 @@ run's pages land beside its first execution's):
 - ``failures/segment-S/page-P.json``: that page's failed profiles (written when there are
   some, and for the first page of every turn, empty or not);
 - ``invalid/segment-S/page-P.json``: what verification found away from the target there;
+- ``journal/segment-S/page-P/T-R.jsonl.gz``: the write-ahead journal of page P's writes
+  (logic/journal.py), one object per round of the page's writes, stored before the first
+  of them is sent; ``T`` is the time in milliseconds and ``R`` random, so a page done again
+  after a killed turn adds an object (the writes it recorded may have been applied) and
+  the keys sort oldest first within the page;
 - ``output.json``: the execution's whole document (under the execution's own id).
 Keys follow the page's number in its segment, so a page processed again after a killed turn
 replaces its objects instead of adding to them.
@@ -16,6 +21,8 @@ replaces its objects instead of adding to them.
 from __future__ import annotations
 
 import gzip
+import secrets
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -24,6 +31,7 @@ from botocore.config import Config
 
 from profile_migrations.dal.outages import outage_of, outages_stop
 from profile_migrations.models.pipeline import PageFailures, PageInvalid
+from profile_migrations.models.results import MigrationResponse
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -31,7 +39,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
     from pydantic import BaseModel
 
-    from profile_migrations.models.results import InvalidProfile, MigrationResponse, ProfileResult
+    from profile_migrations.models.results import InvalidProfile, ProfileResult
 
 RUNS_PREFIX = "runs"
 READ_THREADS = 16
@@ -87,6 +95,37 @@ class RunRecords:
             Bucket=self.bucket, Key=key, Body=compress_report(body), ContentType=GZIP
         )
 
+    def journal_uri(self, run_id: str) -> str:
+        return f"s3://{self.bucket}/{RUNS_PREFIX}/{run_id}/journal/"
+
+    @_outages
+    def put_journal(self, run_id: str, segment: int, page: int, body: bytes) -> None:
+        """Store one round of a page's journal entries (JSON Lines ``body``), gzip-compressed,
+        beside any earlier round's."""
+        stamp = f"{time.time_ns() // 1_000_000:013d}-{secrets.token_hex(4)}"
+        key = f"{RUNS_PREFIX}/{run_id}/journal/{_page_part(segment, page)}/{stamp}.jsonl.gz"
+        self._client.put_object(
+            Bucket=self.bucket, Key=key, Body=compress_report(body), ContentType=GZIP
+        )
+
+    @_outages
+    def journal_keys(self, run_id: str, segment: int) -> list[str]:
+        """The keys of segment ``segment``'s journal objects, oldest first (by page, then
+        by the time each round was stored)."""
+        prefix = f"{RUNS_PREFIX}/{run_id}/journal/segment-{segment:06d}/"
+        paginator = self._client.get_paginator("list_objects_v2")
+        keys = [
+            entry["Key"]
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix)
+            for entry in page.get("Contents", [])
+        ]
+        return sorted(keys)
+
+    @_outages
+    def read_journal(self, key: str) -> bytes:
+        """A journal object's JSON Lines."""
+        return gzip.decompress(self._read(key))
+
     @_outages
     def put_page_failures(self, run_id: str, record: PageFailures) -> None:
         self._put(f"{RUNS_PREFIX}/{run_id}/failures", record.segment, record.page, record)
@@ -102,6 +141,15 @@ class RunRecords:
         body = response.model_dump_json(by_alias=True, exclude_none=True).encode()
         self._client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=JSON)
         return f"s3://{self.bucket}/{key}"
+
+    @_outages
+    def output(self, run_id: str) -> MigrationResponse | None:
+        """The document :meth:`put_output` stored, None when there is none."""
+        try:
+            body = self._read(f"{RUNS_PREFIX}/{run_id}/output.json")
+        except self._client.exceptions.NoSuchKey:
+            return None
+        return MigrationResponse.model_validate_json(body)
 
     def _put(self, prefix: str, segment: int, page: int, record: BaseModel) -> None:
         self._client.put_object(

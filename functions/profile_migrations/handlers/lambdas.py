@@ -1,4 +1,4 @@
-"""The entry points of the pipeline's four Lambda functions. Each parses its event, calls
+"""The entry points of the pipeline's five Lambda functions. Each parses its event, calls
 one logic function with its dependencies (built once per container, or a test's fakes)
 and returns the result's JSON."""
 
@@ -23,10 +23,11 @@ from profile_migrations.handlers.observability import (
     turn_of,
 )
 from profile_migrations.logic.pipeline import aggregate_run, plan_run
-from profile_migrations.logic.turns import migrate_turn, verify_turn
+from profile_migrations.logic.turns import migrate_turn, rollback_turn, verify_turn
 from profile_migrations.models.pipeline import (
     AggregateEvent,
     PlanEvent,
+    RollbackTask,
     SegmentTask,
     TurnTask,
     VerifyTask,
@@ -84,6 +85,21 @@ def verify(event: Event, context: LambdaContext, deps: SegmentDependencies | Non
     )
     add_table_dimension(deps.settings.table_name)
     emit_capacity(0.0, consumed, next_task)
+    return next_task.to_wire()
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def rollback(
+    event: Event, context: LambdaContext, deps: SegmentDependencies | None = None
+) -> Event:
+    """One turn of a segment's rollback: its journal undone, newest page first."""
+    deps = deps or segment_dependencies()
+    task = RollbackTask.model_validate(event)
+    turn = _turn_of(task, context, deps)
+    next_task, this_turn = rollback_turn(task, deps.store, deps.records, deps.control, turn)
+    add_table_dimension(deps.settings.table_name)
+    emit_capacity(this_turn.consumed_write_capacity_units, 0.0, next_task)
     return next_task.to_wire()
 
 

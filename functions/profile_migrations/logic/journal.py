@@ -20,18 +20,23 @@ from __future__ import annotations
 import json
 import os
 import threading
+from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
-from profile_migrations.codec import encode_wire
+from pydantic import ValidationError
+
+from profile_migrations.codec import decode_wire, encode_wire
 from profile_migrations.errors import InvalidRequestError
 from profile_migrations.models.wire import WireModel
+from profile_migrations.store import ProfileWrite
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
     from pathlib import Path
     from types import TracebackType
 
-    from profile_migrations.store import ProfileWrite
+# How much of a journal file is read at a time when reading it backwards (bytes).
+READ_BLOCK_BYTES = 1 << 20
 
 
 class JournalEntry(WireModel):
@@ -57,6 +62,24 @@ class JournalEntry(WireModel):
                 for name, value in write.expected.items()
             },
             after=after,
+        )
+
+    def undo(self) -> ProfileWrite:
+        """The write that puts back what this entry's write changed: every attribute it
+        set or removed gets its value from before (removed if it was absent), on condition
+        that each still holds the value written (absent if removed) and the item exists.
+        Raises ``ValueError`` (or ``KeyError``) when the entry's values are not wire
+        values."""
+        return ProfileWrite(
+            key={name: decode_wire(value) for name, value in self.key.items()},
+            set_values={
+                name: decode_wire(value) for name, value in self.before.items() if value is not None
+            },
+            removed=tuple(name for name, value in self.before.items() if value is None),
+            expected={
+                name: None if value is None else decode_wire(value)
+                for name, value in self.after.items()
+            },
         )
 
 
@@ -134,3 +157,114 @@ class FileJournal:
             self._file.flush()
             if sync:
                 os.fsync(self._file.fileno())
+
+
+@dataclass(frozen=True)
+class PageJournal:
+    """A pipeline turn's journal: each round of a page's writes is one object in the
+    report bucket (``put`` stores it, durably once it returns), stored before the first of
+    them is sent. Outcomes are not stored: an object per batch's answers would cost as
+    many S3 requests as the writes themselves; an undo treats every entry as possibly
+    applied, and its condition decides."""
+
+    put: Callable[[bytes], None]
+
+    def intend(self, entries: Sequence[JournalEntry]) -> None:
+        if entries:
+            self.put(render_journal(entries))
+
+    def settle(self, outcomes: Sequence[JournalOutcome]) -> None:
+        """Nothing to do: see the class's docstring."""
+
+
+@dataclass(frozen=True, slots=True)
+class Undo:
+    """A journal entry to undo, newest first, and whether DynamoDB applied its write
+    (None: its outcome was never recorded, so it may have been)."""
+
+    entry: JournalEntry
+    written: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadableLine:
+    """A journal line that is not an entry nor an outcome (a damaged journal)."""
+
+    number_from_end: int
+    reason: str
+
+
+def lines_backwards(
+    path: Path, end: int | None = None, block: int = READ_BLOCK_BYTES
+) -> Iterator[tuple[int, bytes]]:
+    """The complete lines of the file before byte ``end`` (the start of a line; None: the
+    file's end), newest first, each with the offset it starts at; memory is one block and
+    one line. Text after the file's last newline (a line torn by a crash while it was
+    being written, whose write was therefore never sent) is left out."""
+    with path.open("rb") as file:
+        position = _after_last_newline(file, block) if end is None else end
+        tail = b""
+        while position > 0:
+            size = min(block, position)
+            position -= size
+            file.seek(position)
+            lines = (file.read(size) + tail).split(b"\n")
+            tail = lines[0]
+            offset = position + len(tail) + 1
+            complete = []
+            for line in lines[1:]:
+                complete.append((offset, line))
+                offset += len(line) + 1
+            for start, line in reversed(complete):
+                if line:
+                    yield start, line
+        if tail:
+            yield 0, tail
+
+
+def _after_last_newline(file: IO[bytes], block: int) -> int:
+    position = file.seek(0, os.SEEK_END)
+    while position > 0:
+        size = min(block, position)
+        position -= size
+        file.seek(position)
+        found = file.read(size).rfind(b"\n")
+        if found >= 0:
+            return position + found + 1
+    return 0
+
+
+def undos_backwards(
+    lines: Iterable[tuple[int, bytes]],
+) -> Iterator[tuple[int, Undo | UnreadableLine]]:
+    """The entries of a journal's lines read newest first (:func:`lines_backwards`),
+    each with the offset of its line and its outcome (read before it, being newer).
+
+    Reading resumed from an offset misses the outcomes of entries older than it that
+    were recorded after it: those entries come back with ``written`` None, as if the
+    process had died before recording them, and the undo's condition decides (a write
+    that was not applied left the item without the values it would have written)."""
+    outcomes: dict[str, bool] = {}
+    for number, (offset, line) in enumerate(lines, start=1):
+        try:
+            record = json.loads(line)
+            if "written" in record:
+                outcome = JournalOutcome.model_validate(record)
+                outcomes[_key_text(outcome.key)] = outcome.written
+                continue
+            entry = JournalEntry.model_validate(record)
+        except (ValueError, ValidationError) as exc:
+            yield offset, UnreadableLine(number, _reason(exc))
+            continue
+        written = outcomes.pop(_key_text(entry.key), None)
+        yield offset, Undo(entry, written)
+
+
+def _key_text(key: dict[str, Any]) -> str:
+    return json.dumps(key, sort_keys=True, separators=(",", ":"))
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return f"not a journal entry ({exc.error_count()} problem(s))"
+    return f"not JSON ({exc})"

@@ -120,7 +120,7 @@ def begin(
             f"not {target}; resume it without a target version, or unlock and start anew"
         )
     run_id = resumed.run_id if resumed is not None else new.run_id
-    _release_if_dead_here(control, table)
+    release_if_dead_here(control, table)
     control.acquire_lock(
         LockInfo(
             table=table,
@@ -231,7 +231,14 @@ def finish(protection: Protection, entry: RunHistoryEntry, response: MigrationRe
     counters = response.summary.counters() if response.summary else SegmentCounters()
     parts = list(entry.parts)
     if parts:
-        parts[-1] = parts[-1].model_copy(update={"ended_at": ended_at, "outcome": outcome})
+        last = parts[-1]
+        parts[-1] = last.model_copy(
+            update={
+                "ended_at": ended_at,
+                "outcome": outcome,
+                "journal_uri": last.journal_uri or protection.journal_uri,
+            }
+        )
     update: dict[str, object] = {
         "outcome": outcome,
         "ended_at": ended_at,
@@ -303,9 +310,10 @@ def caps_in_lock(control: ControlStore, table: str, owner: str) -> Caps | None:
 
 
 def resumable_run(control: ControlStore, table: str) -> RunHistoryEntry | None:
-    """The newest run of ``table`` that did not finish (killed, or stopped early)."""
+    """The newest migration run of ``table`` that did not finish (killed, or stopped
+    early); rollbacks resume with ``rollback --resume``."""
     for entry in control.history(table):
-        if entry.outcome in RESUMABLE_OUTCOMES and not entry.dry_run:
+        if entry.outcome in RESUMABLE_OUTCOMES and not entry.dry_run and entry.kind == "migration":
             return entry
     return None
 
@@ -356,7 +364,7 @@ def local_owner() -> str:
     return f"{user}@{socket.gethostname()}:{os.getpid()}"
 
 
-def _release_if_dead_here(control: ControlStore, table: str) -> None:
+def release_if_dead_here(control: ControlStore, table: str) -> None:
     """A lock held by a process of this host that no longer exists is released: its run
     was killed; ``--resume`` continues it."""
     held = control.read_lock(table)

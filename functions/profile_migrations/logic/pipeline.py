@@ -11,12 +11,14 @@ import logging
 import math
 import random
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from profile_migrations.clock import iso_timestamp
+from profile_migrations.environment import PIPELINE_WHERE
 from profile_migrations.errors import (
     InvalidRequestError,
     MigrationInputError,
@@ -33,21 +35,31 @@ from profile_migrations.logic.lifecycle import (
     resumable_run,
 )
 from profile_migrations.logic.pacing import Caps, caps_for
+from profile_migrations.logic.rollback_run import (
+    RollbackBegun,
+    RollbackEnd,
+    begin_rollback,
+    finish_rollback,
+    rollback_document,
+    undone_run,
+)
 from profile_migrations.logic.summary import (
     build_response,
     fit_within,
+    should_roll_back,
     stopped_by_window,
     stopped_early,
     summarize,
     verification_of,
+    with_rollback,
 )
 from profile_migrations.logic.turns import PIPELINE_LEASE_SECONDS, execution_owner
 from profile_migrations.logic.verify import deep_schema
 from profile_migrations.models.limits import MAX_PIPELINE_SEGMENTS
-from profile_migrations.models.pipeline import RunPlan
-from profile_migrations.models.records import Checkpoint, VerifyCheckpoint
-from profile_migrations.models.requests import PipelineRequest
-from profile_migrations.models.results import MigrationResponse, SegmentCounters
+from profile_migrations.models.pipeline import AggregateResult, RunPlan
+from profile_migrations.models.records import Checkpoint, RollbackCheckpoint, VerifyCheckpoint
+from profile_migrations.models.requests import PipelineRequest, RollbackRequest
+from profile_migrations.models.results import MigrationResponse, RollbackCounters, SegmentCounters
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -63,7 +75,8 @@ logger = logging.getLogger(__name__)
 BYTES_PER_SEGMENT = 256 * 1024 * 1024
 DEFAULT_MAX_CONCURRENCY = 20
 MAX_OUTPUT_BYTES = 200 * 1024
-PIPELINE_WHERE = "aws:step-functions"
+# The execution input's field that asks for a rollback execution.
+ROLLBACK_FIELD = "rollback"
 
 
 def default_pipeline_segments(size_bytes: int) -> int:
@@ -88,6 +101,8 @@ def plan_run(
     Every refusal raises :class:`RequestRefusedError` (naming the reason), before any
     profile is written.
     """
+    if ROLLBACK_FIELD in event.request:
+        return _plan_rollback(event, store, control, max_concurrency_limit)
     try:
         request = PipelineRequest.model_validate(event.request)
         target = request.target_version or registry.current_version
@@ -98,12 +113,7 @@ def plan_run(
             raise InvalidRequestError(
                 f"totalSegments {segments} is above the pipeline's limit of {MAX_PIPELINE_SEGMENTS}"
             )
-        concurrency = request.max_concurrency or min(DEFAULT_MAX_CONCURRENCY, max_concurrency_limit)
-        if concurrency > max_concurrency_limit:
-            raise InvalidRequestError(
-                f"maxConcurrency {concurrency} is above {max_concurrency_limit}, the number of "
-                "segment turns the functions may run at once"
-            )
+        concurrency = _concurrency(request.max_concurrency, max_concurrency_limit)
         table = store.describe()
         total = segments or default_pipeline_segments(table.size_bytes)
         asked = Caps(request.max_write_capacity, request.max_read_capacity)
@@ -131,6 +141,8 @@ def plan_run(
             max_read_capacity=caps.read,
             stop_at=stop_at,
             deep_verify=request.deep_verify,
+            rollback_on_failure=request.rollback_on_failure,
+            max_failure_percent=request.max_failure_percent,
         )
         done = _already_done(request, control, table.name, target)
         if done is not None:
@@ -146,6 +158,96 @@ def plan_run(
     logger.info(
         "run planned",
         extra={"run_id": plan.run_id, "segments": plan.total_segments, "target_version": target},
+    )
+    return plan
+
+
+def _concurrency(asked: int | None, limit: int) -> int:
+    concurrency = asked or min(DEFAULT_MAX_CONCURRENCY, limit)
+    if concurrency > limit:
+        raise InvalidRequestError(
+            f"maxConcurrency {concurrency} is above {limit}, the number of segment turns the "
+            "functions may run at once"
+        )
+    return concurrency
+
+
+def _plan_rollback(
+    event: PlanEvent, store: ProtectableStore, control: ControlStore, max_concurrency_limit: int
+) -> RunPlan:
+    """Plan a rollback execution (``{"rollback": RUN_ID}``): the undone run's segments,
+    each undoing its journal; the table's lock taken by this execution, the rollback
+    recorded in the history (or the run's unfinished rollback resumed). Refusals raise
+    :class:`RequestRefusedError` before anything is written: an unknown run, a part of
+    it that ran outside the pipeline (its journal is a local file), a locked table."""
+    try:
+        request = RollbackRequest.model_validate(event.request)
+        concurrency = _concurrency(request.max_concurrency, max_concurrency_limit)
+        table = store.describe()
+        undone = undone_run(control, table.name, request.rollback)
+        local = [part for part in undone.parts if part.where != PIPELINE_WHERE]
+        if local:
+            raise InvalidRequestError(
+                f"run {undone.run_id} ran in part outside the pipeline ({local[0].where}, "
+                f"{local[0].owner}): its journal is a local file; roll that run back with "
+                "`profile-migrate rollback` where the file is"
+            )
+        caps = caps_for(table, Caps(request.max_write_capacity, None))
+        protection = Protection(
+            control=control,
+            owner=execution_owner(event.execution),
+            where=PIPELINE_WHERE,
+            resume=request.resume,
+            lease_seconds=PIPELINE_LEASE_SECONDS,
+        )
+        begun = begin_rollback(
+            protection, table.name, undone, undone.total_segments, caps, event.execution
+        )
+    except ValidationError as exc:
+        raise RequestRefusedError(f"invalid input: {exc}") from exc
+    except (MigrationInputError, ValueError) as exc:
+        raise RequestRefusedError(f"{type(exc).__name__}: {exc}") from exc
+    return _rollback_plan(begun, event.execution, table.key_attributes, concurrency, caps)
+
+
+def _rollback_plan(
+    begun: RollbackBegun,
+    execution: str,
+    key_attributes: tuple[str, ...],
+    concurrency: int,
+    caps: Caps,
+    after_run: bool = False,
+) -> RunPlan:
+    """The plan of a begun rollback; ``after_run``: it rolls back the run this execution
+    just made (automatic rollback), whose document the rollback's then completes."""
+    entry = begun.entry
+    plan = RunPlan(
+        run_id=entry.run_id,
+        execution=execution,
+        table_name=entry.table,
+        target_version=entry.target_version,
+        dry_run=False,
+        verify_only=False,
+        started_at=entry.started_at,
+        total_segments=entry.total_segments,
+        segments=_shuffled(entry.total_segments, entry.run_id),
+        max_concurrency=concurrency,
+        page_size=None,
+        key_attributes=list(key_attributes),
+        max_write_capacity=caps.write,
+        max_read_capacity=caps.read,
+        note=f"Resumed rollback {entry.run_id}." if begun.resumed else None,
+        mode="rollback",
+        rolls_back=entry.rolls_back,
+        rollback_on_failure=after_run,
+    )
+    logger.info(
+        "rollback planned",
+        extra={
+            "run_id": plan.run_id,
+            "rolls_back": plan.rolls_back,
+            "segments": plan.total_segments,
+        },
     )
     return plan
 
@@ -279,9 +381,7 @@ def _verification(
     return verification, unfinished
 
 
-def aggregate_run(
-    plan: RunPlan, records: RunRecordStore, control: ControlStore
-) -> MigrationResponse:
+def aggregate_run(plan: RunPlan, records: RunRecordStore, control: ControlStore) -> AggregateResult:
     """The run's response document, from the segments' checkpoints and page records.
 
     The whole document is stored at ``runs/<execution>/output.json`` in the report bucket
@@ -290,9 +390,16 @@ def aggregate_run(
     a turn stopped on something unexpected, or it ran out of turns) makes the run
     unsuccessful (``errorType`` SegmentsUnfinished) with the first recorded reason; a
     resumed run (``"resume": true``) continues it.
+
+    A run with ``rollbackOnFailure`` that must be rolled back begins its rollback here:
+    the result then carries the rollback's ``plan`` (the state machine runs its segments,
+    then this state again). A rollback's plan (``mode`` ``"rollback"``) gives the
+    rollback's document, or, after an automatic rollback, the run's saying so.
     """
     if plan.nothing_to_do is not None:
-        return _nothing_to_do(plan, records)
+        return AggregateResult.model_validate(_nothing_to_do(plan, records).to_wire())
+    if plan.mode == "rollback":
+        return _aggregate_rollback(plan, records, control)
     summary = verification = None
     unfinished: list[int] = []
     stops: dict[int, str] = {}
@@ -310,6 +417,8 @@ def aggregate_run(
         )
         response.summary.max_write_capacity = caps.write
         response.summary.max_read_capacity = caps.read
+        if real:
+            response.summary.journal_uri = records.journal_uri(plan.run_id)
     if unfinished and not stops and _window_closed(plan):
         stopped_by_window(
             response,
@@ -327,7 +436,7 @@ def aggregate_run(
     if plan.note:
         response.message = f"{plan.note} {response.message}"
     if not plan.dry_run and not plan.verify_only:
-        _finish(plan, response, control)
+        _finish(plan, response, control, records)
     output_uri = records.put_output(plan.execution, response)
     logger.info(
         "run aggregated",
@@ -338,7 +447,91 @@ def aggregate_run(
             "output_uri": output_uri,
         },
     )
-    return fit_within(response, MAX_OUTPUT_BYTES)
+    result = AggregateResult.model_validate(fit_within(response, MAX_OUTPUT_BYTES).to_wire())
+    if plan.rollback_on_failure and should_roll_back(response, plan.max_failure_percent):
+        result.plan = _begin_rollback_after(plan, control)
+    return result
+
+
+def _begin_rollback_after(plan: RunPlan, control: ControlStore) -> RunPlan:
+    """Begin the rollback of the run this execution just ended (its lock released by
+    :func:`_finish`, taken again for the rollback); the plan the rollback's segments
+    follow."""
+    undone = control.run_entry(plan.table_name, plan.started_at, plan.run_id)
+    if undone is None:
+        raise RuntimeError(f"run {plan.run_id} is not in the history it was recorded in")
+    protection = Protection(
+        control=control,
+        owner=execution_owner(plan.execution),
+        where=PIPELINE_WHERE,
+        lease_seconds=PIPELINE_LEASE_SECONDS,
+    )
+    caps = Caps(plan.max_write_capacity, None)
+    begun = begin_rollback(
+        protection,
+        plan.table_name,
+        undone,
+        undone.total_segments,
+        caps,
+        f"{plan.execution}-rollback",
+    )
+    return _rollback_plan(
+        begun, plan.execution, tuple(plan.key_attributes), plan.max_concurrency, caps, True
+    )
+
+
+def _aggregate_rollback(
+    plan: RunPlan, records: RunRecordStore, control: ControlStore
+) -> AggregateResult:
+    """A rollback execution's document from its segments' checkpoints and failure
+    records; after an automatic rollback, the run's document saying so."""
+    counters = RollbackCounters()
+    done: list[int] = []
+    stops: dict[int, str] = {}
+    for checkpoint in control.checkpoints(RollbackCheckpoint, plan.run_id).values():
+        counters.add(checkpoint.counters)
+        if checkpoint.done:
+            done.append(checkpoint.segment)
+        elif checkpoint.error is not None:
+            stops[checkpoint.segment] = checkpoint.error
+    unfinished = _unfinished(done, plan.total_segments)
+    stop = None
+    if unfinished:
+        error = SegmentsUnfinishedError(unfinished, plan.total_segments, stops)
+        stop = (error.error_type, str(error))
+    end = RollbackEnd(counters, list(records.failures(plan.run_id)), not unfinished, stop)
+    undo = rollback_document(
+        plan.rolls_back or "",
+        plan.run_id,
+        end,
+        records.report_uri(plan.run_id),
+        _caps_at_end(plan, control),
+    )
+    if plan.note:
+        undo.message = f"{plan.note} {undo.message}"
+    entry = control.run_entry(plan.table_name, plan.started_at, plan.run_id)
+    protection = _protection(plan, control)
+    if entry is None:
+        control.release_lock(plan.table_name, protection.owner)
+    else:
+        finish_rollback(protection, entry, undo, counters)
+    response = undo
+    if plan.rollback_on_failure:
+        run = records.output(plan.execution)
+        if run is not None:
+            with_rollback(
+                run,
+                undo,
+                f'an execution with {{"rollback": "{plan.rolls_back}", "resume": true}} '
+                "continues it",
+            )
+            response = run
+    output_uri = records.put_output(plan.execution, response)
+    logger.info(
+        "rollback aggregated",
+        extra={"run_id": plan.run_id, "success": undo.success, "output_uri": output_uri},
+    )
+    return AggregateResult.model_validate(fit_within(response, MAX_OUTPUT_BYTES).to_wire())
 
 
 def _window_closed(plan: RunPlan) -> bool:
@@ -365,10 +558,12 @@ def _nothing_to_do(plan: RunPlan, records: RunRecordStore) -> MigrationResponse:
     return response
 
 
-def _finish(plan: RunPlan, response: MigrationResponse, control: ControlStore) -> None:
-    """Finish this execution's part of the run: its outcome in the history, the table's
-    lock released."""
-    protection = _protection(plan, control)
+def _finish(
+    plan: RunPlan, response: MigrationResponse, control: ControlStore, records: RunRecordStore
+) -> None:
+    """Finish this execution's part of the run: its outcome and where its turns journaled
+    their writes in the history, the table's lock released."""
+    protection = replace(_protection(plan, control), journal_uri=records.journal_uri(plan.run_id))
     entry = control.run_entry(plan.table_name, plan.started_at, plan.run_id)
     if entry is None:
         control.release_lock(plan.table_name, protection.owner)

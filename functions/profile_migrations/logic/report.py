@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from profile_migrations.errors import InvalidRequestError
 
@@ -13,10 +13,14 @@ if TYPE_CHECKING:
     from pathlib import Path
     from types import TracebackType
 
-    from profile_migrations.logic.outcomes import ProfileOutcome
+
+class ReportLine(Protocol):
+    """One report line: a profile's outcome (logic/outcomes.py, logic/rollback.py)."""
+
+    def to_wire(self) -> dict[str, Any]: ...
 
 
-def render_lines(outcomes: Sequence[ProfileOutcome]) -> bytes:
+def render_lines(outcomes: Sequence[ReportLine]) -> bytes:
     return "".join(
         json.dumps(outcome.to_wire(), separators=(",", ":")) + "\n" for outcome in outcomes
     ).encode()
@@ -28,7 +32,7 @@ class JsonLinesWriter:
     def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
 
-    def record(self, outcomes: Sequence[ProfileOutcome]) -> None:
+    def record(self, outcomes: Sequence[ReportLine]) -> None:
         self._stream.write(render_lines(outcomes))
 
 
@@ -71,7 +75,7 @@ class JsonLinesReport:
         if exc is not None and empty:
             self.path.unlink(missing_ok=True)
 
-    def record(self, outcomes: Sequence[ProfileOutcome]) -> None:
+    def record(self, outcomes: Sequence[ReportLine]) -> None:
         if not outcomes:
             return
         lines = render_lines(outcomes)

@@ -227,6 +227,13 @@ class PageMigrator:
         (to migrate again), each with the key it was written under. When a batch raises,
         the batches already sent finish first, then the error propagates."""
         batches = self._batches(writes)
+        journal = self._job.journal
+        # One record for the round's writes, before any is sent: a pipeline turn's journal
+        # is an S3 object per round of a page, not per batch.
+        if journal is not None:
+            journal.intend(
+                [JournalEntry.of(pending.write, pending.success.from_version) for pending in writes]
+            )
         in_flight = min(self._job.batches_in_flight, len(batches))
         if in_flight <= 1:
             sent = [self._send(batch) for batch in batches]
@@ -280,10 +287,6 @@ class PageMigrator:
         if self._pacer is not None:
             self._pacer.acquire(expected, self._abandon)
         journal = self._job.journal
-        if journal is not None:
-            journal.intend(
-                [JournalEntry.of(pending.write, pending.success.from_version) for pending in batch]
-            )
         result = self._store.conditional_update([pending.write for pending in batch])
         if journal is not None:
             journal.settle(

@@ -215,3 +215,33 @@ def fit_within(response: MigrationResponse, max_bytes: int) -> MigrationResponse
             verification.invalid_profiles = verification.invalid_profiles[: longest // 2]
             verification.invalid_profiles_truncated = True
     return response
+
+
+def should_roll_back(response: MigrationResponse, max_failure_percent: float | None) -> bool:
+    """Whether a run with automatic rollback must undo its writes: it went to its end (a
+    run stopped early is resumable instead) and more than ``max_failure_percent`` % (None:
+    0) of the profiles it tried failed, or verification found profiles below the target
+    that are not among its failures (it should have migrated them)."""
+    summary = response.summary
+    if response.error_type not in FINISHED_WITH_FAILURES or summary is None:
+        return False
+    tried = summary.success_count + summary.failure_count
+    if tried and summary.failure_count * 100 / tried > (max_failure_percent or 0.0):
+        return True
+    verification = response.verification
+    return verification is not None and verification.invalid_count > summary.failure_count
+
+
+def with_rollback(response: MigrationResponse, rollback: MigrationResponse, resume: str) -> None:
+    """Say in a run's document that it rolled back its writes (``rolledBack``, the
+    rollback's document under ``rollback``), or that its rollback stopped before its end
+    (``resume`` says how to continue it)."""
+    response.rollback = rollback
+    response.rolled_back = rollback.resumable is not True
+    if response.rolled_back:
+        response.message = f"{response.message} Rolled back on failure: {rollback.message}"
+    else:
+        response.message = (
+            f"{response.message} The rollback on failure stopped before its end "
+            f"({rollback.error}); {resume}."
+        )

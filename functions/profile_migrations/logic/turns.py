@@ -22,6 +22,7 @@ segment's child execution.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -39,20 +40,29 @@ from profile_migrations.errors import (
     SegmentStoppedError,
     StoreUnavailableError,
 )
+from profile_migrations.logic.journal import PageJournal, undos_backwards
 from profile_migrations.logic.lifecycle import caps_in_lock
 from profile_migrations.logic.outcomes import FAILED
-from profile_migrations.logic.pacing import Caps, Pacing, following
+from profile_migrations.logic.pacing import Caps, Pacing, PacingAbandonedError, following
 from profile_migrations.logic.report import render_lines
+from profile_migrations.logic.rollback import FAILED as UNDO_FAILED
+from profile_migrations.logic.rollback import Undoer, undo_journal
 from profile_migrations.logic.segment import (
     WRITE_BATCHES_IN_FLIGHT,
     MigrationJob,
     SegmentScan,
     migrate_segment,
+    stopped,
 )
 from profile_migrations.logic.verify import deep_schema, verify_segment
 from profile_migrations.models.pipeline import PageFailures, PageInvalid
-from profile_migrations.models.records import Checkpoint, TurnLease, VerifyCheckpoint
-from profile_migrations.models.results import SegmentCounters
+from profile_migrations.models.records import (
+    Checkpoint,
+    RollbackCheckpoint,
+    TurnLease,
+    VerifyCheckpoint,
+)
+from profile_migrations.models.results import RollbackCounters, SegmentCounters
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -60,9 +70,17 @@ if TYPE_CHECKING:
     from profile_migrations.loader import Registry
     from profile_migrations.logic.outcomes import ProfileOutcome
     from profile_migrations.logic.ports import ControlStore, ProfileStore, RunRecordStore
+    from profile_migrations.logic.rollback import UndoOutcome
     from profile_migrations.logic.segment import SegmentRun, SegmentStop
     from profile_migrations.logic.verify import VerifyRun
-    from profile_migrations.models.pipeline import SegmentTask, TurnTask, VerifyTask
+    from profile_migrations.models.pipeline import (
+        RollbackTask,
+        SegmentTask,
+        TurnTask,
+        VerifyTask,
+    )
+
+logger = logging.getLogger(__name__)
 
 # Longer than one turn (15 minutes at most): every turn renews it, and a dead execution's
 # lock expires within this time.
@@ -215,6 +233,7 @@ def migrate_turn(
         pacing = paced.pacing()
         if start.done or pacing.window_closed():
             return _next(task, start, pacing), SegmentCounters()
+        latest = start
         job = MigrationJob(
             chain=registry.chain,
             target_version=task.target_version,
@@ -222,9 +241,13 @@ def migrate_turn(
             dry_run=task.dry_run,
             started_at=task.started_at,
             batches_in_flight=WRITE_BATCHES_IN_FLIGHT,
+            journal=None
+            if task.dry_run
+            else PageJournal(
+                lambda body: records.put_journal(run_id, task.segment, latest.pages, body)
+            ),
         )
         sink = PageSink()
-        latest = start
 
         def on_page(run: SegmentRun, page: SegmentCounters) -> None:
             nonlocal latest
@@ -425,3 +448,121 @@ def _next_verify(
             **_stopped_and_caps(task, checkpoint.done, pacing, caps),
         }
     )
+
+
+def rollback_turn(
+    task: RollbackTask,
+    store: ProfileStore,
+    records: RunRecordStore,
+    control: ControlStore,
+    turn: Turn,
+) -> tuple[RollbackTask, RollbackCounters]:
+    """Undo segment ``task.segment``'s journal of run ``task.rolls_back`` (logic/rollback.py),
+    its newest object first, from the segment's rollback checkpoint, until the segment's
+    journal is undone or the turn's time runs short; returns the next turn's task and this
+    turn's own counts. After each object, its report page and failures go to S3 under the
+    rollback's id and the checkpoint moves past it; an object a killed turn half undid is
+    undone again (what it restored is then ``already-restored``).
+
+    The same turn-taking and errors as :func:`migrate_turn`."""
+    if not control.renew_lock(
+        task.table_name, execution_owner(task.execution), time.time() + PIPELINE_LEASE_SECONDS
+    ):
+        raise RunLockedError(
+            f"execution {task.execution} no longer holds the lock of {task.table_name!r}"
+        )
+    run_id = task.run_id
+    paced = _TurnPacing(task, control, run_id, "rollback")
+    this_turn = RollbackCounters()
+    with _segment_turn(control, _lease(run_id, "rollback", task.segment, turn)):
+        latest = control.checkpoint(RollbackCheckpoint, run_id, task.segment) or (
+            RollbackCheckpoint(
+                segment=task.segment, position=None, done=False, counters=RollbackCounters()
+            )
+        )
+        pacing = paced.pacing()
+        keys = [] if latest.done else records.journal_keys(task.rolls_back, task.segment)
+        outcomes: list[UndoOutcome] = []
+        pages = _JournalPages(
+            task,
+            records,
+            Undoer(
+                store,
+                tuple(task.key_attributes),
+                outcomes.extend,
+                pacer=pacing.write,
+                workers=WRITE_BATCHES_IN_FLIGHT,
+                abandon=_abandon(turn, pacing),
+            ),
+            outcomes,
+        )
+        remaining = [key for key in keys if latest.position is None or key < latest.position]
+        try:
+            with following(paced.share, pacing):
+                for key in reversed(remaining):
+                    if not turn.should_continue():
+                        break
+                    counts = pages.undo(key, latest.pages)
+                    this_turn.add(counts)
+                    totals = latest.counters.model_copy()
+                    totals.add(counts)
+                    latest = RollbackCheckpoint(
+                        segment=task.segment,
+                        position=key,
+                        done=False,
+                        counters=totals,
+                        pages=latest.pages + 1,
+                    )
+                    control.save_checkpoint(run_id, latest)
+                else:
+                    latest = latest.model_copy(update={"done": True})
+                    control.save_checkpoint(run_id, latest)
+        except PacingAbandonedError:
+            logger.info("journal page abandoned", extra={"segment": task.segment})
+        except Exception as exc:
+            _settle(
+                stopped(task.segment, exc),
+                this_turn.total,
+                task.segment,
+                lambda error: control.save_checkpoint(
+                    run_id, latest.model_copy(update={"error": error})
+                ),
+            )
+    caps = paced.whole_run()
+    return task.model_copy(
+        update={
+            "invocation": task.invocation + 1,
+            "done": latest.done,
+            "max_write_capacity": caps.write,
+            "max_read_capacity": caps.read,
+        }
+    ), this_turn
+
+
+@dataclass
+class _JournalPages:
+    """A rollback turn's way through its segment's journal objects: each undone, then
+    its report page and failures recorded under the rollback's id."""
+
+    task: RollbackTask
+    records: RunRecordStore
+    undoer: Undoer
+    outcomes: list[UndoOutcome]
+
+    def undo(self, key: str, page: int) -> RollbackCounters:
+        """Undo one journal object; its counts."""
+        self.outcomes.clear()
+        lines = self.records.read_journal(key).splitlines()
+        newest_first = ((index, line) for index, line in reversed(list(enumerate(lines))) if line)
+        counts, _ = undo_journal(undos_backwards(newest_first), self.undoer, lambda *_: None)
+        task = self.task
+        self.records.put_page_report(task.run_id, task.segment, page, render_lines(self.outcomes))
+        failures = [
+            outcome.to_result(task.target_version)
+            for outcome in self.outcomes
+            if outcome.status == UNDO_FAILED
+        ]
+        self.records.put_page_failures(
+            task.run_id, PageFailures(segment=task.segment, page=page, failures=failures)
+        )
+        return counts

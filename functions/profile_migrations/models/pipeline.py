@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
 from profile_migrations.models.results import (
     BackupResult,
     InvalidProfile,
+    MigrationResponse,
     ProfileResult,
     SegmentCounters,
 )
@@ -55,6 +56,12 @@ class RunPlan(WireModel):
     nothing_to_do: str | None = None
     # Verification also validates profiles at the target against its schema.
     deep_verify: bool = False
+    # "rollback": the plan undoes run ``rolls_back`` (``run_id`` is the rollback's own id);
+    # its segments are the undone run's.
+    mode: Literal["migrate", "rollback"] = "migrate"
+    rolls_back: str | None = None
+    rollback_on_failure: bool = False
+    max_failure_percent: float | None = None
 
 
 class TurnTask(WireModel):
@@ -101,6 +108,13 @@ class VerifyTask(TurnTask):
     deep_verify: bool = False
 
 
+class RollbackTask(TurnTask):
+    """A rollback turn: undoes the journal of segment ``segment`` of run ``rolls_back``,
+    newest page first, from the segment's rollback checkpoint."""
+
+    rolls_back: str = Field(min_length=1)
+
+
 class PageFailures(WireModel):
     """The failed profiles of one page of a segment, stored for the aggregate step. Keyed
     by the page's number in its segment, so the page processed again after a killed turn
@@ -121,3 +135,19 @@ class PageInvalid(WireModel):
 
 class AggregateEvent(WireModel):
     plan: RunPlan
+
+
+class AggregateResult(MigrationResponse):
+    """The Aggregate state's output: the run's document, and, when a run with
+    ``rollbackOnFailure`` must be rolled back, the rollback's ``plan`` (the state machine
+    then runs the rollback's segments and the Aggregate state again)."""
+
+    plan: RunPlan | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        """The document as a run's (absent sections left out) and the plan with its nulls,
+        which the state machine's paths must find."""
+        document = super().to_wire()
+        if self.plan is not None:
+            document["plan"] = self.plan.to_wire()
+        return document

@@ -6,7 +6,7 @@ from typing import Literal, TypeVar
 
 from pydantic import Field
 
-from profile_migrations.models.results import SegmentCounters
+from profile_migrations.models.results import RollbackCounters, SegmentCounters
 from profile_migrations.models.wire import WireModel
 
 
@@ -51,9 +51,28 @@ class VerifyCheckpoint(WireModel):
     consumed_read_capacity_units: float = 0.0
 
 
-# A checkpoint of either phase: what the control table stores per segment.
-SegmentRecord = Checkpoint | VerifyCheckpoint
-SegmentRecordT = TypeVar("SegmentRecordT", Checkpoint, VerifyCheckpoint)
+class RollbackCheckpoint(WireModel):
+    """How far a rollback got through one journal (``segment``: the part's index in the
+    run's history for a local run's journal file, the segment for a pipeline run's
+    journal pages): written after every group of undone writes.
+
+    ``position`` is where the part of the journal still to undo ends (the journal is
+    undone newest write first): a byte offset into a file, or the key of the oldest
+    journal object undone (the objects before it remain); None: from the journal's end.
+    ``counters`` are the totals so far; ``pages`` how many journal objects a pipeline
+    rollback finished (its report pages' numbers); ``error`` why its last turn stopped."""
+
+    segment: int
+    position: str | None
+    done: bool
+    counters: RollbackCounters
+    pages: int = 0
+    error: str | None = None
+
+
+# A checkpoint of any phase: what the control table stores per segment.
+SegmentRecord = Checkpoint | VerifyCheckpoint | RollbackCheckpoint
+SegmentRecordT = TypeVar("SegmentRecordT", Checkpoint, VerifyCheckpoint, RollbackCheckpoint)
 
 
 class TurnLease(WireModel):
@@ -62,7 +81,7 @@ class TurnLease(WireModel):
     ``expires_at`` (seconds since the epoch) is the holder's own deadline."""
 
     run_id: str
-    phase: Literal["migrate", "verify"]
+    phase: Literal["migrate", "verify", "rollback"]
     segment: int
     holder: str
     expires_at: float
@@ -85,10 +104,17 @@ class RunPart(WireModel):
     journal_uri: str | None = None
 
 
+RunKind = Literal["migration", "rollback"]
+
+
 class RunHistoryEntry(WireModel):
     """One real run of a table, as `profile-migrate history` lists it: ``owner`` and
     ``where`` are its first part's, ``parts`` every stretch of it from its start or a resume
-    to where that stretch ended."""
+    to where that stretch ended.
+
+    A rollback is a run too (``kind`` ``"rollback"``): ``rolls_back`` names the run it
+    undoes, ``rollback_counters`` says what it did; its ``target_version`` is the undone
+    run's."""
 
     run_id: str
     table: str
@@ -108,6 +134,9 @@ class RunHistoryEntry(WireModel):
     # that asks for none keeps them.
     max_write_capacity: float | None = None
     max_read_capacity: float | None = None
+    kind: RunKind = "migration"
+    rolls_back: str | None = None
+    rollback_counters: RollbackCounters | None = None
 
 
 class AppliedStep(WireModel):

@@ -45,7 +45,10 @@ class PipelineRequest(RunRequest):
     ends ``window_minutes`` after the execution starts, or at ``stop_at`` (ISO-8601 with an
     offset), not both. ``scheduled`` (what the schedule sends) continues the table's
     unfinished run, starts a new one only if no run ever targeted this version, and
-    otherwise ends at once."""
+    otherwise ends at once. ``rollback_on_failure`` rolls a real run back when it ends
+    with more than ``max_failure_percent`` % (0 to 100, default 0) of the profiles it
+    tried failed, or verification finds more profiles below the target than its failures
+    account for."""
 
     max_concurrency: StrictInt | None = Field(default=None, ge=1)
     page_size: StrictInt | None = Field(default=None, ge=1, le=MAX_PAGE_SIZE)
@@ -57,6 +60,10 @@ class PipelineRequest(RunRequest):
     window_minutes: StrictInt | None = Field(default=None, ge=1)
     stop_at: AwareDatetime | None = None
     scheduled: StrictBool = False
+    rollback_on_failure: StrictBool = False
+    max_failure_percent: StrictFloat | StrictInt | None = Field(
+        default=None, ge=0, le=100, allow_inf_nan=False
+    )
 
     @field_validator("stop_at", mode="before")
     @classmethod
@@ -72,4 +79,19 @@ class PipelineRequest(RunRequest):
             raise ValueError("give windowMinutes or stopAt, not both")
         if self.scheduled and (self.dry_run or self.verify_only):
             raise ValueError("a scheduled execution migrates: dryRun and verifyOnly do not apply")
+        if self.max_failure_percent is not None and not self.rollback_on_failure:
+            raise ValueError("maxFailurePercent applies only with rollbackOnFailure")
+        if self.rollback_on_failure and (self.dry_run or self.verify_only):
+            raise ValueError("rollbackOnFailure applies to a real run, not dryRun or verifyOnly")
         return self
+
+
+class RollbackRequest(WireModel):
+    """An execution's input that undoes run ``rollback`` (its id, as `history` lists it)
+    item by item from its journal; ``resume`` continues that run's unfinished rollback;
+    ``max_write_capacity`` caps its writes (WCU/s, default as for a run)."""
+
+    rollback: str = Field(min_length=1, max_length=256)
+    max_concurrency: StrictInt | None = Field(default=None, ge=1)
+    max_write_capacity: StrictFloat | None = Field(default=None, gt=0, allow_inf_nan=False)
+    resume: StrictBool = False

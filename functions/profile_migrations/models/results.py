@@ -53,6 +53,30 @@ class SegmentCounters(WireModel):
                 setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
+class RollbackCounters(WireModel):
+    """What a rollback did with the writes it undid (one per journal entry that may have
+    been applied): ``restored`` put back, ``kept`` (changed since by the application, left
+    as it is), ``missing`` (deleted since), ``already_restored`` (the item already held its
+    values from before the run: an earlier rollback restored it, or the write never
+    applied), ``failed`` (DynamoDB refused the write, or the journal line was unreadable)."""
+
+    restored: int = 0
+    kept: int = 0
+    missing: int = 0
+    already_restored: int = 0
+    failed: int = 0
+    consumed_write_capacity_units: float = 0.0
+    consumed_read_capacity_units: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return self.restored + self.kept + self.missing + self.already_restored + self.failed
+
+    def add(self, other: RollbackCounters) -> None:
+        for name in type(self).model_fields:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
 class Summary(WireModel):
     total_profiles: int
     success_count: int
@@ -85,6 +109,17 @@ class Summary(WireModel):
             consumed_write_capacity_units=self.consumed_write_capacity_units,
             consumed_read_capacity_units=self.consumed_read_capacity_units,
         )
+
+
+class RollbackSummary(Summary):
+    """A rollback's summary: a run's fields (``successCount`` the profiles restored,
+    ``skippedCount`` those kept, missing or already restored, ``results`` the failures)
+    and the rollback's own counts."""
+
+    restored_count: int
+    kept_count: int
+    missing_count: int
+    already_restored_count: int
 
 
 class Verification(WireModel):
@@ -123,9 +158,17 @@ class MigrationResponse(WireModel):
     target_version: int | None = None
     run_id: str | None = None
     backup: BackupResult | None = None
-    summary: Summary | None = None
+    # A rollback's document carries a RollbackSummary; listed first so a document read
+    # back keeps its counts.
+    summary: RollbackSummary | Summary | None = None
     verification: Verification | None = None
     error: str | None = None
     error_type: str | None = None
     resumable: bool | None = None
     stopped_by: str | None = None
+    # A rollback's document: the run it undid.
+    rolls_back: str | None = None
+    # A run with automatic rollback that rolled back its own writes, and that rollback's
+    # document.
+    rolled_back: bool | None = None
+    rollback: MigrationResponse | None = None

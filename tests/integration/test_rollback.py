@@ -1,0 +1,245 @@
+"""`profile-migrate rollback` on DynamoDB Local: every profile back byte for byte, every
+application write since kept, twice restores nothing, refusals write nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from profile_migrations.devtools.sample_profiles import sample_profiles
+from tests.conftest import dump_table
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+    from tests.conftest import MakeTable
+    from tests.integration.conftest import Cli
+
+FAILING_THIRD = str(Path(__file__).parents[1] / "registries" / "failing_third.py")
+
+
+def test_a_rollback_puts_every_profile_back_byte_for_byte(
+    cli: Cli, make_table: MakeTable, dynamodb_client: DynamoDBClient
+) -> None:
+    table = make_table(items=list(sample_profiles(120)))
+    before = dump_table(dynamodb_client, table.table_name)
+    status, run = cli("run", "--table", table.table_name)
+    assert status == 0
+    assert run["summary"]["successCount"] == 120
+    assert dump_table(dynamodb_client, table.table_name) != before
+
+    status, undo = cli("rollback", "--table", table.table_name, "--run", run["runId"])
+
+    assert status == 0, undo
+    assert undo["rollsBack"] == run["runId"]
+    assert undo["summary"]["restoredCount"] == 120
+    assert undo["summary"]["keptCount"] == 0
+    assert undo["summary"]["missingCount"] == 0
+    assert undo["summary"]["failureCount"] == 0
+    assert dump_table(dynamodb_client, table.table_name) == before
+
+    status, again = cli("rollback", "--table", table.table_name, "--run", run["runId"])
+
+    assert status == 0
+    assert again["summary"]["restoredCount"] == 0
+    assert again["summary"]["alreadyRestoredCount"] == 120
+    assert dump_table(dynamodb_client, table.table_name) == before
+
+
+def test_application_changes_since_the_run_are_kept_and_deleted_profiles_stay_deleted(
+    cli: Cli, make_table: MakeTable, dynamodb_client: DynamoDBClient
+) -> None:
+    table = make_table(items=list(sample_profiles(30)))
+    before = dump_table(dynamodb_client, table.table_name)
+    _, run = cli("run", "--table", table.table_name)
+    migrated = dump_table(dynamodb_client, table.table_name)
+    keys = sorted(migrated)
+    changed, deleted = keys[:4], keys[4:7]
+    for name in changed:
+        item = migrated[name]
+        # The application writes an attribute the run wrote (the version it set).
+        dynamodb_client.update_item(
+            TableName=table.table_name,
+            Key={"userId": item["userId"], "profileId": item["profileId"]},
+            UpdateExpression="SET version = :v",
+            ExpressionAttributeValues={":v": {"N": "6"}},
+        )
+    for name in deleted:
+        item = migrated[name]
+        dynamodb_client.delete_item(
+            TableName=table.table_name,
+            Key={"userId": item["userId"], "profileId": item["profileId"]},
+        )
+    app_state = dump_table(dynamodb_client, table.table_name)
+
+    status, undo = cli("rollback", "--table", table.table_name, "--run", run["runId"])
+
+    assert status == 0
+    summary = undo["summary"]
+    assert (summary["restoredCount"], summary["keptCount"], summary["missingCount"]) == (23, 4, 3)
+    after = dump_table(dynamodb_client, table.table_name)
+    assert {name: after[name] for name in changed} == {name: app_state[name] for name in changed}
+    assert not set(deleted) & set(after)
+    untouched = set(keys) - set(changed) - set(deleted)
+    assert {name: after[name] for name in untouched} == {name: before[name] for name in untouched}
+    report = [
+        json.loads(line)
+        for line in Path(summary["reportUri"].removeprefix("file://")).read_text().splitlines()
+    ]
+    assert sorted(line["status"] for line in report) == sorted(
+        ["kept"] * 4 + ["missing"] * 3 + ["restored"] * 23
+    )
+
+
+def test_a_dry_run_reports_what_a_rollback_would_do_and_writes_nothing(
+    cli: Cli, make_table: MakeTable, dynamodb_client: DynamoDBClient
+) -> None:
+    table = make_table(items=list(sample_profiles(20)))
+    _, run = cli("run", "--table", table.table_name)
+    migrated = dump_table(dynamodb_client, table.table_name)
+    one = migrated[sorted(migrated)[0]]
+    dynamodb_client.delete_item(
+        TableName=table.table_name, Key={"userId": one["userId"], "profileId": one["profileId"]}
+    )
+    state = dump_table(dynamodb_client, table.table_name)
+
+    status, dry = cli("rollback", "--table", table.table_name, "--run", run["runId"], "--dry-run")
+
+    assert status == 0
+    assert dry["summary"]["dryRun"] is True
+    assert (dry["summary"]["restoredCount"], dry["summary"]["missingCount"]) == (19, 1)
+    assert dump_table(dynamodb_client, table.table_name) == state
+    _, history = cli("history", "--table", table.table_name)
+    assert [entry["kind"] for entry in history["runs"]] == ["migration"]
+
+
+def test_the_history_lists_the_rollback_and_names_the_run_it_undid(
+    cli: Cli, make_table: MakeTable
+) -> None:
+    table = make_table(items=list(sample_profiles(10)))
+    _, run = cli("run", "--table", table.table_name)
+    _, undo = cli("rollback", "--table", table.table_name, "--run", run["runId"])
+
+    _, history = cli("history", "--table", table.table_name)
+
+    newest, oldest = history["runs"]
+    assert (newest["runId"], newest["kind"], newest["rollsBack"]) == (
+        undo["runId"],
+        "rollback",
+        run["runId"],
+    )
+    assert newest["outcome"] == "succeeded"
+    assert newest["rollbackCounters"]["restored"] == 10
+    assert oldest["runId"] == run["runId"]
+    # A rollback is not a migration a `run --resume` would continue.
+    status, again = cli("run", "--table", table.table_name, "--resume")
+    assert status == 0
+    assert again["message"].startswith("Nothing to resume")
+
+
+def test_a_run_whose_journal_is_gone_is_refused_and_names_the_backup(
+    cli: Cli, make_table: MakeTable, dynamodb_client: DynamoDBClient
+) -> None:
+    table = make_table(items=list(sample_profiles(10)))
+    _, run = cli("run", "--table", table.table_name)
+    Path(run["summary"]["journalUri"].removeprefix("file://")).unlink()
+    state = dump_table(dynamodb_client, table.table_name)
+
+    status, refused = cli("rollback", "--table", table.table_name, "--run", run["runId"])
+
+    assert status == 2
+    assert refused["errorType"] == "InvalidRequestError"
+    assert "gone" in refused["error"]
+    assert "backup" in refused["error"]
+    assert dump_table(dynamodb_client, table.table_name) == state
+
+
+def test_rolling_back_a_resumed_run_undoes_every_part(
+    cli: Cli, make_table: MakeTable, dynamodb_client: DynamoDBClient, tmp_path: Path
+) -> None:
+    table = make_table(items=list(sample_profiles(400)))
+    before = dump_table(dynamodb_client, table.table_name)
+    status, first = cli(
+        "run",
+        "--table",
+        table.table_name,
+        "--page-size",
+        "20",
+        "--max-write-capacity",
+        "150",
+        "--stop-after",
+        "2s",
+    )
+    assert status == 3, first
+    assert 0 < first["summary"]["successCount"] < 400
+    status, second = cli("run", "--table", table.table_name, "--resume")
+    assert status == 0
+    assert second["runId"] == first["runId"]
+    _, history = cli("history", "--table", table.table_name)
+    assert len(history["runs"][0]["parts"]) == 2
+
+    status, undo = cli("rollback", "--table", table.table_name, "--run", first["runId"])
+
+    assert status == 0
+    assert undo["summary"]["restoredCount"] == 400
+    assert dump_table(dynamodb_client, table.table_name) == before
+
+
+def test_automatic_rollback_undoes_a_run_that_failed_a_third_of_its_profiles(
+    cli: Cli, make_table: MakeTable, dynamodb_client: DynamoDBClient
+) -> None:
+    table = make_table(items=list(sample_profiles(90)))
+    before = dump_table(dynamodb_client, table.table_name)
+
+    status, run = cli(
+        "run", "--table", table.table_name, "--migrations", FAILING_THIRD, "--rollback-on-failure"
+    )
+
+    assert status == 1
+    assert run["success"] is False
+    failed = run["summary"]["failureCount"]
+    assert failed == 30
+    assert run["rolledBack"] is True
+    assert run["rollback"]["summary"]["restoredCount"] == 60
+    assert run["rollback"]["rollsBack"] == run["runId"]
+    assert dump_table(dynamodb_client, table.table_name) == before
+
+
+def test_a_run_within_its_allowed_failures_keeps_its_writes(
+    cli: Cli, make_table: MakeTable, dynamodb_client: DynamoDBClient
+) -> None:
+    table = make_table(items=list(sample_profiles(90)))
+    before = dump_table(dynamodb_client, table.table_name)
+
+    status, run = cli(
+        "run",
+        "--table",
+        table.table_name,
+        "--migrations",
+        FAILING_THIRD,
+        "--rollback-on-failure",
+        "--max-failure-percent",
+        "40",
+    )
+
+    assert status == 1
+    assert "rolledBack" not in run
+    assert run["summary"]["successCount"] == 60
+    assert dump_table(dynamodb_client, table.table_name) != before
+
+
+def test_rollback_options_are_refused_where_they_cannot_apply(
+    cli: Cli, make_table: MakeTable, dynamodb_client: DynamoDBClient
+) -> None:
+    table = make_table(items=list(sample_profiles(5)))
+    state = dump_table(dynamodb_client, table.table_name)
+    for args in (
+        ["--max-failure-percent", "10"],
+        ["--rollback-on-failure", "--dry-run"],
+        ["--rollback-on-failure", "--max-failure-percent", "101"],
+    ):
+        status, refused = cli("run", "--table", table.table_name, *args)
+        assert status == 2, args
+        assert refused["success"] is False
+    assert dump_table(dynamodb_client, table.table_name) == state
