@@ -10,7 +10,7 @@ import pytest
 
 from profile_migrations.errors import RequestRefusedError
 from profile_migrations.loader import load_registry
-from profile_migrations.logic.journal import JournalEntry, render_journal
+from profile_migrations.logic.journal import Intent, render_journal
 from profile_migrations.logic.pipeline import plan_run
 from profile_migrations.logic.turns import Turn, rollback_turn
 from profile_migrations.models.pipeline import PlanEvent, RollbackTask
@@ -36,7 +36,7 @@ def user(name: str, **attributes: AttributeValue) -> RawItem:
 
 def journaled(records: MemoryRecords, page: int, *names: str, after: AttributeValue = V5) -> None:
     entries = [
-        JournalEntry.of(ProfileWrite(user(name), {"version": after}, (), {"version": V1}), 1)
+        Intent(ProfileWrite(user(name), {"version": after}, (), {"version": V1}), 1)
         for name in names
     ]
     records.put_journal("run-1", 0, page, render_journal(entries))
