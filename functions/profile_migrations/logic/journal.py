@@ -131,6 +131,11 @@ class FileJournal:
     def uri(self) -> str:
         return self.path.as_uri()
 
+    def size(self) -> int:
+        """The journal file's length in bytes (every line written so far is flushed)."""
+        with self._lock:
+            return self.path.stat().st_size if self.path.exists() else 0
+
     def __enter__(self) -> FileJournal:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

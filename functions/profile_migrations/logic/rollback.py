@@ -178,8 +178,7 @@ class Undoer:
         consumed = result.consumed_write_units
         if consumed is None:
             consumed = sum(
-                write.units if answer.status is WriteStatus.WRITTEN else 0.0
-                for write, answer in zip(batch, result.outcomes, strict=True)
+                _billed(write, answer) for write, answer in zip(batch, result.outcomes, strict=True)
             )
         if self.pacer is not None:
             self.pacer.settle(expected, consumed)
@@ -301,6 +300,16 @@ class _Pending:
                 item_size({**write.key, **write.set_values}), item_size({**write.key, **after})
             )
         return self._units
+
+
+def _billed(write: _Pending, answer: WriteOutcome) -> float:
+    """WCU AWS bills for an undo answered ``answer``: the write's when applied, the current
+    item's size (at least 1) when its condition failed, nothing when refused as invalid."""
+    if answer.status is WriteStatus.WRITTEN:
+        return write.units
+    if answer.status is WriteStatus.CONFLICT:
+        return write_units(item_size(answer.current), 0)
+    return 0.0
 
 
 def _shown_key(key: dict[str, Any]) -> dict[str, Any]:
