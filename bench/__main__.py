@@ -3,6 +3,8 @@
 Prints the tables (Markdown) on stdout, progress on stderr, and writes every figure to a
 JSON file under ``bench/results/`` whose path is the last line printed. ``--check`` exits 1
 when a target is missed (for a person to use; CI does not run the benchmark).
+``--only costs`` models the pipeline's costs on the measured inputs ``latest.json`` stores,
+in under a minute, when throughput and framework are not measured in the same run.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.costs import Assumptions, cost_table
+from bench.costs import Assumptions, MeasuredInputs, cost_table, retention_levers
 from bench.engine import running_engine
 from bench.fingerprint import code_digest
 from bench.memory import MEMORY_SIZES, MEMORY_SIZES_QUICK, measure_memory
@@ -31,6 +33,7 @@ from bench.report import (
     machine,
     render_costs,
     render_framework,
+    render_journal_costs,
     render_memory,
     render_sweep,
     render_targets,
@@ -51,7 +54,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("bench")
 
-PARTS = ("throughput", "framework", "memory", "pacing", "rollback")
+PARTS = ("throughput", "framework", "memory", "pacing", "rollback", "costs")
 ENGINE_PARTS = {"throughput", "memory", "pacing", "rollback"}
 DEFAULT_PROFILES = 20_000
 QUICK_PROFILES = 5_000
@@ -100,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--only",
         action="append",
         choices=PARTS,
-        help="run only this part (repeatable); the cost model needs throughput and framework",
+        help="run only this part (repeatable); the cost model uses throughput and framework "
+        f"when they run, else (costs) the inputs stored in bench/results/{LATEST}",
     )
     parser.add_argument(
         "--memory-sizes",
@@ -226,18 +230,33 @@ def _measure_on_engine(settings: Settings, measured: Measured) -> None:
             )
 
 
-def _model_costs(measured: Measured) -> None:
-    if measured.summary is None or measured.framework is None:
+def _model_costs(measured: Measured, parts: tuple[str, ...]) -> None:
+    """The cost model on this run's throughput and framework figures, else (``costs``
+    asked alone) on the inputs of the run ``latest.json`` stores."""
+    if measured.summary is not None and measured.framework is not None:
+        inputs = cost_inputs(measured.summary, measured.framework)
+        source = "this run"
+    elif "costs" in parts:
+        stored = json.loads((RESULTS_DIR / LATEST).read_text())
+        inputs = MeasuredInputs.from_json(stored["costs"]["inputs"])
+        source = f"{LATEST} (started {stored['started_at']})"
+    else:
         return
-    inputs = cost_inputs(measured.summary, measured.framework)
+    logger.info("cost model: inputs of %s, journal and report sampled", source)
     measured.costs = cost_table(inputs)
+    levers = retention_levers(inputs)
     measured.document["costs"] = {
+        "inputs_from": source,
         "prices": PRICES.to_json(),
         "assumptions": vars(Assumptions()),
         "inputs": vars(inputs),
         "scenarios": [cost.to_json() for cost in measured.costs],
+        "journal_retention": [lever.to_json() for lever in levers],
     }
-    measured.sections.append("## Pipeline cost model\n\n" + render_costs(measured.costs))
+    measured.sections += [
+        "## Pipeline cost model\n\n" + render_costs(measured.costs),
+        "## Journal in the cost model\n\n" + render_journal_costs(measured.costs, levers),
+    ]
 
 
 def _note_code_changes(measured: Measured, digest_at_start: str) -> None:
@@ -288,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if measured.framework is not None:
         measured.document["framework"] = measured.framework
         measured.sections.append("## Framework CPU\n\n" + render_framework(measured.framework))
-    _model_costs(measured)
+    _model_costs(measured, settings.parts)
     _note_code_changes(measured, digest)
     checks = targets(measured.summary, measured.framework, measured.memory, measured.costs)
     measured.document["targets"] = [check.to_json() for check in checks]

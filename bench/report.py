@@ -16,7 +16,7 @@ from bench.stats import Spread
 from profile_migrations.devtools.dynamodb_local import find_jar_dir
 
 if TYPE_CHECKING:
-    from bench.costs import ScenarioCost
+    from bench.costs import RetentionLever, ScenarioCost
     from bench.runs import RunSample
     from bench.throughput import ThroughputResult
 
@@ -38,11 +38,15 @@ LABELS = {
 
 @dataclass(frozen=True)
 class Target:
+    """A goal and the measured figure; an ``informational`` row has no goal to meet (its
+    ``met`` is None) and is shown so that nothing the targets leave out is hidden."""
+
     name: str
     goal: str
     measured: float | None
     met: bool | None
     unit: str = ""
+    informational: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +55,7 @@ class Target:
             "measured": self.measured,
             "met": self.met,
             "unit": self.unit,
+            "informational": self.informational,
         }
 
 
@@ -131,6 +136,8 @@ def cost_inputs(summary: dict[str, Any], framework: dict[str, Any]) -> MeasuredI
         measured_item_bytes=framework["by_item_size"]["sample"]["mean_item_bytes"],
         framework_us_by_item_bytes=points,
         report_bytes_per_profile=breakdown["report_bytes_per_profile"],
+        # the local runner journals its writes since 2026-11-30 (command.py's FileJournal)
+        journal_in_migrate_cpu=True,
     )
 
 
@@ -157,6 +164,8 @@ def targets(
     )
     transitions = max(cost.transitions_per_million for cost in costs) if costs else None
     share = max(cost.orchestration_share for cost in costs) if costs else None
+    journal = max(cost.journal_share for cost in costs) if costs else None
+    everything = max(cost.all_but_writes_share for cost in costs) if costs else None
     return [
         target("runner / per-item loop", ">= 2.0", loop_ratio, (loop_ratio or 0) >= 2.0, "x"),
         target("runner / ceiling", ">= 0.6", ceiling_ratio, (ceiling_ratio or 0) >= 0.6, "x"),
@@ -193,6 +202,22 @@ def targets(
             None if share is None else share * 100,
             (share or 0) <= 0.10,
             "%",
+        ),
+        Target(
+            "journal (S3 PUTs, storage) / DynamoDB write bill (worst scenario)",
+            "none (information)",
+            None if journal is None else journal * 100,
+            None,
+            "%",
+            informational=True,
+        ),
+        Target(
+            "orchestration + journal / DynamoDB write bill (worst scenario)",
+            "none (information)",
+            None if everything is None else everything * 100,
+            None,
+            "%",
+            informational=True,
         ),
     ]
 
@@ -330,7 +355,10 @@ def render_costs(costs: list[ScenarioCost]) -> str:
                 f"{d['lambda']:,.3f}",
                 f"{d['step_functions']:,.3f}",
                 f"{d['s3'] + d['cloudwatch'] + d['control_table']:,.3f}",
+                f"{d['journal']:,.3f}",
                 f"{cost.orchestration_share * 100:,.1f} %",
+                f"{cost.journal_share * 100:,.1f} %",
+                f"{cost.all_but_writes_share * 100:,.1f} %",
                 f"{cost.total:,.2f}",
                 f"{cost.backup_dollars_per_month:,.2f}",
                 f"{cost.minutes:,.0f}",
@@ -349,7 +377,10 @@ def render_costs(costs: list[ScenarioCost]) -> str:
             "Lambda $",
             "Step Functions $",
             "S3, CloudWatch, control table $",
+            "journal $",
             "orchestration / writes",
+            "journal / writes",
+            "orchestration + journal / writes",
             "total $",
             "backup $/month kept",
             "minutes",
@@ -359,8 +390,61 @@ def render_costs(costs: list[ScenarioCost]) -> str:
     )
 
 
+def render_journal_costs(costs: list[ScenarioCost], levers: list[RetentionLever]) -> str:
+    """The journal as measured for each item size, and what shorter retentions give."""
+    samples = {cost.scenario.item_bytes: cost for cost in costs if cost.journal is not None}
+    measured = _table(
+        [
+            "journal of a migrate page",
+            "profiles per page",
+            "item bytes",
+            "JSON Lines B/profile",
+            "gzip B/profile",
+            "ratio",
+            "object KB",
+            "CPU us/profile (gzip)",
+            "Lambda ms/profile",
+        ],
+        [
+            [
+                f"{size // 1024} KB items",
+                f"{journal.profiles_per_page:,}",
+                f"{journal.mean_item_bytes:,.0f}",
+                f"{journal.json_lines_bytes_per_profile:,.0f}",
+                f"{journal.gzip_bytes_per_profile:,.0f}",
+                f"{journal.ratio:.2f}",
+                f"{journal.object_bytes / 1000:,.0f}",
+                f"{journal.cpu_us_per_profile:,.0f} ({journal.gzip_cpu_us_per_profile:,.0f})",
+                f"{cost.journal_lambda_s_per_profile * 1e3:.2f}",
+            ]
+            for size, cost in sorted(samples.items())
+            if (journal := cost.journal) is not None
+        ],
+    )
+    retention = _table(
+        [
+            "journal kept",
+            "journal / writes, worst",
+            "orchestration + journal / writes, worst",
+            "journal $, costliest scenario",
+        ],
+        [
+            [
+                f"{lever.days:,.0f} days",
+                f"{lever.journal_share * 100:,.1f} %",
+                f"{lever.all_but_writes_share * 100:,.1f} %",
+                f"{lever.largest_journal_dollars:,.2f}",
+            ]
+            for lever in levers
+        ],
+    )
+    return "\n\n".join([measured, retention])
+
+
 def render_targets(checks: list[Target]) -> str:
     def verdict(check: Target) -> str:
+        if check.measured is not None and check.informational:
+            return "information"
         if check.met is None:
             return "not measured"
         return "met" if check.met else "MISSED"

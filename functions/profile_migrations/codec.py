@@ -324,14 +324,19 @@ def encode_wire(value: AttributeValue) -> Any:
 
 
 def decode_wire(value: Mapping[str, Any]) -> AttributeValue:
-    """The wire value :func:`encode_wire` encoded."""
+    """The wire value :func:`encode_wire` encoded (or the journal's serializer, whose base64
+    uses the URL-safe alphabet: both are read)."""
     ((tag, payload),) = value.items()
     if tag == "B":
-        return {tag: base64.b64decode(payload)}
+        return {tag: _base64(payload)}
     if tag == "BS":
-        return {tag: [base64.b64decode(element) for element in payload]}
+        return {tag: [_base64(element) for element in payload]}
     if tag == "M":
         return {tag: {name: decode_wire(element) for name, element in payload.items()}}
     if tag == "L":
         return {tag: [decode_wire(element) for element in payload]}
     return {tag: payload}
+
+
+def _base64(text: str) -> bytes:
+    return base64.b64decode(text, altchars=b"-_")

@@ -153,6 +153,7 @@ def run(config: RunConfig) -> MigrationResponse:
         backup=config.backup,
         lease_seconds=config.lease_seconds,
         journal_uri=journal.uri if journal else None,
+        journal_size=journal.size if journal else None,
     )
     with report, journal or nullcontext():
         response = run_local(
@@ -172,12 +173,11 @@ def run(config: RunConfig) -> MigrationResponse:
                 journal_uri=journal.uri if journal else None,
             )
         )
-    if (
-        config.rollback_on_failure
-        and response.run_id
-        and should_roll_back(response, config.max_failure_percent)
-    ):
-        _roll_back_run(config, response, report_path)
+    if config.rollback_on_failure and response.run_id:
+        if should_roll_back(response, config.max_failure_percent):
+            _roll_back_run(config, response, report_path)
+        else:
+            response.rolled_back = False
     return response
 
 

@@ -4,15 +4,19 @@ application write since kept, twice restores nothing, refusals write nothing."""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from profile_migrations import command
+from profile_migrations.command import TableTarget
 from profile_migrations.devtools.sample_profiles import sample_profiles
 from tests.conftest import dump_table
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
+    from profile_migrations.devtools.dynamodb_local import DynamoDBLocal
     from tests.conftest import MakeTable
     from tests.integration.conftest import Cli
 
@@ -44,6 +48,8 @@ def test_a_rollback_puts_every_profile_back_byte_for_byte(
     assert status == 0
     assert again["summary"]["restoredCount"] == 0
     assert again["summary"]["alreadyRestoredCount"] == 120
+    # Every refused conditional write still bills the item's size, at least 1 WCU.
+    assert again["summary"]["consumedWriteCapacityUnits"] >= 120
     assert dump_table(dynamodb_client, table.table_name) == before
 
 
@@ -131,7 +137,7 @@ def test_the_history_lists_the_rollback_and_names_the_run_it_undid(
     )
     assert newest["outcome"] == "succeeded"
     assert newest["rollbackCounters"]["restored"] == 10
-    assert oldest["runId"] == run["runId"]
+    assert (oldest["runId"], oldest["outcome"]) == (run["runId"], "rolled-back")
     # A rollback is not a migration a `run --resume` would continue.
     status, again = cli("run", "--table", table.table_name, "--resume")
     assert status == 0
@@ -224,7 +230,7 @@ def test_a_run_within_its_allowed_failures_keeps_its_writes(
     )
 
     assert status == 1
-    assert "rolledBack" not in run
+    assert run["rolledBack"] is False
     assert run["summary"]["successCount"] == 60
     assert dump_table(dynamodb_client, table.table_name) != before
 
@@ -243,3 +249,92 @@ def test_rollback_options_are_refused_where_they_cannot_apply(
         assert status == 2, args
         assert refused["success"] is False
     assert dump_table(dynamodb_client, table.table_name) == state
+
+
+def test_a_damaged_journal_is_refused_and_nothing_is_written(
+    cli: Cli, make_table: MakeTable, dynamodb_client: DynamoDBClient
+) -> None:
+    table = make_table(items=list(sample_profiles(40)))
+    _, run = cli("run", "--table", table.table_name)
+    path = Path(run["summary"]["journalUri"].removeprefix("file://"))
+    whole = path.read_bytes()
+    state = dump_table(dynamodb_client, table.table_name)
+
+    for damaged in (whole[: len(whole) // 2], b""):
+        path.write_bytes(damaged)
+        status, refused = cli("rollback", "--table", table.table_name, "--run", run["runId"])
+
+        assert status == 2, refused
+        assert "damaged" in refused["error"]
+        assert dump_table(dynamodb_client, table.table_name) == state
+
+
+def test_an_older_run_is_not_rolled_back_over_a_newer_one(
+    cli: Cli, make_table: MakeTable, dynamodb_client: DynamoDBClient
+) -> None:
+    table = make_table(items=list(sample_profiles(30)))
+    _, first = cli("run", "--table", table.table_name)
+    cli("rollback", "--table", table.table_name, "--run", first["runId"])
+    _, second = cli("run", "--table", table.table_name)
+    state = dump_table(dynamodb_client, table.table_name)
+
+    status, refused = cli("rollback", "--table", table.table_name, "--run", first["runId"])
+
+    assert status == 2
+    assert second["runId"] in refused["error"]
+    assert dump_table(dynamodb_client, table.table_name) == state
+    status, undo = cli("rollback", "--table", table.table_name, "--run", second["runId"])
+    assert (status, undo["summary"]["restoredCount"]) == (0, 30)
+
+
+def test_a_rolled_back_run_is_not_resumed_a_new_run_migrates_everything(
+    cli: Cli, make_table: MakeTable, dynamodb_client: DynamoDBClient
+) -> None:
+    table = make_table(items=list(sample_profiles(300)))
+    status, stopped = cli(
+        "run",
+        "--table",
+        table.table_name,
+        "--page-size",
+        "20",
+        "--max-write-capacity",
+        "100",
+        "--stop-after",
+        "1s",
+    )
+    assert status == 3
+    cli("rollback", "--table", table.table_name, "--run", stopped["runId"])
+
+    status, again = cli("run", "--table", table.table_name, "--resume")
+
+    assert status == 0, again
+    assert again["runId"] != stopped["runId"]
+    assert again["summary"]["successCount"] == 300
+    assert again["verification"]["valid"] is True
+
+
+def test_a_resumed_rollback_keeps_its_write_cap(
+    cli: Cli, make_table: MakeTable, dynamodb_local: DynamoDBLocal, tmp_path: Path
+) -> None:
+    table = make_table(items=list(sample_profiles(200)))
+    _, run = cli("run", "--table", table.table_name)
+    stop = threading.Event()
+    target = TableTarget(table.table_name, endpoint_url=dynamodb_local.endpoint_url)
+    timer = threading.Timer(1.5, stop.set)
+    timer.start()
+    first = command.rollback(
+        command.RollbackConfig(
+            target, run["runId"], report=tmp_path / "r1.jsonl", max_write_capacity=40, stop=stop
+        )
+    )
+    assert first.resumable is True, first.message
+    assert first.summary is not None
+    assert 0 < first.summary.success_count < 200
+
+    status, resumed = cli(
+        "rollback", "--table", table.table_name, "--run", run["runId"], "--resume"
+    )
+
+    assert status == 0
+    assert resumed["runId"] == first.run_id
+    assert resumed["summary"]["maxWriteCapacity"] == 40

@@ -9,18 +9,25 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from profile_migrations.codec import decode_wire, encode_wire
-from profile_migrations.logic.journal import FileJournal, JournalEntry, JournalOutcome
+from profile_migrations.logic.journal import (
+    FileJournal,
+    Intent,
+    JournalEntry,
+    JournalOutcome,
+    Settled,
+    render_journal,
+)
 from profile_migrations.logic.segment import MigrationJob, PageMigrator
 from profile_migrations.migrations import migrations
 from profile_migrations.registry import MigrationChain
-from profile_migrations.store import WriteOutcome, WriteStatus
+from profile_migrations.store import ProfileWrite, WriteOutcome, WriteStatus
 from tests.fakes import ListSink, PagedStore
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
-    from profile_migrations.store import ProfileWrite, WriteBatchResult
+    from profile_migrations.store import WriteBatchResult
 
 
 class ListJournal:
@@ -30,15 +37,23 @@ class ListJournal:
         self.outcomes: list[JournalOutcome] = []
         self._lock = threading.Lock()
 
-    def intend(self, entries: Sequence[JournalEntry]) -> None:
+    """Records what a run journals, as the lines read back."""
+
+    def intend(self, entries: Sequence[Intent]) -> None:
         with self._lock:
             self.events.append(f"intend {len(entries)}")
-            self.entries.extend(entries)
+            self.entries.extend(
+                JournalEntry.model_validate_json(line)
+                for line in render_journal(entries).splitlines()
+            )
 
-    def settle(self, outcomes: Sequence[JournalOutcome]) -> None:
+    def settle(self, outcomes: Sequence[Settled]) -> None:
         with self._lock:
             self.events.append(f"settle {len(outcomes)}")
-            self.outcomes.extend(outcomes)
+            self.outcomes.extend(
+                JournalOutcome.model_validate_json(line)
+                for line in render_journal(outcomes).splitlines()
+            )
 
 
 class OrderedStore(PagedStore):
@@ -94,7 +109,8 @@ def test_an_entry_holds_the_exact_wire_values_the_write_replaces() -> None:
         "profileId": {"S": "main"},
     }
     assert entry.before["version"] == {"N": "1.0"}  # the text as stored, not "1"
-    assert entry.before["profileData"] == encode_wire(RAW["profileData"])
+    assert entry.before["profileData"] is not None
+    assert decode_wire(entry.before["profileData"]) == RAW["profileData"]
     assert set(entry.before) == set(entry.after)
     assert entry.after["version"] == {"N": "5"}
     absent = [name for name, value in entry.before.items() if value is None]
@@ -102,12 +118,19 @@ def test_an_entry_holds_the_exact_wire_values_the_write_replaces() -> None:
 
 
 def test_binary_survives_the_journal_byte_for_byte() -> None:
-    value = {"M": {"b": {"B": b"\x00\xff"}, "bs": {"BS": [b"\x01", b"\x02"]}}}
+    # Bytes whose base64 holds both alphabets' own characters (+/ and -_).
+    value = {"M": {"b": {"B": b"\xfb\xff\x00"}, "bs": {"BS": [b"\xfa", b"\x02"]}}}
+    write = ProfileWrite({"k": {"B": b"\xfe\xfe"}}, {"v": value}, (), {"v": None})
 
-    encoded = json.loads(json.dumps(encode_wire(value)))
+    (line,) = render_journal([Intent(write, 1)]).splitlines()
+    entry = JournalEntry.model_validate_json(line)
 
-    assert encoded["M"]["b"] == {"B": base64.b64encode(b"\x00\xff").decode()}
-    assert decode_wire(encoded) == value
+    assert entry.after["v"] is not None
+    assert decode_wire(entry.after["v"]) == value
+    assert decode_wire(entry.key["k"]) == {"B": b"\xfe\xfe"}
+    # A cursor or journal written with the standard alphabet reads the same.
+    assert decode_wire({"B": base64.b64encode(b"\xfb\xff\x00").decode()}) == {"B": b"\xfb\xff\x00"}
+    assert encode_wire({"B": b"\xfb\xff\x00"}) == {"B": "+/8A"}
 
 
 def test_outcomes_say_which_writes_were_applied() -> None:
@@ -135,15 +158,16 @@ def test_a_dry_run_journals_nothing() -> None:
 
 def test_the_file_journal_appends_lines_a_resumed_part_can_add_to(tmp_path: Path) -> None:
     path = tmp_path / "run.journal.jsonl"
+    intent = Intent(ProfileWrite({"k": {"S": "1"}}, {"v": {"N": "2"}}, (), {"v": None}), 1)
     entry = JournalEntry(
         key={"k": {"S": "1"}}, version=1, before={"v": None}, after={"v": {"N": "2"}}
     )
 
     with FileJournal(path) as journal:
-        journal.intend([entry])
-        journal.settle([JournalOutcome(key={"k": {"S": "1"}}, written=True)])
+        journal.intend([intent])
+        journal.settle([Settled({"k": {"S": "1"}}, written=True)])
     with FileJournal(path) as journal:
-        journal.intend([entry])
+        journal.intend([intent])
 
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(lines) == 3

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from profile_migrations.errors import RequestRefusedError
+from profile_migrations.errors import InvalidRequestError, RequestRefusedError
 from profile_migrations.loader import load_registry
-from profile_migrations.logic.journal import JournalEntry, render_journal
+from profile_migrations.logic.journal import Intent, render_journal
 from profile_migrations.logic.pipeline import plan_run
+from profile_migrations.logic.rollback_run import undone_run
 from profile_migrations.logic.turns import Turn, rollback_turn
 from profile_migrations.models.pipeline import PlanEvent, RollbackTask
 from profile_migrations.models.records import RollbackCheckpoint, RunHistoryEntry, RunPart
@@ -36,7 +37,7 @@ def user(name: str, **attributes: AttributeValue) -> RawItem:
 
 def journaled(records: MemoryRecords, page: int, *names: str, after: AttributeValue = V5) -> None:
     entries = [
-        JournalEntry.of(ProfileWrite(user(name), {"version": after}, (), {"version": V1}), 1)
+        Intent(ProfileWrite(user(name), {"version": after}, (), {"version": V1}), 1)
         for name in names
     ]
     records.put_journal("run-1", 0, page, render_journal(entries))
@@ -156,3 +157,29 @@ def test_a_rollback_it_cannot_do_is_refused_before_anything_is_written(
 
     assert control.lock is None
     assert [entry.kind for entry in control.history("UserProfiles")] == ["migration"]
+
+
+def test_only_the_newest_run_that_wrote_is_rolled_back_and_never_a_rollback() -> None:
+    control = MemoryControl()
+    control.record_run(history_entry("aws:step-functions"))
+    newer = history_entry("aws:step-functions").model_copy(
+        update={"run_id": "run-2", "started_at": "2026-11-26T10:00:00.000Z"}
+    )
+    control.record_run(newer)
+
+    with pytest.raises(InvalidRequestError, match="roll back the newest run first \\(run-2\\)"):
+        undone_run(control, "UserProfiles", "run-1")
+
+    control.record_run(newer.model_copy(update={"outcome": "rolled-back"}))
+    assert undone_run(control, "UserProfiles", "run-1").run_id == "run-1"
+    rollback = newer.model_copy(
+        update={
+            "run_id": "rollback-9",
+            "kind": "rollback",
+            "rolls_back": "run-2",
+            "started_at": "2026-11-27T10:00:00.000Z",
+        }
+    )
+    control.record_run(rollback)
+    with pytest.raises(InvalidRequestError, match="is a rollback \\(of run run-2\\)"):
+        undone_run(control, "UserProfiles", "rollback-9")

@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from profile_migrations.logic.journal import (
-    JournalEntry,
-    JournalOutcome,
+    Intent,
+    Settled,
     Undo,
     lines_backwards,
     render_journal,
@@ -43,15 +43,15 @@ def write_of(
     return ProfileWrite(user(number), set_values, removed, before)
 
 
-def entry(number: int, before: dict[str, Any | None], after: dict[str, Any | None]) -> JournalEntry:
-    return JournalEntry.of(write_of(number, before, after), 1)
+def entry(number: int, before: dict[str, Any | None], after: dict[str, Any | None]) -> Intent:
+    return Intent(write_of(number, before, after), 1)
 
 
-def outcome(number: int, written: bool) -> JournalOutcome:
-    return JournalOutcome.of(write_of(number, {}, {}), written)
+def outcome(number: int, written: bool) -> Settled:
+    return Settled(user(number), written)
 
 
-def journal(tmp_path: Path, *lines: JournalEntry | JournalOutcome, tail: bytes = b"") -> Path:
+def journal(tmp_path: Path, *lines: Intent | Settled, tail: bytes = b"") -> Path:
     path = tmp_path / "run.journal.jsonl"
     path.write_bytes(render_journal(lines) + tail)
     return path
@@ -206,7 +206,7 @@ def test_a_rollback_resumed_from_its_checkpoint_ends_where_an_uninterrupted_one_
     tmp_path: Path, monkeypatch: Any
 ) -> None:
     monkeypatch.setattr("profile_migrations.logic.rollback.CHECKPOINT_SECONDS", 0.0)
-    lines: list[JournalEntry | JournalOutcome] = []
+    lines: list[Intent | Settled] = []
     for number in range(120):
         lines.append(entry(number, {"version": V1}, {"version": V5}))
         lines.append(outcome(number, number % 5 != 0))
@@ -258,7 +258,7 @@ def test_a_journal_of_overlapping_workers_is_checkpointed_as_it_is_undone(
         for turn in range(6)
         for worker in (1, 2)
     ]
-    lines: list[JournalEntry | JournalOutcome] = []
+    lines: list[Intent | Settled] = []
     for index, round_ in enumerate(rounds):
         lines.extend(entry(number, {"version": V1}, {"version": V5}) for number in round_)
         if index:

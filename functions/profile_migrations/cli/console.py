@@ -229,8 +229,9 @@ def print_history(console: Console, result: HistoryResult) -> None:
         console.print(f"No recorded runs of {escape(repr(result.table))}.")
         return
     table = Table(title=f"Runs of {escape(result.table)} (newest first)")
+    # Run ids are what `rollback --run` takes: folded, never cut short.
+    table.add_column("run", overflow="fold")
     for column in (
-        "run",
         "outcome",
         "target",
         "from",
@@ -246,7 +247,7 @@ def print_history(console: Console, result: HistoryResult) -> None:
         migrated = f"{entry.counters.migrated:,}"
         if entry.kind == "rollback":
             restored = rollback.restored if rollback else 0
-            migrated = f"undid {escape(entry.rolls_back or '?')}: {restored:,} restored"
+            migrated = f"{restored:,} restored (rollback of {escape(entry.rolls_back or '?')})"
         table.add_row(
             escape(entry.run_id),
             entry.outcome,

@@ -469,6 +469,11 @@ ABORTED = (
     "aborted (Ctrl-C twice) without finishing the pages in hand; every write so far was "
     "conditional, and `profile-migrate run --resume` continues the run from its checkpoints"
 )
+ROLLBACK_ABORTED = (
+    "aborted (Ctrl-C twice) without finishing the writes in hand; every write so far was "
+    "conditional, and `profile-migrate rollback --run RUN_ID --resume` continues the rollback "
+    "from its checkpoints"
+)
 
 
 class _CtrlC:
@@ -481,9 +486,11 @@ class _CtrlC:
     Installed only in the main thread (Python delivers signals there); the previous
     handler is restored on exit."""
 
-    def __init__(self, output: _Output) -> None:
+    def __init__(self, output: _Output, what: str = "pages", aborted: str = ABORTED) -> None:
         self.stop = threading.Event()
         self._output = output
+        self._what = what
+        self._aborted = aborted
         self._previous: Callable[[int, FrameType | None], Any] | int | None = None
         self._installed = False
 
@@ -503,12 +510,12 @@ class _CtrlC:
         if not self.stop.is_set():
             self.stop.set()
             self._output.say(
-                "stopping after the pages in hand (`--resume` continues the run); "
+                f"stopping after the {self._what} in hand (`--resume` continues it); "
                 "press Ctrl-C again to abort at once"
             )
             return
         try:
-            self._output.interrupted(ABORTED)
+            self._output.interrupted(self._aborted)
             self._output.stderr.show_cursor(True)
             sys.stderr.flush()
         finally:
@@ -565,7 +572,7 @@ def _window_end(stop_after: timedelta | None, stop_at: datetime | None) -> datet
 
 
 def command_rollback(args: argparse.Namespace, output: _Output) -> int:
-    with _CtrlC(output) as ctrl_c:
+    with _CtrlC(output, "writes", ROLLBACK_ABORTED) as ctrl_c:
         response = command.rollback(
             command.RollbackConfig(
                 target=_target(args),

@@ -10,7 +10,8 @@ undo treats it as such, and its condition (the item still holds what the run wro
 that safe.
 
 Values are the wire values exactly as DynamoDB returned them (number text included), with
-binary as base64 (``codec.encode_wire``), so an undo can put back the very bytes. Dry runs
+binary as base64 (``codec.decode_wire`` reads it back), so an undo can put back the very
+bytes. Dry runs
 and verifications write no journal. The journal is never the only copy of anything the
 application needs: losing it loses the ability to undo, nothing else.
 """
@@ -24,8 +25,9 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from pydantic import ValidationError
+from pydantic_core import to_json
 
-from profile_migrations.codec import decode_wire, encode_wire
+from profile_migrations.codec import decode_wire
 from profile_migrations.errors import InvalidRequestError
 from profile_migrations.models.wire import WireModel
 from profile_migrations.store import ProfileWrite
@@ -35,34 +37,21 @@ if TYPE_CHECKING:
     from pathlib import Path
     from types import TracebackType
 
+    from profile_migrations.store import RawItem
+
 # How much of a journal file is read at a time when reading it backwards (bytes).
 READ_BLOCK_BYTES = 1 << 20
 
 
 class JournalEntry(WireModel):
-    """One write, before it is sent: ``key`` and the values in ``before`` and ``after``
-    are JSON-encoded wire values (``codec.encode_wire``)."""
+    """One write, as a journal line reads back (:class:`Intent` writes it): ``key`` and
+    the values in ``before`` and ``after`` are wire values with binary as base64
+    (``codec.decode_wire`` decodes them)."""
 
     key: dict[str, Any]
     version: int | None
     before: dict[str, Any | None]
     after: dict[str, Any | None]
-
-    @classmethod
-    def of(cls, write: ProfileWrite, version: int | None) -> JournalEntry:
-        after: dict[str, Any | None] = {
-            name: encode_wire(value) for name, value in write.set_values.items()
-        }
-        after.update(dict.fromkeys(write.removed))
-        return cls(
-            key={name: encode_wire(value) for name, value in write.key.items()},
-            version=version,
-            before={
-                name: None if value is None else encode_wire(value)
-                for name, value in write.expected.items()
-            },
-            after=after,
-        )
 
     def undo(self) -> ProfileWrite:
         """The write that puts back what this entry's write changed: every attribute it
@@ -84,22 +73,45 @@ class JournalEntry(WireModel):
 
 
 class JournalOutcome(WireModel):
-    """Whether DynamoDB applied the write to ``key`` (its last entry before this line)."""
+    """Whether DynamoDB applied the write to ``key`` (its last entry before this line), as
+    a journal line reads back (:class:`Settled` writes it)."""
 
     key: dict[str, Any]
     written: bool
 
-    @classmethod
-    def of(cls, write: ProfileWrite, written: bool) -> JournalOutcome:
-        return cls(
-            key={name: encode_wire(value) for name, value in write.key.items()}, written=written
-        )
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """A write about to be sent, as the run journals it (one :class:`JournalEntry` line):
+    ``version`` is the version the run read."""
+
+    write: ProfileWrite
+    version: int | None
+
+    def wire(self) -> dict[str, Any]:
+        write = self.write
+        after: dict[str, Any] = dict(write.set_values)
+        after.update(dict.fromkeys(write.removed))
+        return {"key": write.key, "version": self.version, "before": write.expected, "after": after}
 
 
-def render_journal(lines: Sequence[JournalEntry | JournalOutcome]) -> bytes:
-    return "".join(
-        json.dumps(line.to_wire(), separators=(",", ":")) + "\n" for line in lines
-    ).encode()
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """Whether DynamoDB applied the write to ``key`` (one :class:`JournalOutcome` line)."""
+
+    key: RawItem
+    written: bool
+
+    def wire(self) -> dict[str, Any]:
+        return {"key": self.key, "written": self.written}
+
+
+def render_journal(lines: Sequence[Intent | Settled]) -> bytes:
+    """JSON Lines of the wire values as they are, binary as base64 (URL-safe alphabet;
+    ``codec.decode_wire`` reads both alphabets). Serialized by pydantic-core, in Rust: a
+    page's entries hold every value they replace twice, and this is on every write's path
+    (measured: 25 us per 1 KB profile, against 290 us through the models)."""
+    return b"".join(to_json(line.wire(), bytes_mode="base64") + b"\n" for line in lines)
 
 
 class FileJournal:
@@ -118,6 +130,11 @@ class FileJournal:
     @property
     def uri(self) -> str:
         return self.path.as_uri()
+
+    def size(self) -> int:
+        """The journal file's length in bytes (every line written so far is flushed)."""
+        with self._lock:
+            return self.path.stat().st_size if self.path.exists() else 0
 
     def __enter__(self) -> FileJournal:
         try:
@@ -138,11 +155,11 @@ class FileJournal:
                 self._file.close()
                 self._file = None
 
-    def intend(self, entries: Sequence[JournalEntry]) -> None:
+    def intend(self, entries: Sequence[Intent]) -> None:
         """Record writes about to be sent; durable on return."""
         self._append(render_journal(entries), sync=True)
 
-    def settle(self, outcomes: Sequence[JournalOutcome]) -> None:
+    def settle(self, outcomes: Sequence[Settled]) -> None:
         """Record which of them DynamoDB applied (flushed; a lost line only makes an
         undo try a write whose condition then decides)."""
         self._append(render_journal(outcomes), sync=False)
@@ -169,11 +186,11 @@ class PageJournal:
 
     put: Callable[[bytes], None]
 
-    def intend(self, entries: Sequence[JournalEntry]) -> None:
+    def intend(self, entries: Sequence[Intent]) -> None:
         if entries:
             self.put(render_journal(entries))
 
-    def settle(self, outcomes: Sequence[JournalOutcome]) -> None:
+    def settle(self, outcomes: Sequence[Settled]) -> None:
         """Nothing to do: see the class's docstring."""
 
 

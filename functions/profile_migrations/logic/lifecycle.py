@@ -42,7 +42,7 @@ from profile_migrations.models.records import AppliedStep, LockInfo, RunHistoryE
 from profile_migrations.models.results import BackupResult, SegmentCounters
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from profile_migrations.logic.ports import ControlStore, ProtectableStore
     from profile_migrations.models.results import MigrationResponse
@@ -62,7 +62,8 @@ class Protection:
     ``execution <name>``); ``where`` says where the part runs (an endpoint, a region,
     ``aws:step-functions``); ``lease_seconds`` how long the lock outlives its last renewal;
     ``journal_uri`` where the part records its writes before sending them (the history
-    keeps it per part, for undo).
+    keeps it per part, for undo), ``journal_size`` how many bytes that journal holds (its
+    length when the part ends is recorded, so a rollback can tell a damaged journal).
     """
 
     control: ControlStore
@@ -73,6 +74,7 @@ class Protection:
     backup: bool = True
     lease_seconds: float = DEFAULT_LEASE_SECONDS
     journal_uri: str | None = None
+    journal_size: Callable[[], int] | None = None
 
 
 @dataclass(frozen=True)
@@ -237,6 +239,7 @@ def finish(protection: Protection, entry: RunHistoryEntry, response: MigrationRe
                 "ended_at": ended_at,
                 "outcome": outcome,
                 "journal_uri": last.journal_uri or protection.journal_uri,
+                "journal_bytes": protection.journal_size() if protection.journal_size else None,
             }
         )
     update: dict[str, object] = {

@@ -435,8 +435,10 @@ def aggregate_run(plan: RunPlan, records: RunRecordStore, control: ControlStore)
     response.backup = plan.backup
     if plan.note:
         response.message = f"{plan.note} {response.message}"
+    rollback_plan = None
     if not plan.dry_run and not plan.verify_only:
         _finish(plan, response, control, records)
+        rollback_plan = _rollback_on_failure(plan, response, control)
     output_uri = records.put_output(plan.execution, response)
     logger.info(
         "run aggregated",
@@ -448,9 +450,21 @@ def aggregate_run(plan: RunPlan, records: RunRecordStore, control: ControlStore)
         },
     )
     result = AggregateResult.model_validate(fit_within(response, MAX_OUTPUT_BYTES).to_wire())
-    if plan.rollback_on_failure and should_roll_back(response, plan.max_failure_percent):
-        result.plan = _begin_rollback_after(plan, control)
+    result.plan = rollback_plan
     return result
+
+
+def _rollback_on_failure(
+    plan: RunPlan, response: MigrationResponse, control: ControlStore
+) -> RunPlan | None:
+    """With ``rollbackOnFailure``: the plan of the run's rollback when it failed past what
+    it allows (``rolledBack`` false in its document otherwise); None without."""
+    if not plan.rollback_on_failure:
+        return None
+    if should_roll_back(response, plan.max_failure_percent):
+        return _begin_rollback_after(plan, control)
+    response.rolled_back = False
+    return None
 
 
 def _begin_rollback_after(plan: RunPlan, control: ControlStore) -> RunPlan:

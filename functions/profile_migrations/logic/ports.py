@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from profile_migrations.logic.journal import JournalEntry, JournalOutcome
+    from profile_migrations.logic.journal import Intent, Settled
     from profile_migrations.logic.outcomes import ProfileOutcome
     from profile_migrations.models.pipeline import PageFailures, PageInvalid
     from profile_migrations.models.records import (
@@ -66,9 +66,9 @@ class WriteJournal(Protocol):
     """Where a real run records each write before sending it, and whether DynamoDB
     applied it (logic/journal.py); must be thread-safe."""
 
-    def intend(self, entries: Sequence[JournalEntry]) -> None: ...
+    def intend(self, entries: Sequence[Intent]) -> None: ...
 
-    def settle(self, outcomes: Sequence[JournalOutcome]) -> None: ...
+    def settle(self, outcomes: Sequence[Settled]) -> None: ...
 
 
 class OutcomeSink(Protocol):

@@ -153,11 +153,15 @@ class Undoer:
         batch: list[_Pending] = []
         units = 0.0
         for write in pending:
-            if batch and (len(batch) == MAX_WRITES_PER_BATCH or units + write.units > budget):
+            full = len(batch) == MAX_WRITES_PER_BATCH
+            if not full and budget != math.inf:
+                full = units + write.units > budget
+            if batch and full:
                 batches.append(batch)
                 batch, units = [], 0.0
             batch.append(write)
-            units += write.units
+            if budget != math.inf:
+                units += write.units
         if batch:
             batches.append(batch)
         return batches
@@ -166,15 +170,15 @@ class Undoer:
         """One batch: its outcomes, the WCU it consumed and the RCU its re-reads did."""
         if self.dry_run:
             return self._read_only(batch)
-        expected = sum(write.units for write in batch)
+        paced = self.pacer is not None and self.pacer.rate is not None
+        expected = sum(write.units for write in batch) if paced else 0.0
         if self.pacer is not None:
             self.pacer.acquire(expected, self.abandon)
         result = self.store.conditional_update([write.write for write in batch])
         consumed = result.consumed_write_units
         if consumed is None:
             consumed = sum(
-                write.units if answer.status is WriteStatus.WRITTEN else 0.0
-                for write, answer in zip(batch, result.outcomes, strict=True)
+                _billed(write, answer) for write, answer in zip(batch, result.outcomes, strict=True)
             )
         if self.pacer is not None:
             self.pacer.settle(expected, consumed)
@@ -271,27 +275,41 @@ def undo_journal(
     return totals, True
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Pending:
-    """An undo write, its key as reports show it, and the WCU it is expected to cost."""
+    """An undo write and its key as reports show it."""
 
     write: ProfileWrite
     shown_key: dict[str, Any]
-    units: float
     version: int | None
+    _units: float | None = None
 
     @classmethod
     def of(cls, entry: JournalEntry) -> _Pending:
-        write = entry.undo()
-        after = {name: value for name, value in write.expected.items() if value is not None}
-        return cls(
-            write,
-            _shown_key(entry.key),
-            write_units(
+        return cls(entry.undo(), _shown_key(entry.key), entry.version)
+
+    @property
+    def units(self) -> float:
+        """The WCU the write is expected to cost, from the values it writes and expects
+        (the item's other attributes are not known here), computed when first asked: only
+        a capped rollback, or an answer without the capacity it consumed, needs it."""
+        if self._units is None:
+            write = self.write
+            after = {name: value for name, value in write.expected.items() if value is not None}
+            self._units = write_units(
                 item_size({**write.key, **write.set_values}), item_size({**write.key, **after})
-            ),
-            entry.version,
-        )
+            )
+        return self._units
+
+
+def _billed(write: _Pending, answer: WriteOutcome) -> float:
+    """WCU AWS bills for an undo answered ``answer``: the write's when applied, the current
+    item's size (at least 1) when its condition failed, nothing when refused as invalid."""
+    if answer.status is WriteStatus.WRITTEN:
+        return write.units
+    if answer.status is WriteStatus.CONFLICT:
+        return write_units(item_size(answer.current), 0)
+    return 0.0
 
 
 def _shown_key(key: dict[str, Any]) -> dict[str, Any]:

@@ -82,23 +82,46 @@ class LocalRollback:
 
 
 def undone_run(control: ControlStore, table: str, run_id: str) -> RunHistoryEntry:
-    """The history entry of the real run ``run_id`` of ``table``; raises
-    :class:`InvalidRequestError` when the history has no such run."""
-    if control.exists():
-        for entry in control.history(table):
-            if entry.run_id == run_id and entry.kind == "migration" and not entry.dry_run:
-                return entry
-    raise InvalidRequestError(
-        f"table {table!r} has no recorded run {run_id!r} to roll back; "
-        f"`profile-migrate history --table {table}` lists its runs"
-    )
+    """The history entry of the real run ``run_id`` of ``table``, when it may be undone.
+    Raises :class:`InvalidRequestError` when the history has no such run (or it names a
+    rollback, which is not undone in turn: run the migration again instead), or when a
+    run that began after it and wrote has not been rolled back: rollbacks go newest run
+    first, since a later run may have written the very values this one did, and undoing
+    the older one would then undo the newer one's writes."""
+    history = control.history(table) if control.exists() else []
+    found = next((entry for entry in history if entry.run_id == run_id), None)
+    if found is not None and found.kind == "rollback":
+        raise InvalidRequestError(
+            f"{run_id} is a rollback (of run {found.rolls_back}); a rollback is not undone "
+            "in turn: run the migration again instead"
+        )
+    if found is None or found.dry_run:
+        raise InvalidRequestError(
+            f"table {table!r} has no recorded run {run_id!r} to roll back; "
+            f"`profile-migrate history --table {table}` lists its runs"
+        )
+    newer = [
+        entry
+        for entry in history
+        if entry.kind == "migration"
+        and not entry.dry_run
+        and entry.started_at > found.started_at
+        and entry.outcome != "rolled-back"
+    ]
+    if newer:
+        raise InvalidRequestError(
+            f"run {newer[-1].run_id} began after run {run_id} and has not been rolled back; "
+            f"roll back the newest run first ({newer[0].run_id}), then the older ones"
+        )
+    return found
 
 
 def journal_files(entry: RunHistoryEntry) -> list[Path]:
-    """The local journal file of each part of the run, oldest part first. Raises
-    :class:`InvalidRequestError` when a part kept no journal, kept it elsewhere than in a
-    local file (a pipeline run: roll it back with a rollback execution), or its file is
-    gone; the message names the run's backup, the fallback."""
+    """The local journal files of the run's parts, oldest first (parts that shared one file
+    give it once). Raises :class:`InvalidRequestError` when a part kept no journal, kept it
+    elsewhere than in a local file (a pipeline run: roll it back with a rollback
+    execution), or its file is gone or shorter than the part left it (damaged); the
+    message names the run's backup, the fallback."""
     files: list[Path] = []
     fallback = (
         f"restore the table from the run's backup ({entry.backup})"
@@ -117,14 +140,22 @@ def journal_files(entry: RunHistoryEntry) -> list[Path]:
             raise InvalidRequestError(
                 f"{where} kept no journal, so it cannot be undone item by item; {fallback}"
             )
-        parsed = urlparse(uri)
-        path = Path(unquote(parsed.path))
+        path = Path(unquote(urlparse(uri).path))
         if not path.is_file():
             raise InvalidRequestError(
                 f"{where} kept its journal at {path}, which is gone (or not on this machine); "
                 f"it cannot be undone item by item; {fallback}"
             )
-        files.append(path)
+        size = path.stat().st_size
+        if part.journal_bytes is not None and size < part.journal_bytes:
+            raise InvalidRequestError(
+                f"{where} left its journal at {path} {part.journal_bytes:,} bytes long; it is "
+                f"{size:,} bytes now, so it is damaged and some writes could not be undone; "
+                f"restore it from a copy, or {fallback}"
+            )
+        # Parts given the same report path append to one journal: undo it once.
+        if path not in files:
+            files.append(path)
     return files
 
 
@@ -154,7 +185,12 @@ def rollback_local(rollback: LocalRollback) -> MigrationResponse:
     control = rollback.protection.control
     entry = undone_run(control, table.name, rollback.run_id)
     journals = journal_files(entry)
-    pacing = Pacing.of(caps_for(table, rollback.caps), workers=rollback.workers)
+    asked = rollback.caps
+    if rollback.protection.resume and (asked is None or asked.write is None):
+        previous = _unfinished_rollback(control, table.name, entry.run_id)
+        if previous is not None:
+            asked = Caps(previous.max_write_capacity, None)
+    pacing = Pacing.of(caps_for(table, asked), workers=rollback.workers)
     progress = _Progress()
     record = partial(_record, rollback.record, progress, entry)
     undoer = Undoer(
@@ -342,6 +378,9 @@ def begin_rollback(
             rolls_back=undone.run_id,
         )
     control.record_run(entry)
+    # The run is being undone: `run --resume` must not continue it over restored profiles.
+    if undone.outcome != "rolled-back":
+        control.record_run(undone.model_copy(update={"outcome": "rolled-back"}))
     logger.info(
         "rollback begun",
         extra={"table": table, "run_id": run_id, "rolls_back": undone.run_id},
@@ -384,6 +423,9 @@ def finish_rollback(
                 "ended_at": ended_at,
                 "parts": parts,
                 "rollback_counters": counters,
+                "max_write_capacity": response.summary.max_write_capacity
+                if response.summary
+                else entry.max_write_capacity,
             }
         )
     )

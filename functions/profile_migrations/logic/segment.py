@@ -46,7 +46,7 @@ from profile_migrations.logic.capacity import (
     scan_read_units,
     write_units,
 )
-from profile_migrations.logic.journal import JournalEntry, JournalOutcome
+from profile_migrations.logic.journal import Intent, Settled
 from profile_migrations.logic.outcomes import FAILED, SKIPPED, SUCCESS, ProfileOutcome
 from profile_migrations.logic.pacing import PacingAbandonedError
 from profile_migrations.logic.reads import read_item
@@ -148,14 +148,26 @@ class SegmentRun:
             self.failures.extend(outcomes[:room])
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Pending:
-    """A write to send, the outcome it gives once written, and the WCU it is expected to
-    cost (logic/capacity.py)."""
+    """A write to send, the item it updates, and the outcome it gives once written."""
 
     write: ProfileWrite
     success: ProfileOutcome
-    units: float
+    raw: RawItem
+    _units: float | None = None
+
+    @property
+    def units(self) -> float:
+        """The WCU the write is expected to cost (logic/capacity.py), computed when first
+        asked: only a capped run's pacing, or an answer without the capacity it consumed,
+        needs it (sizing an item walks every nested value)."""
+        if self._units is None:
+            raw, write = self.raw, self.write
+            self._units = write_units(
+                item_size(raw), item_size(after_update(raw, write.set_values, write.removed))
+            )
+        return self._units
 
 
 class PageMigrator:
@@ -232,7 +244,7 @@ class PageMigrator:
         # is an S3 object per round of a page, not per batch.
         if journal is not None:
             journal.intend(
-                [JournalEntry.of(pending.write, pending.success.from_version) for pending in writes]
+                [Intent(pending.write, pending.success.from_version) for pending in writes]
             )
         in_flight = min(self._job.batches_in_flight, len(batches))
         if in_flight <= 1:
@@ -269,12 +281,15 @@ class PageMigrator:
         batch: list[_Pending] = []
         units = 0.0
         for pending in writes:
-            full = len(batch) == MAX_WRITES_PER_BATCH or units + pending.units > budget
+            full = len(batch) == MAX_WRITES_PER_BATCH
+            if not full and budget != math.inf:
+                full = units + pending.units > budget
             if batch and full:
                 batches.append(batch)
                 batch, units = [], 0.0
             batch.append(pending)
-            units += pending.units
+            if budget != math.inf:
+                units += pending.units
         if batch:
             batches.append(batch)
         return batches
@@ -283,7 +298,8 @@ class PageMigrator:
         """One batch through the pacer; the store's answer and the WCU the batch consumed:
         DynamoDB's figure when it gave one, else what AWS bills for each answer
         (logic/capacity.py). Called from several threads at once."""
-        expected = sum(pending.units for pending in batch)
+        paced = self._pacer is not None and self._pacer.rate is not None
+        expected = sum(pending.units for pending in batch) if paced else 0.0
         if self._pacer is not None:
             self._pacer.acquire(expected, self._abandon)
         journal = self._job.journal
@@ -291,7 +307,7 @@ class PageMigrator:
         if journal is not None:
             journal.settle(
                 [
-                    JournalOutcome.of(pending.write, answer.status is WriteStatus.WRITTEN)
+                    Settled(pending.write.key, answer.status is WriteStatus.WRITTEN)
                     for pending, answer in zip(batch, result.outcomes, strict=True)
                 ]
             )
@@ -321,10 +337,7 @@ class PageMigrator:
             write = self._diff(raw, profile, migrated)
         except MigrationError as exc:
             return self._outcome(raw, from_version, FAILED, str(exc))
-        units = write_units(
-            item_size(raw), item_size(after_update(raw, write.set_values, write.removed))
-        )
-        return _Pending(write, self._outcome(raw, from_version, SUCCESS), units)
+        return _Pending(write, self._outcome(raw, from_version, SUCCESS), raw)
 
     def _readable(self, read: _Read) -> ProfileOutcome | tuple[RawItem, dict[str, Any]]:
         """The item and its profile; see :func:`read_item` for when it is re-read. An item

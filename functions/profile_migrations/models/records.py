@@ -88,7 +88,8 @@ class TurnLease(WireModel):
 
 
 # "resumed" is only read: an earlier release marked a run an execution resumed that way.
-RunOutcome = Literal["running", "succeeded", "failed", "stopped", "resumed"]
+# "rolled-back": a rollback of the run began; `run --resume` no longer continues it.
+RunOutcome = Literal["running", "succeeded", "failed", "stopped", "resumed", "rolled-back"]
 
 
 class RunPart(WireModel):
@@ -100,8 +101,10 @@ class RunPart(WireModel):
     started_at: str
     ended_at: str | None = None
     outcome: RunOutcome = "running"
-    # Where this part recorded its writes before sending them (logic/journal.py).
+    # Where this part recorded its writes before sending them (logic/journal.py), and
+    # how long that file was when the part ended (bytes; a shorter file is damaged).
     journal_uri: str | None = None
+    journal_bytes: int | None = None
 
 
 RunKind = Literal["migration", "rollback"]
