@@ -146,6 +146,9 @@ class MemoryControl:
     def record_step(self, table: str, step: AppliedStep) -> None:
         self.steps.setdefault(table, {})[step.label] = step
 
+    def forget_step(self, table: str, label: str) -> None:
+        self.steps.get(table, {}).pop(label, None)
+
 
 MiB = 1024 * 1024
 

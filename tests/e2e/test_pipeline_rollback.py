@@ -76,7 +76,7 @@ def test_a_rollback_execution_puts_the_run_back_and_keeps_application_writes(
     history = pipeline.control.history(TABLE_NAME)
     assert [(entry.run_id, entry.kind, entry.outcome) for entry in history] == [
         ("rollback-1", "rollback", "succeeded"),
-        ("run-1", "migration", "succeeded"),
+        ("run-1", "migration", "rolled-back"),
     ]
 
     again = pipeline.run({"rollback": "run-1"}, name="rollback-2")

@@ -338,3 +338,24 @@ def test_a_resumed_rollback_keeps_its_write_cap(
     assert status == 0
     assert resumed["runId"] == first.run_id
     assert resumed["summary"]["maxWriteCapacity"] == 40
+
+
+def test_a_step_fixed_after_a_complete_rollback_runs_again_without_allow_changed(
+    cli: Cli, make_table: MakeTable, tmp_path: Path
+) -> None:
+    table = make_table(items=list(sample_profiles(20)))
+    registry = tmp_path / "registry.py"
+    original = (Path(__file__).parents[1] / "registries" / "counting.py").read_text()
+    registry.write_text(original)
+    _, run = cli("run", "--table", table.table_name, "--migrations", str(registry))
+    fixed = original.replace('"appliedSteps"', '"stepsApplied"')
+    assert fixed != original
+    registry.write_text(fixed)
+    status, refused = cli("run", "--table", table.table_name, "--migrations", str(registry))
+    assert (status, refused["errorType"]) == (2, "ChangedStepError")
+
+    cli("rollback", "--table", table.table_name, "--run", run["runId"])
+    status, again = cli("run", "--table", table.table_name, "--migrations", str(registry))
+
+    assert status == 0, again
+    assert again["summary"]["successCount"] == 20

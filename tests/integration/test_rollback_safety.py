@@ -757,7 +757,12 @@ def test_a_rollback_of_a_run_the_table_never_had_is_refused_with_exit_2(
     # Then it is refused, naming the id, and nothing changes
     assert status == 2
     assert document["success"] is False
-    assert f"has no recorded run {run_id!r}" in document["error"]
+    expected = (
+        f"{run_id} is a rollback (of run {run['runId']})"
+        if which == "a-rollback"
+        else f"has no recorded run {run_id!r}"
+    )
+    assert expected in document["error"]
     assert dump_table(dynamodb_client, table.table_name) == current
     assert control.history(table.table_name) == history
     assert control.read_lock(table.table_name) is None

@@ -444,3 +444,10 @@ class ControlTable:
     @_outages
     def record_step(self, table: str, step: AppliedStep) -> None:
         self._put(_steps_pk(table), step.label, step.model_dump_json(by_alias=True))
+
+    @_outages
+    def forget_step(self, table: str, label: str) -> None:
+        """Remove the record that step ``label`` was applied to ``table``."""
+        self._client.delete_item(
+            TableName=self.name, Key={"pk": {"S": _steps_pk(table)}, "sk": {"S": label}}
+        )

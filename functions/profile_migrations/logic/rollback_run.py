@@ -392,6 +392,16 @@ def _expiry(lease_seconds: float) -> float:
     return time.time() + lease_seconds
 
 
+def _forget_steps(control: ControlStore, table: str, undone: str | None) -> None:
+    """After a rollback that left no profile holding the undone run's writes, forget the
+    steps that run first applied: no profile keeps their results, so a step fixed since
+    runs again without ``--allow-changed``."""
+    for label, step in control.applied_steps(table).items():
+        if step.first_run_id == undone:
+            control.forget_step(table, label)
+            logger.info("applied step forgotten", extra={"table": table, "step": label})
+
+
 def _unfinished_rollback(control: ControlStore, table: str, undone: str) -> RunHistoryEntry | None:
     for entry in control.history(table):
         if entry.kind == "rollback" and entry.rolls_back == undone:
@@ -405,8 +415,9 @@ def finish_rollback(
     response: MigrationResponse,
     counters: RollbackCounters,
 ) -> None:
-    """Record how this part of the rollback ended (outcome, counts, end time), then
-    release the table's lock if this part's owner holds it."""
+    """Record how this part of the rollback ended (outcome, counts, end time); when it
+    ended with no profile left holding the run's writes, forget the steps the run first
+    applied; then release the table's lock if this part's owner holds it."""
     ended_at = now_timestamp()
     if response.success:
         outcome = "succeeded"
@@ -429,6 +440,8 @@ def finish_rollback(
             }
         )
     )
+    if response.resumable is not True and counters.kept == 0 and counters.failed == 0:
+        _forget_steps(protection.control, entry.table, entry.rolls_back)
     protection.control.release_lock(entry.table, protection.owner)
 
 
