@@ -107,7 +107,9 @@ def add_step(description: str, reference: str | None = None) -> NewStep:
     text = " ".join(description.split())
     if not text:
         raise InvalidRequestError("the step's description is empty")
-    path = registry_file(reference)
+    path = registry_file(reference).resolve()
+    if not os.access(path, os.W_OK):
+        raise RegistryEditError(f"{str(path)!r} is not writable; nothing was changed")
     registry = load_registry(reference or DEFAULT_REGISTRY)
     source = _read(path)
     from_version = registry.chain.head
@@ -285,7 +287,9 @@ class _SourceEdit:
         """The new entry at the end of the list: on its own lines in a list written one
         entry a line (keywords when the first entry uses them), else inline."""
         listing, last = self.entries, self.entries.elts[-1]
-        quoted = json.dumps(description)
+        # Characters as they are: JSON's ASCII escape of one outside the BMP reads in Python
+        # as two lone surrogates, which cannot be printed.
+        quoted = json.dumps(description, ensure_ascii=False)
         after_last = self.offset(last.end_lineno or 0, last.end_col_offset or 0)
         closing = self.offset(listing.end_lineno or 0, (listing.end_col_offset or 1) - 1)
         between = self.source[after_last:closing]

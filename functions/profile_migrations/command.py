@@ -55,6 +55,7 @@ from profile_migrations.models.commands import (
     ThrottleResult,
     UnlockResult,
 )
+from profile_migrations.models.limits import MAX_SEGMENTS
 from profile_migrations.models.requests import RunRequest
 
 if TYPE_CHECKING:
@@ -394,6 +395,11 @@ def status(config: StatusConfig) -> StatusResult:
     :class:`RegistryLoadError` or :class:`NoMigrationPathError` for a registry or target
     that cannot be used, and :class:`TableNotFoundError` for a missing table, before
     scanning."""
+    if config.total_segments is not None and not 1 <= config.total_segments <= MAX_SEGMENTS:
+        raise InvalidRequestError(
+            f"--segments must be from 1 to {MAX_SEGMENTS:,} (DynamoDB's TotalSegments), not "
+            f"{config.total_segments}"
+        )
     registry = load_registry(config.migrations)
     target_version = config.target_version or registry.current_version
     registry.chain.check_target(target_version)

@@ -153,3 +153,4 @@ def test_deep_without_a_schema_for_the_target_or_with_a_dry_run_is_refused(
     assert "declares none for it" in document["error"]
     assert dry_status == 2
     assert "deepVerify does not apply" in dry["error"]
+    assert dry["message"] == "Nothing was written: the request was refused."

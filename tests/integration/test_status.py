@@ -187,3 +187,12 @@ def test_status_of_a_missing_table_is_refused(cli: Cli) -> None:
 
     assert status == 2
     assert document["success"] is False
+
+
+def test_status_refuses_more_segments_than_dynamodb_scans(cli: Cli, make_table: MakeTable) -> None:
+    table = make_table(items=[profile("a", version=1)])
+
+    status, document = cli("status", "--table", table.table_name, "--segments", "1000001")
+
+    assert status == 2
+    assert "1,000,000" in document["error"]

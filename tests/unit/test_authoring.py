@@ -4,6 +4,7 @@ nothing."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -256,3 +257,40 @@ def test_the_default_registry_is_cicadas_file_and_its_test_goes_to_tests_unit() 
 
     assert path == Path(cicada.__file__)
     assert step_test_file(path, 5, 6).parent == Path(__file__).parent
+
+
+def test_a_description_beyond_the_bmp_is_written_as_itself(tmp_path: Path) -> None:
+    path = tmp_path / "small.py"
+    path.write_text(SMALL)
+
+    add_step("Add a mood 🙂", str(path))
+
+    assert 'ProfileMigration(2, 3, "Add a mood 🙂", add_a_mood)' in path.read_text("utf-8")
+    (step,) = [s for s in load_registry(str(path)).chain.steps if s.to_version == 3]
+    assert step.description == "Add a mood 🙂"
+    step.description.encode("utf-8")
+
+
+def test_a_symlinked_registry_is_edited_through_the_link(tmp_path: Path) -> None:
+    real = tmp_path / "real.py"
+    real.write_text(SMALL)
+    link = tmp_path / "link.py"
+    link.symlink_to(real)
+
+    add_step("Add an age", str(link))
+
+    assert link.is_symlink()
+    assert "add_an_age" in real.read_text()
+
+
+def test_a_registry_it_may_not_write_is_refused_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "small.py"
+    path.write_text(SMALL)
+    path.chmod(0o444)
+    if os.access(path, os.W_OK):
+        pytest.skip("this user writes read-only files (root)")
+
+    with pytest.raises(RegistryEditError, match="not writable"):
+        add_step("Add an age", str(path))
+
+    assert path.read_text() == SMALL

@@ -14,13 +14,22 @@ from profile_migrations.errors import (
     StoreUnavailableError,
 )
 from profile_migrations.loader import load_registry
-from profile_migrations.logic.lifecycle import NewRun, Protection, begin, finish, keep_lease
-from profile_migrations.logic.summary import build_response, stopped_early
+from profile_migrations.logic.lifecycle import (
+    NewRun,
+    Protection,
+    begin,
+    finish,
+    keep_lease,
+    resumable_run,
+)
+from profile_migrations.logic.summary import build_response, stopped_early, summarize
+from profile_migrations.models.results import SegmentCounters
 from profile_migrations.registry import MigrationChain, ProfileMigration
 from tests.fakes import MemoryControl, PagedStore
 
 if TYPE_CHECKING:
     from profile_migrations.logic.ports import ControlStore
+    from profile_migrations.models.results import Summary
 
 CHAIN = load_registry().chain
 
@@ -154,3 +163,40 @@ def test_the_lease_outlives_a_blip_of_the_control_table_but_not_an_outage(
 
     assert lock_lost.is_set() is lost
     assert renewals >= 2
+
+
+def test_a_run_that_migrated_no_profile_forgets_the_steps_it_first_applied() -> None:
+    control = MemoryControl()
+    first = begin(protection(control), PagedStore(), CHAIN, 5, new("run-1"))
+    finish(protection(control), first.entry, build_response(5, migrated(10), None))
+    second = begin(protection(control), PagedStore(), CHAIN, 5, new("run-2"))
+    assert set(control.applied_steps("UserProfiles")) == {"1->2", "2->3", "3->4", "4->5"}
+
+    # A chain with a step not written yet (every profile fails, nothing written)
+    finish(protection(control), second.entry, build_response(5, migrated(0), None))
+
+    # Run-1 applied them: they stay (its profiles hold their results)
+    assert {step.first_run_id for step in control.applied_steps("UserProfiles").values()} == {
+        "run-1"
+    }
+    lone = MemoryControl()
+    third = begin(protection(lone), PagedStore(), CHAIN, 5, new("run-3"))
+    finish(protection(lone), third.entry, build_response(5, migrated(0), None))
+    assert lone.applied_steps("UserProfiles") == {}
+
+
+def test_only_the_newest_run_is_resumed_never_an_older_one_under_a_finished_one() -> None:
+    control = MemoryControl()
+    old = begin(protection(control), PagedStore(), CHAIN, 5, new("run-1"))
+    stopped = build_response(5, None, None)
+    stopped_early(stopped, StoreUnavailableError.__name__, "throttled")
+    finish(protection(control), old.entry, stopped)
+    assert resumable_run(control, "UserProfiles") is not None
+    newer = begin(protection(control), PagedStore(), CHAIN, 5, new("run-2"))
+    finish(protection(control), newer.entry, build_response(5, migrated(3), None))
+
+    assert resumable_run(control, "UserProfiles") is None
+
+
+def migrated(count: int) -> Summary:
+    return summarize(SegmentCounters(scanned=count, migrated=count), [], None, dry_run=False)

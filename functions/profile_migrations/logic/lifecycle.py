@@ -227,7 +227,10 @@ def _protect(protection: Protection, store: ProtectableStore, run_id: str) -> Ba
 
 def finish(protection: Protection, entry: RunHistoryEntry, response: MigrationResponse) -> None:
     """Record how this part of the run ended (the run's outcome, counts and end time, and
-    the part's), then release the table's lock if this part's owner still holds it."""
+    the part's); a run that ended having migrated no profile forgets the steps it first
+    applied (no profile holds their results: a step written or fixed since runs without
+    ``--allow-changed``); then release the table's lock if this part's owner still holds
+    it."""
     outcome = outcome_of(response)
     ended_at = now_timestamp()
     counters = response.summary.counters() if response.summary else SegmentCounters()
@@ -252,6 +255,8 @@ def finish(protection: Protection, entry: RunHistoryEntry, response: MigrationRe
         update["max_write_capacity"] = response.summary.max_write_capacity
         update["max_read_capacity"] = response.summary.max_read_capacity
     protection.control.record_run(entry.model_copy(update=update))
+    if counters.migrated == 0:
+        forget_steps(protection.control, entry.table, entry.run_id)
     protection.control.release_lock(entry.table, protection.owner)
 
 
@@ -313,11 +318,12 @@ def caps_in_lock(control: ControlStore, table: str, owner: str) -> Caps | None:
 
 
 def resumable_run(control: ControlStore, table: str) -> RunHistoryEntry | None:
-    """The newest migration run of ``table`` that did not finish (killed, or stopped
-    early); rollbacks resume with ``rollback --resume``."""
+    """The newest migration run of ``table`` when it did not finish (killed, or stopped
+    early); None when the newest one finished (an older unfinished run is not resumed
+    over it). Rollbacks resume with ``rollback --resume``."""
     for entry in control.history(table):
-        if entry.outcome in RESUMABLE_OUTCOMES and not entry.dry_run and entry.kind == "migration":
-            return entry
+        if entry.kind == "migration" and not entry.dry_run:
+            return entry if entry.outcome in RESUMABLE_OUTCOMES else None
     return None
 
 
@@ -342,6 +348,15 @@ def check_steps(
     if changed:
         logger.warning("changed steps accepted", extra={"table": table, "steps": changed})
     return planned
+
+
+def forget_steps(control: ControlStore, table: str, run_id: str | None) -> None:
+    """Forget the steps run ``run_id`` first applied to ``table`` (when no profile holds
+    their results: the run migrated none, or a rollback undid all it did)."""
+    for label, step in control.applied_steps(table).items():
+        if step.first_run_id == run_id:
+            control.forget_step(table, label)
+            logger.info("applied step forgotten", extra={"table": table, "step": label})
 
 
 def record_applied_steps(

@@ -28,6 +28,7 @@ from profile_migrations.logic.journal import lines_backwards, undos_backwards
 from profile_migrations.logic.lifecycle import (
     RESUMABLE_OUTCOMES,
     caps_in_lock,
+    forget_steps,
     keep_lease,
     release_if_dead_here,
 )
@@ -392,16 +393,6 @@ def _expiry(lease_seconds: float) -> float:
     return time.time() + lease_seconds
 
 
-def _forget_steps(control: ControlStore, table: str, undone: str | None) -> None:
-    """After a rollback that left no profile holding the undone run's writes, forget the
-    steps that run first applied: no profile keeps their results, so a step fixed since
-    runs again without ``--allow-changed``."""
-    for label, step in control.applied_steps(table).items():
-        if step.first_run_id == undone:
-            control.forget_step(table, label)
-            logger.info("applied step forgotten", extra={"table": table, "step": label})
-
-
 def _unfinished_rollback(control: ControlStore, table: str, undone: str) -> RunHistoryEntry | None:
     for entry in control.history(table):
         if entry.kind == "rollback" and entry.rolls_back == undone:
@@ -441,7 +432,7 @@ def finish_rollback(
         )
     )
     if response.resumable is not True and counters.kept == 0 and counters.failed == 0:
-        _forget_steps(protection.control, entry.table, entry.rolls_back)
+        forget_steps(protection.control, entry.table, entry.rolls_back)
     protection.control.release_lock(entry.table, protection.owner)
 
 

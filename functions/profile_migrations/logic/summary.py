@@ -10,6 +10,8 @@ import heapq
 import json
 from typing import TYPE_CHECKING, TypeVar
 
+from pydantic import ValidationError
+
 from profile_migrations import environment
 from profile_migrations.errors import MigrationInputError
 from profile_migrations.models.limits import RESULTS_CAP
@@ -181,7 +183,7 @@ def stopped_by_window(response: MigrationResponse, message: str) -> None:
 
 
 def error_response(exc: Exception, target_version: int | None = None) -> MigrationResponse:
-    if isinstance(exc, MigrationInputError):
+    if isinstance(exc, MigrationInputError | ValidationError):
         message = "Nothing was written: the request was refused."
     else:
         message = "The run stopped before it finished; every write so far was conditional."
