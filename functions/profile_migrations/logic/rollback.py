@@ -22,7 +22,6 @@ restored, so it ends in the table an uninterrupted one would have left.
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -45,8 +44,6 @@ if TYPE_CHECKING:
     from profile_migrations.logic.pacing import CapacityPacer
     from profile_migrations.logic.ports import ProfileStore
     from profile_migrations.store import ProfileWrite, RawItem, WriteOutcome
-
-logger = logging.getLogger(__name__)
 
 UndoStatus = Literal["restored", "kept", "missing", "already-restored", "failed"]
 RESTORED: UndoStatus = "restored"
