@@ -11,7 +11,7 @@ from profile_migrations.errors import RequestRefusedError
 from profile_migrations.loader import load_registry
 from profile_migrations.logic.pipeline import aggregate_run, default_pipeline_segments, plan_run
 from profile_migrations.models.pipeline import PageFailures, PageInvalid, PlanEvent, RunPlan
-from profile_migrations.models.records import Checkpoint, VerifyCheckpoint
+from profile_migrations.models.records import Checkpoint, RunHistoryEntry, VerifyCheckpoint
 from profile_migrations.models.results import (
     BackupResult,
     InvalidProfile,
@@ -309,3 +309,39 @@ def test_the_output_stays_under_the_step_functions_limit_for_any_number_of_failu
     stored = records.outputs["exec-1"].summary
     assert stored is not None
     assert len(stored.results) == 1_000
+
+
+def test_the_output_with_a_rollbacks_plan_of_ten_thousand_segments_stays_under_the_limit() -> None:
+    # 200 failures whose document, alone, fits just under the 200 KiB a document may take;
+    # a plan of 10,000 segments beside it would pass Step Functions' 256 KiB.
+    segments = 10_000
+    long_key = "k" * 930
+    records, control = stores(
+        [checkpoint(segment, scanned=1, failed=1) for segment in range(segments)],
+        [verified(segment, 1) for segment in range(segments)],
+        failures={(0, 0): [failure(f"{long_key}-{n:03d}") for n in range(200)]},
+    )
+    control.record_run(
+        RunHistoryEntry(
+            run_id="exec-1",
+            table="UserProfiles",
+            owner="execution exec-1",
+            where="aws:step-functions",
+            target_version=5,
+            dry_run=False,
+            total_segments=segments,
+            started_at="t",
+            step_checksums={},
+        )
+    )
+    plan = run_plan(
+        total_segments=segments, segments=list(range(segments)), rollback_on_failure=True
+    )
+
+    result = aggregate_run(plan, records, control)
+
+    assert result.plan is not None
+    assert len(result.plan.segments) == segments
+    assert result.summary is not None
+    assert result.summary.results_truncated
+    assert len(json.dumps(result.to_wire())) <= 256 * 1024

@@ -26,10 +26,10 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Sequence
 
     from profile_migrations.store import TableInfo
 
@@ -216,3 +216,36 @@ def following(
     finally:
         stop.set()
         poller.join()
+
+
+class Costed(Protocol):
+    """A write with the capacity it is expected to cost (WCU)."""
+
+    @property
+    def units(self) -> float: ...
+
+
+CostedT = TypeVar("CostedT", bound=Costed)
+
+
+def paced_batches(writes: Sequence[CostedT], budget: float, most: int) -> list[list[CostedT]]:
+    """``writes`` in order, in batches of at most ``most``, each costing at most
+    ``budget`` units (:meth:`CapacityPacer.batch_budget`; a write costing more goes
+    alone). With no budget (``math.inf``) no write's cost is asked: sizing an item walks
+    every nested value."""
+    batches: list[list[CostedT]] = []
+    batch: list[CostedT] = []
+    units = 0.0
+    for write in writes:
+        full = len(batch) == most
+        if not full and budget != math.inf:
+            full = units + write.units > budget
+        if batch and full:
+            batches.append(batch)
+            batch, units = [], 0.0
+        batch.append(write)
+        if budget != math.inf:
+            units += write.units
+    if batch:
+        batches.append(batch)
+    return batches

@@ -33,6 +33,7 @@ from profile_migrations.errors import MalformedValueError
 from profile_migrations.logic.capacity import get_read_units, item_size, write_units
 from profile_migrations.logic.journal import Undo, UnreadableLine
 from profile_migrations.logic.outcomes import with_key
+from profile_migrations.logic.pacing import paced_batches
 from profile_migrations.logic.reads import read_item
 from profile_migrations.models.results import ProfileResult, RollbackCounters
 from profile_migrations.store import MAX_WRITES_PER_BATCH, WriteStatus
@@ -145,23 +146,10 @@ class Undoer:
         return counters
 
     def _batches(self, pending: list[_Pending]) -> list[list[_Pending]]:
+        """The writes in batches of at most :data:`MAX_WRITES_PER_BATCH`, each costing at
+        most a second of one worker's share of the cap (at least one write each)."""
         budget = self.pacer.batch_budget(self.workers) if self.pacer else math.inf
-        batches: list[list[_Pending]] = []
-        batch: list[_Pending] = []
-        units = 0.0
-        for write in pending:
-            full = len(batch) == MAX_WRITES_PER_BATCH
-            if not full and budget != math.inf:
-                full = units + write.units > budget
-            if batch and full:
-                batches.append(batch)
-                batch, units = [], 0.0
-            batch.append(write)
-            if budget != math.inf:
-                units += write.units
-        if batch:
-            batches.append(batch)
-        return batches
+        return paced_batches(pending, budget, MAX_WRITES_PER_BATCH)
 
     def _send(self, batch: list[_Pending]) -> tuple[list[UndoOutcome], float, float]:
         """One batch: its outcomes, the WCU it consumed and the RCU its re-reads did."""

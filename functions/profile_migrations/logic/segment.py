@@ -48,7 +48,7 @@ from profile_migrations.logic.capacity import (
 )
 from profile_migrations.logic.journal import Intent, Settled
 from profile_migrations.logic.outcomes import FAILED, SKIPPED, SUCCESS, ProfileOutcome
-from profile_migrations.logic.pacing import PacingAbandonedError
+from profile_migrations.logic.pacing import PacingAbandonedError, paced_batches
 from profile_migrations.logic.reads import read_item
 from profile_migrations.models.limits import RESULTS_CAP
 from profile_migrations.models.records import Checkpoint
@@ -277,22 +277,7 @@ class PageMigrator:
         """The writes in batches of at most :data:`MAX_WRITES_PER_BATCH`, each costing at
         most a second of this worker's share of the cap (at least one write each)."""
         budget = self._pacer.batch_budget(self._workers) if self._pacer else math.inf
-        batches: list[list[_Pending]] = []
-        batch: list[_Pending] = []
-        units = 0.0
-        for pending in writes:
-            full = len(batch) == MAX_WRITES_PER_BATCH
-            if not full and budget != math.inf:
-                full = units + pending.units > budget
-            if batch and full:
-                batches.append(batch)
-                batch, units = [], 0.0
-            batch.append(pending)
-            if budget != math.inf:
-                units += pending.units
-        if batch:
-            batches.append(batch)
-        return batches
+        return paced_batches(writes, budget, MAX_WRITES_PER_BATCH)
 
     def _send(self, batch: list[_Pending]) -> tuple[WriteBatchResult, float]:
         """One batch through the pacer; the store's answer and the WCU the batch consumed:
